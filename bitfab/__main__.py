@@ -1,0 +1,5 @@
+import sys
+
+from bitfab.cli import main
+
+sys.exit(main())
