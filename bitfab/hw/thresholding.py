@@ -1,0 +1,255 @@
+"""FINN ``Thresholding`` (qonnx ``MultiThreshold``) as a streaming Amaranth component.
+
+Semantics (qonnx ``multithreshold``, FINN ``Thresholding.execute_node``): for every channel ``c``
+with sorted thresholds ``T[c, 0..numSteps-1]`` the output is
+``count(x >= T[c, s]) + ActVal``. One threshold row (shape ``[1, numSteps]``) is shared by all
+channels. A ``BIPOLAR`` output (FINN computes ``2*count - 1``) is the bit ``count`` on the stream
+(bit 1 = +1), so ``ActVal`` must be 0 there.
+
+Streams (NHWC, channels last, ``PE`` channels per word, lane 0 in the LSBs, see
+:mod:`bitfab.hw.packing`): word ``j`` of a vector carries channels ``j*PE .. j*PE+PE-1``; the
+output word has the same channels. One word in, one word out per cycle.
+
+This module also holds the small helpers the other bitfab layers share (kind/width
+validation, lane decoding, threshold comparison).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from bitfab.hw import packing
+
+KINDS = packing.KINDS
+
+
+# --------------------------------------------------------------------------------------------
+# shared helpers
+# --------------------------------------------------------------------------------------------
+
+
+def check_kind_bits(name: str, kind: str, bits: int, max_bits: int = 8) -> int:
+    """Validate a (kind, bits) data type; return the width in bits (bipolar is 1).
+
+    Raises ``ValueError`` naming ``name`` if the kind is unknown or the width is outside
+    ``1..max_bits``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"{name}: kind must be one of {KINDS}, got {kind!r}")
+    if kind == "bipolar":
+        if bits not in (1, None):
+            raise ValueError(f"{name}: bipolar data is 1 bit wide, got bits={bits}")
+        return 1
+    if not isinstance(bits, (int, np.integer)) or not 1 <= bits <= max_bits:
+        raise ValueError(f"{name}: bits must be an integer in 1..{max_bits}, got {bits!r}")
+    if kind == "signed" and bits < 2:
+        raise ValueError(f"{name}: signed data needs at least 2 bits, got {bits}")
+    return int(bits)
+
+
+def check_positive(name: str, value: int) -> int:
+    """Validate a positive integer parameter."""
+    if not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_divides(small_name: str, small: int, big_name: str, big: int) -> None:
+    """Raise ``ValueError`` unless ``small`` divides ``big``."""
+    if big % small:
+        raise ValueError(f"{small_name} ({small}) must divide {big_name} ({big})")
+
+
+def n_vectors(num_input_vectors: int | Sequence[int]) -> int:
+    """FINN's ``numInputVectors`` (an int or a list of ints) as a vector count."""
+    vecs = [num_input_vectors] if np.isscalar(num_input_vectors) else list(num_input_vectors)
+    if not vecs or any(int(v) < 1 for v in vecs):
+        raise ValueError(f"numInputVectors must be positive integers, got {num_input_vectors!r}")
+    return int(np.prod([int(v) for v in vecs]))
+
+
+def value_range(kind: str, bits: int) -> tuple[int, int]:
+    """Smallest and largest value of a (kind, bits) data type."""
+    if kind == "bipolar":
+        return -1, 1
+    if kind == "signed":
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def signed_bits_for(lo: int, hi: int) -> int:
+    """Bits of a two's complement number holding every integer in ``[lo, hi]``."""
+    n = 1
+    while not (-(1 << (n - 1)) <= lo and hi <= (1 << (n - 1)) - 1):
+        n += 1
+    return n
+
+
+def lane(word, index: int, bits: int, kind: str):
+    """Amaranth value of lane ``index`` of ``word`` with its kind's meaning (bipolar = -1/+1)."""
+    field = word[index * bits : (index + 1) * bits]
+    if kind == "bipolar":
+        return Mux(field[0], C(1, signed(2)), C(-1, signed(2)))
+    if kind == "signed":
+        return field.as_signed()
+    return field
+
+
+def count_at_least(x, thresholds: Sequence) -> object:
+    """Amaranth value: how many of ``thresholds`` satisfy ``x >= t`` (FINN's ``>=``)."""
+    total = C(0, 1)
+    for t in thresholds:
+        total = total + (x >= t)
+    return total
+
+
+def encode_output(count, act_val: int, kind: str, bits: int):
+    """``count + act_val`` as a ``bits``-wide lane of ``kind`` (bipolar: the count bit)."""
+    if kind == "bipolar":
+        return count[0]
+    return (count + act_val)[:bits]
+
+
+def check_thresholds(thresholds, channels: int, name: str = "thresholds") -> tuple[np.ndarray, int]:
+    """Validate a threshold matrix ``[channels or 1, steps]`` of integers; return it tiled to
+    ``[channels, steps]`` (int64) and its number of steps."""
+    thr = np.asarray(thresholds)
+    if thr.ndim != 2 or thr.shape[1] < 1:
+        raise ValueError(f"{name} must be a 2-D array [channels or 1, numSteps], got {thr.shape}")
+    if thr.shape[0] not in (1, channels):
+        raise ValueError(f"{name} must have 1 or {channels} rows, got {thr.shape[0]}")
+    if not np.all(np.equal(np.round(thr), thr)):
+        raise ValueError(f"{name} must be integers (run FINN's RoundAndClipThresholds)")
+    thr = np.round(thr).astype(np.int64)
+    if thr.shape[0] == 1:
+        thr = np.tile(thr, (channels, 1))
+    return thr, int(thr.shape[1])
+
+
+def threshold_memory_image(thr: np.ndarray, pe: int, tbits: int) -> list[int]:
+    """Threshold memory image: word ``f`` holds, for PE ``p`` and step ``s``, the threshold of
+    channel ``f*PE + p`` at lane ``p*numSteps + s`` (``tbits`` two's complement each)."""
+    channels, steps = thr.shape
+    words = []
+    for f in range(channels // pe):
+        rows = thr[f * pe : (f + 1) * pe].reshape(-1)
+        words.append(packing.pack(rows.tolist(), tbits, "signed"))
+    return words
+
+
+# --------------------------------------------------------------------------------------------
+# component
+# --------------------------------------------------------------------------------------------
+
+
+class Thresholding(wiring.Component):
+    """FINN Thresholding: ``out = count(x >= T[c]) + ActVal`` per channel, ``PE`` per word.
+
+    Parameters (FINN attribute names):
+      NumChannels, PE (PE divides NumChannels), thresholds ``[NumChannels or 1, numSteps]``
+      (integer, sorted ascending per row), input_kind/input_bits (FINN ``inputDataType``,
+      1..8 bits, or up to 32 when fed by an accumulator), output_kind/output_bits
+      (``outputDataType``), ActVal (``out_bias``), numInputVectors (e.g. ``[1, H, W]``).
+
+    Ports: ``i``: ``PE*input_bits`` bits per word; ``o``: ``PE*output_bits`` bits per word.
+    """
+
+    def __init__(
+        self,
+        *,
+        NumChannels: int,
+        PE: int,
+        thresholds,
+        input_kind: str,
+        input_bits: int,
+        output_kind: str = "unsigned",
+        output_bits: int | None = None,
+        ActVal: int = 0,
+        numInputVectors: int | Sequence[int] = 1,
+    ) -> None:
+        self.NumChannels = check_positive("NumChannels", NumChannels)
+        self.PE = check_positive("PE", PE)
+        check_divides("PE", self.PE, "NumChannels", self.NumChannels)
+        self.input_kind = input_kind
+        self.input_bits = check_kind_bits("input_bits", input_kind, input_bits, max_bits=32)
+        self.thresholds, self.numSteps = check_thresholds(thresholds, self.NumChannels)
+        if output_bits is None:
+            output_bits = 1 if output_kind == "bipolar" else max(1, self.numSteps.bit_length())
+        self.output_kind = output_kind
+        self.output_bits = check_kind_bits("output_bits", output_kind, output_bits)
+        self.ActVal = int(ActVal)
+        if output_kind == "bipolar" and (self.ActVal != 0 or self.numSteps != 1):
+            raise ValueError("bipolar output needs ActVal=0 and numSteps=1")
+        lo, hi = value_range(output_kind, self.output_bits)
+        if output_kind != "bipolar" and not (
+            lo <= self.ActVal and self.ActVal + self.numSteps <= hi
+        ):
+            raise ValueError(
+                f"output_bits: ActVal..ActVal+numSteps ({self.ActVal}..{self.ActVal + self.numSteps})"
+                f" does not fit a {self.output_bits}-bit {output_kind} output"
+            )
+        self.numInputVectors = numInputVectors
+        self.n_vectors = n_vectors(numInputVectors)
+        ilo, ihi = value_range(input_kind, self.input_bits)
+        self.tbits = signed_bits_for(
+            min(int(self.thresholds.min()), ilo), max(int(self.thresholds.max()), ihi)
+        )
+        self.TMEM = self.NumChannels // self.PE
+        super().__init__(
+            {
+                "i": In(stream.Signature(unsigned(self.PE * self.input_bits))),
+                "o": Out(stream.Signature(unsigned(self.PE * self.output_bits))),
+            }
+        )
+
+    def cycles_per_image(self) -> int:
+        """FINN ``get_exp_cycles``: ``NumChannels/PE * prod(numInputVectors)``."""
+        return self.TMEM * self.n_vectors
+
+    def elaborate(self, platform):
+        m = Module()
+        pe, steps, tb = self.PE, self.numSteps, self.tbits
+        image = threshold_memory_image(self.thresholds, pe, tb)
+        m.submodules.tmem = tmem = Memory(
+            shape=unsigned(pe * steps * tb), depth=self.TMEM, init=image
+        )
+        rd = tmem.read_port()
+
+        # rd.data always holds the thresholds of fold `fold` (address looked ahead by one).
+        fold = Signal(range(self.TMEM))
+        primed = Signal()
+        o_valid = Signal()
+        take = Signal()
+        m.d.sync += primed.eq(1)
+        m.d.comb += [
+            self.i.ready.eq(primed & (~o_valid | self.o.ready)),
+            take.eq(self.i.valid & self.i.ready),
+            self.o.valid.eq(o_valid),
+        ]
+        nxt = Mux(fold == self.TMEM - 1, 0, fold + 1)
+        m.d.comb += rd.addr.eq(Mux(take, nxt, fold))
+        with m.If(take):
+            m.d.sync += fold.eq(nxt)
+
+        outs = []
+        for p in range(pe):
+            x = lane(self.i.payload, p, self.input_bits, self.input_kind)
+            ts = [lane(rd.data, p * steps + s, tb, "signed") for s in range(steps)]
+            outs.append(
+                encode_output(
+                    count_at_least(x, ts), self.ActVal, self.output_kind, self.output_bits
+                )
+            )
+        payload = Signal(self.PE * self.output_bits)
+        m.d.comb += payload.eq(Cat(*outs))
+        with m.If(take):
+            m.d.sync += [self.o.payload.eq(payload), o_valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += o_valid.eq(0)
+        return m

@@ -1,0 +1,467 @@
+"""Test cases for bitfab's FINN-style streaming layers: numpy references and stream words.
+
+Every reference here is written from FINN's documented semantics (qonnx ``multithreshold``,
+``xnorpopcountmatmul``, ``im2col``, ``np.pad``, ONNX ``TopK``), independently of the hardware
+code. :func:`make_case` draws random parameters content (weights, thresholds, data) for given
+structural parameters and returns a JSON-serialisable :class:`Case`: constructor kwargs, setup
+constants, input words per stream port and expected output words per port. The Amaranth tests
+(``tests/hw/test_*.py``) and the Verilator harness replay the same cases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bitfab.hw import packing
+
+# component name -> (module, class)
+COMPONENTS = {
+    "Thresholding": ("bitfab.hw.thresholding", "Thresholding"),
+    "MVAU": ("bitfab.hw.mvau", "MVAU"),
+    "SlidingWindow": ("bitfab.hw.sliding_window", "SlidingWindow"),
+    "FMPadding": ("bitfab.hw.fmpadding", "FMPadding"),
+    "Pool": ("bitfab.hw.pool", "Pool"),
+    "LabelSelect": ("bitfab.hw.label_select", "LabelSelect"),
+    "StreamingDataWidthConverter": (
+        "bitfab.hw.width_converter",
+        "StreamingDataWidthConverter",
+    ),
+}
+
+
+@dataclass
+class Case:
+    """One replayable test case for a streaming layer (all fields JSON-serialisable)."""
+
+    component: str
+    params: dict  # constructor keyword arguments
+    inputs: dict[str, list[int]]  # stream port name -> payload words, in order
+    expected: dict[str, list[int]]  # stream port name -> expected payload words
+    setup: dict[str, int] = field(default_factory=dict)  # constant input signals
+    note: str = ""
+
+    def build(self):
+        """Instantiate the component under test."""
+        mod, cls = COMPONENTS[self.component]
+        return getattr(importlib.import_module(mod), cls)(**self.params)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Case:
+        return cls(**json.loads(text))
+
+
+# --------------------------------------------------------------------------------------------
+# value helpers
+# --------------------------------------------------------------------------------------------
+
+
+def value_range(kind: str, bits: int) -> tuple[int, int]:
+    if kind == "bipolar":
+        return -1, 1
+    if kind == "signed":
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def rand_values(rng: np.random.Generator, kind: str, bits: int, shape) -> np.ndarray:
+    """Random integers of a (kind, bits) data type."""
+    if kind == "bipolar":
+        return rng.choice(np.array([-1, 1]), size=shape)
+    lo, hi = value_range(kind, bits)
+    return rng.integers(lo, hi + 1, size=shape)
+
+
+def words_of(values: np.ndarray, lanes: int, bits: int, kind: str) -> list[int]:
+    """Pack a flat sequence of values (in stream order) into words of ``lanes`` lanes."""
+    flat = np.asarray(values).reshape(-1, lanes)
+    return [packing.pack(row, bits, kind) for row in flat.tolist()]
+
+
+def _l(a) -> list:
+    return np.asarray(a).tolist()
+
+
+# --------------------------------------------------------------------------------------------
+# numpy references (FINN semantics)
+# --------------------------------------------------------------------------------------------
+
+
+def ref_multithreshold(x: np.ndarray, thr: np.ndarray, act_val: int) -> np.ndarray:
+    """qonnx multithreshold, channels last: count of thresholds ``t`` with ``x >= t``, + bias.
+
+    ``x``: [..., C]; ``thr``: [C or 1, steps] (one row = shared by all channels).
+    """
+    x = np.asarray(x, dtype=np.int64)
+    thr = np.asarray(thr, dtype=np.int64)
+    if thr.shape[0] == 1:
+        thr = np.broadcast_to(thr, (x.shape[-1], thr.shape[1]))
+    counts = np.zeros(x.shape, dtype=np.int64)
+    for s in range(thr.shape[1]):
+        counts += x >= thr[:, s]
+    return counts + act_val
+
+
+def ref_mvau_acc(x: np.ndarray, w: np.ndarray, popcount: bool) -> np.ndarray:
+    """MVAU accumulator: ``x`` [N, MW] @ ``w`` [MW, MH]; in XNOR mode the number of positions
+    where the activation bit equals the weight bit (bits as FINN's BINARY: 1 = +1)."""
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    if popcount:
+        xb = x > 0  # works for both BINARY (0/1) and BIPOLAR (-1/+1) values
+        wb = w > 0
+        return (xb[:, :, None] == wb[None, :, :]).sum(axis=1)
+    return x @ w
+
+
+def ref_sliding_window(img: np.ndarray, k, stride, dilation, simd: int, depthwise: bool):
+    """FINN ConvolutionInputGenerator stream for one NHWC image ``img`` [H, W, C], as a flat
+    list of element values in stream order.
+
+    Non-depthwise (qonnx Im2Col order): for each output pixel (oy, ox), kernel row ky, kernel
+    column kx, channel c. Depthwise (FINN HW layout ``(OH, OW, C/SIMD, KH, KW, SIMD)``): channel
+    fold outermost inside the pixel.
+    """
+    h, w, c = img.shape
+    kh, kw = k
+    sh, sw = stride
+    dh, dw = dilation
+    oh = (h - dh * (kh - 1) - 1) // sh + 1
+    ow = (w - dw * (kw - 1) - 1) // sw + 1
+    out = []
+    for oy in range(oh):
+        for ox in range(ow):
+            if depthwise:
+                for cf in range(c // simd):
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            px = img[oy * sh + ky * dh, ox * sw + kx * dw]
+                            out.extend(px[cf * simd : (cf + 1) * simd])
+            else:
+                for ky in range(kh):
+                    for kx in range(kw):
+                        out.extend(img[oy * sh + ky * dh, ox * sw + kx * dw])
+    return np.array(out, dtype=np.int64)
+
+
+def ref_maxpool_stream(x: np.ndarray) -> np.ndarray:
+    """Pool(MaxPool) on the depthwise window stream ``x`` [pixels, C/PE, K, PE]: max over K."""
+    return np.asarray(x).max(axis=2)
+
+
+def ref_fmpadding(img: np.ndarray, padding) -> np.ndarray:
+    """FINN FMPadding on [N, H, W, C]: zeros, ``padding = [top, left, bottom, right]``."""
+    t, left, b, r = padding
+    return np.pad(img, ((0, 0), (t, b), (left, r), (0, 0)), mode="constant")
+
+
+def ref_label_select(x: np.ndarray) -> np.ndarray:
+    """TopK K=1 index per row of ``x`` [N, Labels], ties to the lowest index."""
+    x = np.asarray(x)
+    out = []
+    for row in x:
+        best = 0
+        for j in range(1, len(row)):
+            if row[j] > row[best]:
+                best = j
+        out.append(best)
+    return np.array(out, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# case generators
+# --------------------------------------------------------------------------------------------
+
+
+def _sorted_thresholds(rng, channels, steps, lo, hi):
+    thr = rng.integers(lo, hi + 1, size=(channels, steps))
+    return np.sort(thr, axis=1)
+
+
+def case_thresholding(p: dict, rng: np.random.Generator) -> Case:
+    """p: NumChannels, PE, input_kind, input_bits, numSteps, [shared], [ActVal],
+    [output_kind], [numInputVectors]."""
+    c, pe = p["NumChannels"], p["PE"]
+    ik, ib = p["input_kind"], p["input_bits"]
+    steps = p["numSteps"]
+    vecs = p.get("numInputVectors", [1])
+    n = int(np.prod(vecs))
+    lo, hi = value_range(ik, ib)
+    thr = _sorted_thresholds(rng, 1 if p.get("shared") else c, steps, lo - 1, hi + 1)
+    ok = p.get("output_kind", "unsigned")
+    act = p.get("ActVal", 0)
+    ob = 1 if ok == "bipolar" else p.get("output_bits", max(1, (steps + max(act, 0)).bit_length()))
+    if ok == "signed":
+        ob = p.get("output_bits", max((steps + act).bit_length(), (-act).bit_length()) + 1)
+    x = rand_values(rng, ik, ib, (n, c))
+    y = ref_multithreshold(x, thr, act)
+    if ok == "bipolar":
+        y = 2 * y - 1
+    params = dict(
+        NumChannels=c,
+        PE=pe,
+        thresholds=_l(thr),
+        input_kind=ik,
+        input_bits=ib,
+        output_kind=ok,
+        output_bits=ob,
+        ActVal=act,
+        numInputVectors=list(vecs),
+    )
+    return Case(
+        "Thresholding",
+        params,
+        inputs={"i": words_of(x, pe, ib, ik)},
+        expected={"o": words_of(y, pe, ob, ok)},
+    )
+
+
+def case_fmpadding(p: dict, rng) -> Case:
+    """p: ImgDim, Padding, NumChannels, SIMD, input_kind, input_bits, [numInputVectors]."""
+    h, w = p["ImgDim"]
+    c, simd = p["NumChannels"], p["SIMD"]
+    ik, ib = p["input_kind"], p["input_bits"]
+    n = p.get("numInputVectors", 1)
+    img = rand_values(rng, ik, ib, (n, h, w, c))
+    out = ref_fmpadding(img, p["Padding"])
+    params = dict(
+        ImgDim=[h, w],
+        Padding=list(p["Padding"]),
+        NumChannels=c,
+        SIMD=simd,
+        input_kind=ik,
+        input_bits=ib,
+        numInputVectors=n,
+    )
+    return Case(
+        "FMPadding",
+        params,
+        inputs={"i": words_of(img, simd, ib, ik)},
+        expected={"o": words_of(out, simd, ib, ik)},
+    )
+
+
+def case_pool(p: dict, rng) -> Case:
+    """p: Channels, PE, KernelSize, OutImgDims, input_kind, input_bits, [BatchSize]."""
+    c, pe = p["Channels"], p["PE"]
+    kh, kw = p["KernelSize"]
+    oh, ow = p["OutImgDims"]
+    ik, ib = p["input_kind"], p["input_bits"]
+    nb = p.get("BatchSize", 1)
+    x = rand_values(rng, ik, ib, (nb * oh * ow, c // pe, kh * kw, pe))
+    y = ref_maxpool_stream(x)
+    params = dict(
+        Channels=c,
+        PE=pe,
+        KernelSize=[kh, kw],
+        OutImgDims=[oh, ow],
+        input_kind=ik,
+        input_bits=ib,
+        Function="MaxPool",
+        BatchSize=nb,
+    )
+    return Case(
+        "Pool",
+        params,
+        inputs={"i": words_of(x, pe, ib, ik)},
+        expected={"o": words_of(y, pe, ib, ik)},
+    )
+
+
+def case_label_select(p: dict, rng) -> Case:
+    """p: Labels, PE, input_kind, input_bits, [numInputVectors], [ties]."""
+    labels, pe = p["Labels"], p["PE"]
+    ik, ib = p["input_kind"], p["input_bits"]
+    vecs = p.get("numInputVectors", [1])
+    n = int(np.prod(vecs))
+    if p.get("ties"):
+        lo, hi = value_range(ik, ib)
+        x = rng.integers(lo, min(hi, lo + 2) + 1, size=(n, labels))  # few values: many ties
+    else:
+        x = rand_values(rng, ik, ib, (n, labels))
+    y = ref_label_select(x)
+    ob = p.get("output_bits", max(8, -(-max(1, (labels - 1).bit_length()) // 8) * 8))
+    params = dict(
+        Labels=labels,
+        PE=pe,
+        K=1,
+        input_kind=ik,
+        input_bits=ib,
+        output_bits=ob,
+        numInputVectors=list(vecs),
+    )
+    return Case(
+        "LabelSelect",
+        params,
+        inputs={"i": words_of(x, pe, ib, ik)},
+        expected={"o": words_of(y, 1, ob, "unsigned")},
+    )
+
+
+def case_width_converter(p: dict, rng) -> Case:
+    """p: inWidth, outWidth, data_kind, data_bits, inShape."""
+    k, b = p["data_kind"], p["data_bits"]
+    shape = list(p["inShape"])
+    x = rand_values(rng, k, b, shape).reshape(-1)
+    params = dict(
+        inWidth=p["inWidth"], outWidth=p["outWidth"], data_kind=k, data_bits=b, inShape=shape
+    )
+    return Case(
+        "StreamingDataWidthConverter",
+        params,
+        inputs={"i": words_of(x, p["inWidth"] // b, b, k)},
+        expected={"o": words_of(x, p["outWidth"] // b, b, k)},
+    )
+
+
+def case_sliding_window(p: dict, rng) -> Case:
+    """p: ConvKernelDim, IFMChannels, IFMDim, SIMD, Stride, [Dilation], [depthwise],
+    input_kind, input_bits, [images]."""
+    kh, kw = p["ConvKernelDim"]
+    h, w = p["IFMDim"]
+    c, simd = p["IFMChannels"], p["SIMD"]
+    sh, sw = p.get("Stride", [1, 1])
+    dh, dw = p.get("Dilation", [1, 1])
+    dwise = int(p.get("depthwise", 0))
+    ik, ib = p["input_kind"], p["input_bits"]
+    nimg = p.get("images", 1)
+    oh = (h - dh * (kh - 1) - 1) // sh + 1
+    ow = (w - dw * (kw - 1) - 1) // sw + 1
+    imgs = rand_values(rng, ik, ib, (nimg, h, w, c))
+    out = np.concatenate(
+        [ref_sliding_window(im, (kh, kw), (sh, sw), (dh, dw), simd, bool(dwise)) for im in imgs]
+    )
+    params = dict(
+        ConvKernelDim=[kh, kw],
+        IFMChannels=c,
+        IFMDim=[h, w],
+        OFMDim=[oh, ow],
+        SIMD=simd,
+        Stride=[sh, sw],
+        Dilation=[dh, dw],
+        depthwise=dwise,
+        input_kind=ik,
+        input_bits=ib,
+    )
+    return Case(
+        "SlidingWindow",
+        params,
+        inputs={"i": words_of(imgs, simd, ib, ik)},
+        expected={"o": words_of(out, simd, ib, ik)},
+    )
+
+
+def case_mvau(p: dict, rng) -> Case:
+    """p: MW, MH, PE, SIMD, input_kind, input_bits, weight_kind, weight_bits,
+    [binaryXnorMode], [noActivation], [numSteps], [ActVal], [output_kind], [output_bits],
+    [numInputVectors], [array], [array_options]."""
+    mw, mh, pe, simd = p["MW"], p["MH"], p["PE"], p["SIMD"]
+    ik, ib, wk, wb = p["input_kind"], p["input_bits"], p["weight_kind"], p["weight_bits"]
+    xnor = int(p.get("binaryXnorMode", 0))
+    noact = int(p.get("noActivation", 0))
+    vecs = p.get("numInputVectors", [1])
+    n = int(np.prod(vecs))
+    if xnor:  # FINN's BINARY values 0/1, read as bipolar
+        x = rng.integers(0, 2, size=(n, mw))
+        w = rng.integers(0, 2, size=(mw, mh))
+    else:
+        x = rand_values(rng, ik, ib, (n, mw))
+        w = rand_values(rng, wk, wb, (mw, mh))
+    popcount = bool(xnor) or (ik == "bipolar" and wk == "bipolar")
+    acc = ref_mvau_acc(x, w, popcount)
+    if popcount:
+        alo, ahi = 0, mw
+    else:
+        lo_x, hi_x = value_range(ik, ib)
+        lo_w, hi_w = value_range(wk, wb)
+        prods = [a * b for a in (lo_x, hi_x) for b in (lo_w, hi_w)]
+        alo, ahi = mw * min(min(prods), 0), mw * max(max(prods), 0)
+    params = dict(
+        MW=mw,
+        MH=mh,
+        PE=pe,
+        SIMD=simd,
+        weights=_l(w),
+        input_kind=ik,
+        input_bits=ib,
+        weight_kind=wk,
+        weight_bits=wb,
+        binaryXnorMode=xnor,
+        noActivation=noact,
+        numInputVectors=list(vecs),
+        array=p.get("array", "parallel"),
+        array_options=dict(p.get("array_options", {})),
+    )
+    in_kind = "unsigned" if xnor else ik
+    if noact:
+        ok = "unsigned" if alo >= 0 else "signed"
+        ob = p.get("output_bits")
+        if ob is None:
+            ob = (
+                max(1, ahi.bit_length())
+                if ok == "unsigned"
+                else (max(ahi.bit_length(), (-alo - 1).bit_length()) + 1)
+            )
+        y = acc
+    else:
+        steps = p.get("numSteps", 3)
+        ok = p.get("output_kind", "unsigned")
+        act = p.get("ActVal", 0)
+        thr = _sorted_thresholds(rng, mh, steps, alo - 1, ahi + 1)
+        if popcount:
+            thr = np.clip(thr, 0, None)  # FINN asserts non-negative thresholds in XNOR mode
+        y = ref_multithreshold(acc, thr, act)
+        if ok == "bipolar":
+            ob = 1
+            y = 2 * y - 1
+        else:
+            ob = p.get("output_bits", max(1, (steps + max(act, 0)).bit_length()) + (ok == "signed"))
+        params.update(thresholds=_l(thr), ActVal=act)
+    params.update(output_kind=ok, output_bits=ob)
+    return Case(
+        "MVAU",
+        params,
+        inputs={"i": words_of(x, simd, ib, in_kind)},
+        expected={"o": words_of(y, pe, ob, ok)},
+    )
+
+
+_MAKERS = {
+    "Thresholding": case_thresholding,
+    "FMPadding": case_fmpadding,
+    "Pool": case_pool,
+    "LabelSelect": case_label_select,
+    "StreamingDataWidthConverter": case_width_converter,
+    "SlidingWindow": case_sliding_window,
+    "MVAU": case_mvau,
+}
+
+
+def make_case(component: str, params: dict, rng: np.random.Generator) -> Case:
+    """Random case for ``component`` with structural ``params`` (see each ``case_*``)."""
+    return _MAKERS[component](params, rng)
+
+
+def run_case(case: Case, *, seed: int = 0, gap: float = 0.3, stall: float = 0.3, **kw):
+    """Simulate ``case`` in Amaranth's simulator with random input gaps and output stalls;
+    return the :class:`bitfab.sim.amaranth_stream.StreamRun`."""
+    from bitfab.sim.amaranth_stream import run_streams
+
+    dut = case.build()
+    return run_streams(
+        dut,
+        case.inputs,
+        {k: len(v) for k, v in case.expected.items()},
+        seed=seed,
+        gap=gap,
+        stall=stall,
+        setup=case.setup,
+        **kw,
+    )
