@@ -1,0 +1,232 @@
+"""FINN ``ConvolutionInputGenerator`` (sliding window generator, SWG) in Amaranth.
+
+Semantics (FINN ``execute_node`` = qonnx ``Im2Col``, no padding: FINN emits padding as a
+separate ``FMPadding`` node): input one NHWC image ``[H, W, C]`` per run, each pixel as
+``C/SIMD`` words of ``SIMD`` channels (lane 0 in the LSBs). Output, for every output pixel
+``(oy, ox)`` in raster order, the window elements at input pixel
+``(oy*Sh + ky*Dh, ox*Sw + kx*Dw)``:
+
+* ``depthwise=0`` (conv lowering, Im2Col order ``(ky, kx, c)``): for ky, for kx, for channel
+  fold cf: one word of SIMD channels.
+* ``depthwise=1`` (before ``Pool`` and depthwise convs, FINN's HW layout
+  ``(OH, OW, C/SIMD, KH, KW, SIMD)``): for cf, for ky, for kx: one word.
+
+Both orders coincide when ``SIMD == C``.
+
+Hardware: a line buffer in one ``lib.memory.Memory`` of ``R = (KH-1)*Dh + 1 + Sh`` image rows
+(capped at H), written in raster order as a ring; a window word is read once it has been
+written, and a row slot is overwritten only once the current output row no longer needs it,
+so the writer fills the next rows while the current output row is emitted. One word per cycle
+on each side; images are processed one after the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from bitfab.hw.thresholding import check_divides, check_kind_bits, check_positive
+
+
+def _pair(name: str, value, minimum: int = 1) -> list[int]:
+    vals = [value, value] if isinstance(value, int) else [int(v) for v in value]
+    if len(vals) != 2 or any(v < minimum for v in vals):
+        raise ValueError(f"{name} must be [H, W] of integers >= {minimum}, got {value!r}")
+    return vals
+
+
+def conv_output_dim(ifm: int, k: int, stride: int, dilation: int) -> int:
+    """Output size of an unpadded convolution (qonnx ``compute_conv_output_dim``)."""
+    return (ifm - dilation * (k - 1) - 1) // stride + 1
+
+
+class SlidingWindow(wiring.Component):
+    """FINN ConvolutionInputGenerator (``parallel_window=0``).
+
+    Parameters (FINN names): ConvKernelDim ``[KH, KW]``, IFMChannels, IFMDim ``[H, W]``,
+    OFMDim ``[OH, OW]`` (checked; computed when omitted), SIMD (divides IFMChannels),
+    Stride ``[Sh, Sw]``, Dilation ``[Dh, Dw]``, depthwise (0/1), input_kind/input_bits
+    (``inputDataType`` = ``outputDataType``, 1..8 bits).
+    Ports: ``i``, ``o``: ``SIMD*input_bits`` bits per word.
+    """
+
+    def __init__(
+        self,
+        *,
+        ConvKernelDim: Sequence[int] | int,
+        IFMChannels: int,
+        IFMDim: Sequence[int] | int,
+        SIMD: int,
+        input_kind: str,
+        input_bits: int,
+        OFMDim: Sequence[int] | int | None = None,
+        Stride: Sequence[int] | int = (1, 1),
+        Dilation: Sequence[int] | int = (1, 1),
+        depthwise: int = 0,
+    ) -> None:
+        self.ConvKernelDim = _pair("ConvKernelDim", ConvKernelDim)
+        self.IFMDim = _pair("IFMDim", IFMDim)
+        self.Stride = _pair("Stride", Stride)
+        self.Dilation = _pair("Dilation", Dilation)
+        self.IFMChannels = check_positive("IFMChannels", IFMChannels)
+        self.SIMD = check_positive("SIMD", SIMD)
+        check_divides("SIMD", self.SIMD, "IFMChannels", self.IFMChannels)
+        if depthwise not in (0, 1):
+            raise ValueError(f"depthwise must be 0 or 1, got {depthwise!r}")
+        self.depthwise = int(depthwise)
+        self.input_kind = input_kind
+        self.input_bits = check_kind_bits("input_bits", input_kind, input_bits)
+        ofm = []
+        for ax, name in enumerate("HW"):
+            k, d, s, i = (
+                self.ConvKernelDim[ax],
+                self.Dilation[ax],
+                self.Stride[ax],
+                self.IFMDim[ax],
+            )
+            if d * (k - 1) + 1 > i:
+                raise ValueError(
+                    f"ConvKernelDim: dilated kernel {d * (k - 1) + 1} exceeds IFMDim {i} ({name})"
+                )
+            ofm.append(conv_output_dim(i, k, s, d))
+        if OFMDim is not None and _pair("OFMDim", OFMDim) != ofm:
+            raise ValueError(f"OFMDim {list(OFMDim)} does not match the computed {ofm}")
+        self.OFMDim = ofm
+        kh, _ = self.ConvKernelDim
+        self.rows = min((kh - 1) * self.Dilation[0] + 1 + self.Stride[0], self.IFMDim[0])
+        width = self.SIMD * self.input_bits
+        super().__init__(
+            {
+                "i": In(stream.Signature(unsigned(width))),
+                "o": Out(stream.Signature(unsigned(width))),
+            }
+        )
+
+    @property
+    def buffer_words(self) -> int:
+        """Line buffer depth in words of ``SIMD*input_bits`` bits."""
+        return self.rows * self.IFMDim[1] * (self.IFMChannels // self.SIMD)
+
+    def cycles_per_image(self) -> int:
+        """FINN ``ConvolutionInputGenerator_rtl.get_exp_cycles`` (default implementation)."""
+        cf = self.IFMChannels // self.SIMD
+        (kh, kw), (h, w), (oh, ow) = self.ConvKernelDim, self.IFMDim, self.OFMDim
+        (sh, sw), (dh, dw) = self.Stride, self.Dilation
+        if h == 1 or w == 1:  # FINN's 1-D case, normalised to [1, D]
+            if w == 1:
+                kw, w, ow, sw = kh, h, oh, sh
+            if self.depthwise:
+                out = ow * kw * cf + (cf - 1) * kw
+                inp = w * cf + cf * (kw - 1) * (sw - 1)
+                return max(out, inp) + 2
+            return ow * kw * cf + 2
+        buffer_min = ((kh - 1) * dh * w + (kw - 1) * dw + 1) * cf
+        per_row = max(ow * kw * kh * cf, sw * w * cf)
+        if self.depthwise:
+            per_row += ow * (sw - 1) * (cf - 1)
+        cycles = buffer_min + oh * per_row
+        if self.depthwise:
+            cycles += (sh - 1) * w * cf
+        return cycles
+
+    def elaborate(self, platform):
+        m = Module()
+        (kh, kw), (h, w), (oh, ow) = self.ConvKernelDim, self.IFMDim, self.OFMDim
+        (sh, sw), (dh, dw) = self.Stride, self.Dilation
+        cfn = self.IFMChannels // self.SIMD
+        rows = self.rows
+        depth = self.buffer_words
+        total = h * w * cfn  # input words per image
+        row_words = w * cfn
+
+        m.submodules.buf = buf = Memory(shape=unsigned(len(self.i.payload)), depth=depth, init=[])
+        wr = buf.write_port()
+        rd = buf.read_port()
+
+        # ---- writer: raster order, ring of `depth` words
+        wcount = Signal(range(total + 1))
+        waddr = Signal(range(depth))
+        # ---- reader counters
+        oy = Signal(range(oh))
+        ox = Signal(range(ow))
+        ky = Signal(range(kh))
+        kx = Signal(range(kw))
+        cf = Signal(range(cfn))
+        base = Signal(range(rows))  # (oy*Sh) mod rows
+        rdone = Signal()  # all windows of this image issued
+        wdone = Signal()
+        m.d.comb += wdone.eq(wcount == total)
+        new_image = Signal()
+        m.d.comb += new_image.eq(rdone & wdone)
+
+        min_needed = Signal(range(total + 1))
+        m.d.comb += min_needed.eq(oy * (sh * row_words))
+        m.d.comb += [
+            self.i.ready.eq(~wdone & (rdone | (wcount < min_needed + depth))),
+            wr.addr.eq(waddr),
+            wr.data.eq(self.i.payload),
+            wr.en.eq(self.i.valid & self.i.ready),
+        ]
+        with m.If(wr.en):
+            m.d.sync += [
+                wcount.eq(wcount + 1),
+                waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1)),
+            ]
+
+        # ---- reader: the window element needed next, its address and linear input index
+        iy_off = ky * dh
+        slot_sum = Signal(range(2 * rows))
+        slot = Signal(range(rows))
+        m.d.comb += [
+            slot_sum.eq(base + iy_off),
+            slot.eq(Mux(slot_sum >= rows, slot_sum - rows, slot_sum)),
+        ]
+        ix = Signal(range(w))
+        m.d.comb += ix.eq(ox * sw + kx * dw)
+        lin = Signal(range(total))
+        m.d.comb += lin.eq((oy * sh + iy_off) * row_words + ix * cfn + cf)
+        b_valid = Signal()
+        issue = Signal()
+        m.d.comb += [
+            issue.eq(~rdone & (lin < wcount) & (~b_valid | self.o.ready)),
+            rd.en.eq(issue),
+            rd.addr.eq(slot * row_words + ix * cfn + cf),
+            self.o.valid.eq(b_valid),
+            self.o.payload.eq(rd.data),
+        ]
+        with m.If(issue):
+            m.d.sync += b_valid.eq(1)
+        with m.Elif(self.o.ready):
+            m.d.sync += b_valid.eq(0)
+
+        # counter order: innermost first
+        if self.depthwise:
+            order = [(kx, kw), (ky, kh), (cf, cfn)]
+        else:
+            order = [(cf, cfn), (kx, kw), (ky, kh)]
+        order += [(ox, ow), (oy, oh)]
+
+        def advance(level: int):
+            sig, n = order[level]
+            with m.If(sig == n - 1):
+                m.d.sync += sig.eq(0)
+                if sig is oy:
+                    m.d.sync += [rdone.eq(1), base.eq(0)]
+                else:
+                    if sig is ox:
+                        nb = base + sh
+                        m.d.sync += base.eq(Mux(nb >= rows, nb - rows, nb))
+                    advance(level + 1)
+            with m.Else():
+                m.d.sync += sig.eq(sig + 1)
+
+        with m.If(issue):
+            advance(0)
+
+        with m.If(new_image):
+            m.d.sync += [rdone.eq(0), wcount.eq(0), waddr.eq(0)]
+        return m
