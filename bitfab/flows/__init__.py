@@ -1,0 +1,21 @@
+"""Synthesis, place and route, bitstreams and reports with Yosys + nextpnr (YoWASP builds).
+
+Public API: :func:`synthesize` (component or Verilog -> :class:`Report`), the out-of-context
+:class:`OutOfContextHarness`, and :func:`find_tool` / :func:`tool_version`.
+"""
+
+from bitfab.flows.harness import OutOfContextHarness
+from bitfab.flows.report import Report
+from bitfab.flows.synth import fit_error, synthesize
+from bitfab.flows.toolchain import find_tool, tool_version
+from bitfab.flows.yosys import Resources
+
+__all__ = [
+    "OutOfContextHarness",
+    "Report",
+    "Resources",
+    "find_tool",
+    "fit_error",
+    "synthesize",
+    "tool_version",
+]

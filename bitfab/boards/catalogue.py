@@ -1,0 +1,310 @@
+"""Catalogue of the FPGA boards and bare devices bitfab targets (iCE40 and ECP5, open toolchains).
+
+Every entry is a :class:`Target`: the device facts the flows need (logic, memories, DSPs, user
+I/O), the nextpnr command-line flags that select the device and package, and, for real boards,
+the default clock and the amaranth-boards platform class. Bare devices (``"up5k"``,
+``"ecp5-25f"``...) have no platform: they are for out-of-context runs, where only the die matters.
+
+Device facts: Lattice data sheets (iCE40 UltraPlus DS1056, iCE40 LP/HX DS1040, ECP5 DS1044), as
+collected in ``shared/ANCHORS.md``; I/O counts are the package's user I/O as nextpnr sees them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from bitfab.errors import BitfabError
+
+FAMILIES = ("ice40", "ecp5")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One FPGA target: a board (with an amaranth-boards platform) or a bare device.
+
+    Attributes:
+        name: catalogue key, lower case (``"icebreaker"``, ``"ulx3s-85f"``, ``"up5k"``).
+        family: ``"ice40"`` or ``"ecp5"`` (selects ``synth_ice40``/``synth_ecp5`` and nextpnr).
+        device: Lattice part name as amaranth-boards spells it (``"iCE40UP5K"``, ``"LFE5U-25F"``).
+        package: package as nextpnr spells it (``"sg48"``, ``"CABGA381"``).
+        nextpnr_flags: device/package flags for nextpnr (``("--up5k", "--package", "sg48")``).
+        luts: 4-input LUTs (iCE40 logic cells; ECP5 LUT4s = 2 per slice).
+        ffs: flip-flops (one per LUT on both families).
+        bram_blocks: block RAMs (iCE40 EBR ``SB_RAM40_4K``; ECP5 ``DP16KD``).
+        bram_bits: bits per block RAM (4096 on iCE40, 18432 on ECP5).
+        dsps: hard multipliers (iCE40 ``SB_MAC16``; ECP5 ``MULT18X18D``).
+        spram_blocks: iCE40 UltraPlus single-port RAMs (256 kbit each); 0 elsewhere.
+        spram_bits: bits per SPRAM block.
+        io: user I/O pins of the package.
+        default_clock_mhz: the board's oscillator in MHz (for bare devices: a sane P&R target).
+        platform: ``"module:Class"`` of the amaranth-boards platform, or ``None`` for a bare device.
+        description: one line for listings.
+    """
+
+    name: str
+    family: str
+    device: str
+    package: str
+    nextpnr_flags: tuple[str, ...]
+    luts: int
+    ffs: int
+    bram_blocks: int
+    bram_bits: int
+    dsps: int
+    spram_blocks: int
+    spram_bits: int
+    io: int
+    default_clock_mhz: float
+    platform: str | None
+    description: str
+
+    @property
+    def is_board(self) -> bool:
+        """True for a real board (has an amaranth-boards platform)."""
+        return self.platform is not None
+
+    @property
+    def bram_total_bits(self) -> int:
+        """All block RAM of the device in bits."""
+        return self.bram_blocks * self.bram_bits
+
+    def platform_class(self) -> type:
+        """Import and return the amaranth-boards platform class (boards only)."""
+        if self.platform is None:
+            raise BitfabError(
+                f"target {self.name!r} is a bare device without a board platform; "
+                f"pick a board ({', '.join(BOARDS)}) to build a bitstream for real pins"
+            )
+        module, _, cls = self.platform.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+def _ice40(name, device, package, flag, *, luts, bram, dsps, spram, io, clock, platform, desc):
+    return Target(
+        name=name,
+        family="ice40",
+        device=device,
+        package=package,
+        nextpnr_flags=(flag, "--package", package),
+        luts=luts,
+        ffs=luts,
+        bram_blocks=bram,
+        bram_bits=4096,
+        dsps=dsps,
+        spram_blocks=spram,
+        spram_bits=256 * 1024,
+        io=io,
+        default_clock_mhz=clock,
+        platform=platform,
+        description=desc,
+    )
+
+
+def _ecp5(name, size, package, *, speed, io, clock, platform, desc):
+    luts, bram, dsps = {25: (24288, 56, 28), 45: (43848, 108, 72), 85: (83640, 208, 156)}[size]
+    return Target(
+        name=name,
+        family="ecp5",
+        device=f"LFE5U-{size}F",
+        package=package,
+        nextpnr_flags=(f"--{size}k", "--package", package, "--speed", str(speed)),
+        luts=luts,
+        ffs=luts,
+        bram_blocks=bram,
+        bram_bits=18432,
+        dsps=dsps,
+        spram_blocks=0,
+        spram_bits=0,
+        io=io,
+        default_clock_mhz=clock,
+        platform=platform,
+        description=desc,
+    )
+
+
+_UP5K = dict(luts=5280, bram=30, dsps=8, spram=4)
+_8K = dict(luts=7680, bram=32, dsps=0, spram=0)
+
+#: Real boards, keyed by name.
+BOARDS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        _ice40(
+            "icebreaker",
+            "iCE40UP5K",
+            "sg48",
+            "--up5k",
+            **_UP5K,
+            io=39,
+            clock=12.0,
+            platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
+            desc="1BitSquared iCEBreaker, iCE40 UP5K",
+        ),
+        _ice40(
+            "fomu",
+            "iCE40UP5K",
+            "uwg30",
+            "--up5k",
+            **_UP5K,
+            io=21,
+            clock=48.0,
+            platform="amaranth_boards.fomu_pvt:FomuPVTPlatform",
+            desc="Fomu PVT (USB stick), iCE40 UP5K",
+        ),
+        _ice40(
+            "tinyfpga-bx",
+            "iCE40LP8K",
+            "cm81",
+            "--lp8k",
+            **_8K,
+            io=63,
+            clock=16.0,
+            platform="amaranth_boards.tinyfpga_bx:TinyFPGABXPlatform",
+            desc="TinyFPGA BX, iCE40 LP8K (no DSP, no SPRAM)",
+        ),
+        _ecp5(
+            "ulx3s-25f",
+            25,
+            "CABGA381",
+            speed=6,
+            io=197,
+            clock=25.0,
+            platform="amaranth_boards.ulx3s:ULX3S_25F_Platform",
+            desc="Radiona ULX3S, ECP5 25F",
+        ),
+        _ecp5(
+            "ulx3s-45f",
+            45,
+            "CABGA381",
+            speed=6,
+            io=203,
+            clock=25.0,
+            platform="amaranth_boards.ulx3s:ULX3S_45F_Platform",
+            desc="Radiona ULX3S, ECP5 45F",
+        ),
+        _ecp5(
+            "ulx3s-85f",
+            85,
+            "CABGA381",
+            speed=6,
+            io=205,
+            clock=25.0,
+            platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
+            desc="Radiona ULX3S, ECP5 85F",
+        ),
+        _ecp5(
+            "orangecrab-25f",
+            25,
+            "CSFBGA285",
+            speed=8,
+            io=118,
+            clock=48.0,
+            platform="amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_25FPlatform",
+            desc="OrangeCrab r0.2, ECP5 25F",
+        ),
+        _ecp5(
+            "orangecrab-85f",
+            85,
+            "CSFBGA285",
+            speed=8,
+            io=118,
+            clock=48.0,
+            platform="amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform",
+            desc="OrangeCrab r0.2, ECP5 85F",
+        ),
+    )
+}
+
+#: Bare devices for out-of-context runs (no pins, no platform), keyed by name.
+DEVICES: dict[str, Target] = {
+    t.name: t
+    for t in (
+        _ice40(
+            "up5k",
+            "iCE40UP5K",
+            "sg48",
+            "--up5k",
+            **_UP5K,
+            io=39,
+            clock=48.0,
+            platform=None,
+            desc="bare iCE40 UP5K (sg48)",
+        ),
+        _ice40(
+            "lp8k",
+            "iCE40LP8K",
+            "cm81",
+            "--lp8k",
+            **_8K,
+            io=63,
+            clock=48.0,
+            platform=None,
+            desc="bare iCE40 LP8K (cm81)",
+        ),
+        _ice40(
+            "hx8k",
+            "iCE40HX8K",
+            "ct256",
+            "--hx8k",
+            **_8K,
+            io=206,
+            clock=48.0,
+            platform=None,
+            desc="bare iCE40 HX8K (ct256)",
+        ),
+        _ecp5(
+            "ecp5-25f",
+            25,
+            "CABGA381",
+            speed=6,
+            io=197,
+            clock=100.0,
+            platform=None,
+            desc="bare ECP5 LFE5U-25F (caBGA381, speed 6)",
+        ),
+        _ecp5(
+            "ecp5-45f",
+            45,
+            "CABGA381",
+            speed=6,
+            io=203,
+            clock=100.0,
+            platform=None,
+            desc="bare ECP5 LFE5U-45F (caBGA381, speed 6)",
+        ),
+        _ecp5(
+            "ecp5-85f",
+            85,
+            "CABGA381",
+            speed=6,
+            io=205,
+            clock=100.0,
+            platform=None,
+            desc="bare ECP5 LFE5U-85F (caBGA381, speed 6)",
+        ),
+    )
+}
+
+
+def target_names() -> list[str]:
+    """All catalogue names: boards first, then bare devices."""
+    return [*BOARDS, *DEVICES]
+
+
+def get_target(name: str | Target) -> Target:
+    """Look up a board or bare device by name (case-insensitive; ``_`` and ``-`` are the same).
+
+    Raises:
+        BitfabError: unknown name; the message lists the known boards and devices.
+    """
+    if isinstance(name, Target):
+        return name
+    key = str(name).strip().lower().replace("_", "-")
+    found = BOARDS.get(key) or DEVICES.get(key)
+    if found is None:
+        raise BitfabError(
+            f"unknown board or device {name!r}; known boards: {', '.join(BOARDS)}; "
+            f"bare devices: {', '.join(DEVICES)}"
+        )
+    return found
