@@ -1,0 +1,336 @@
+"""Shared parts of the PE array contract (bit-serial, bit-fusion, bit-parallel).
+
+See ``docs/architecture.md`` ("PE array contract") and ``docs/hw_pe_arrays.md``.
+
+Every array has the constructor ``(pe, simd, wbits, abits, wkind, akind, acc_width=None, ...)``
+and the ports
+
+- ``i``: ``In(stream.Signature(StructLayout({"w": pe*simd*wbits, "a": simd*abits, "last": 1})))``,
+  one fold per transfer; weight lane ``(p, s)`` at lane index ``p*simd + s`` of ``w``,
+  activation lane ``s`` of ``a`` (``bitfab.hw.packing`` layout);
+- ``o``: ``Out(stream.Signature(ArrayLayout(signed(acc_width), pe)))``, one word per dot product.
+
+This module holds the parameter validation, the value ranges that size the datapaths, and the
+small datapath builders all three arrays use: LUT4-friendly leaf tables, pipelined balanced
+adder trees, and the accumulate-and-output stage with its back-pressure logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.lib import data, stream
+from amaranth.lib.wiring import In, Out
+
+from bitfab.hw.packing import KINDS
+
+MAX_BITS = 8
+MAX_ACC_WIDTH = 64
+#: Guard bits the default accumulator adds above one fold's range (2**8 = 256 folds).
+DEFAULT_FOLD_GUARD_BITS = 8
+
+
+def value_range(width: int, kind: str) -> tuple[int, int]:
+    """The (min, max) integer value of a ``width``-bit operand of ``kind``."""
+    if kind == "bipolar":
+        return -1, 1
+    if kind == "signed":
+        return -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return 0, (1 << width) - 1
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Bits of the smallest two's complement type holding every integer in ``[lo, hi]``."""
+    return max(int_bits(lo), int_bits(hi))
+
+
+def int_bits(v: int) -> int:
+    """Signed (two's complement) width needed for the integer ``v``."""
+    n = 1
+    while not -(1 << (n - 1)) <= v <= (1 << (n - 1)) - 1:
+        n += 1
+    return n
+
+
+def product_range(wbits: int, abits: int, wkind: str, akind: str) -> tuple[int, int]:
+    """(min, max) of one product ``W*A``."""
+    wl, wh = value_range(wbits, wkind)
+    al, ah = value_range(abits, akind)
+    corners = [wl * al, wl * ah, wh * al, wh * ah]
+    return min(corners), max(corners)
+
+
+def fold_range(simd: int, wbits: int, abits: int, wkind: str, akind: str) -> tuple[int, int]:
+    """(min, max) of one fold's partial dot product (``simd`` products) of one PE row."""
+    lo, hi = product_range(wbits, abits, wkind, akind)
+    return simd * lo, simd * hi
+
+
+def min_acc_width(simd: int, wbits: int, abits: int, wkind: str, akind: str) -> int:
+    """Smallest accepted ``acc_width``: one fold's dot product must fit (signed)."""
+    return signed_width(*fold_range(simd, wbits, abits, wkind, akind))
+
+
+@dataclass(frozen=True)
+class ArrayParams:
+    """Validated PE array parameters (widths in bits)."""
+
+    pe: int
+    simd: int
+    wbits: int
+    abits: int
+    wkind: str
+    akind: str
+    acc_width: int
+
+
+def _check_int(name: str, value, lo: int, hi: int | None, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer {what}, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        raise ValueError(f"{name} must be {what}, got {value}")
+    return value
+
+
+def validate_params(
+    pe, simd, wbits, abits, wkind, akind, acc_width=None, *, array: str = "PE array"
+) -> ArrayParams:
+    """Check the contract's constructor arguments; raise ``ValueError`` naming the bad one.
+
+    ``acc_width=None`` picks the default: the width of one fold's dot product plus
+    ``DEFAULT_FOLD_GUARD_BITS`` guard bits (exact for up to 256 folds per dot product; longer
+    dot products wrap modulo ``2**acc_width``, as any fixed-width accumulator does).
+    """
+    pe = _check_int("pe", pe, 1, None, "in the range >= 1")
+    simd = _check_int("simd", simd, 1, None, "in the range >= 1")
+    for name, kind in (("wkind", wkind), ("akind", akind)):
+        if kind not in KINDS:
+            raise ValueError(f"{name} must be one of {', '.join(KINDS)}; got {kind!r}")
+    wbits = _check_int("wbits", wbits, 1, MAX_BITS, f"in the range 1..{MAX_BITS}")
+    abits = _check_int("abits", abits, 1, MAX_BITS, f"in the range 1..{MAX_BITS}")
+    if wkind == "bipolar" and wbits != 1:
+        raise ValueError(f"wbits must be 1 for bipolar weights (valid range 1..1), got {wbits}")
+    if akind == "bipolar" and abits != 1:
+        raise ValueError(f"abits must be 1 for bipolar activations (valid range 1..1), got {abits}")
+    lo = min_acc_width(simd, wbits, abits, wkind, akind)
+    if acc_width is None:
+        acc_width = min(lo + DEFAULT_FOLD_GUARD_BITS, MAX_ACC_WIDTH)
+    acc_width = _check_int(
+        "acc_width",
+        acc_width,
+        lo,
+        MAX_ACC_WIDTH,
+        f"in the range {lo}..{MAX_ACC_WIDTH} for this {array} (one fold of {simd} "
+        f"{wkind} {wbits}-bit x {akind} {abits}-bit products needs {lo} bits)",
+    )
+    return ArrayParams(pe, simd, wbits, abits, wkind, akind, acc_width)
+
+
+def input_layout(pe: int, simd: int, wbits: int, abits: int) -> data.StructLayout:
+    """Payload layout of the fold stream ``i``."""
+    return data.StructLayout({"w": pe * simd * wbits, "a": simd * abits, "last": 1})
+
+
+def output_layout(pe: int, acc_width: int) -> data.ArrayLayout:
+    """Payload layout of the result stream ``o`` (lane ``p`` = PE row ``p``)."""
+    return data.ArrayLayout(signed(acc_width), pe)
+
+
+def array_signature_members(p: ArrayParams, runtime_precision: bool) -> dict:
+    """The contract's port members (for ``wiring.Component.__init__``)."""
+    members = {
+        "i": In(stream.Signature(input_layout(p.pe, p.simd, p.wbits, p.abits))),
+        "o": Out(stream.Signature(output_layout(p.pe, p.acc_width))),
+    }
+    if runtime_precision:
+        members["wbits_rt"] = In(range(1, p.wbits + 1), init=p.wbits)
+        members["abits_rt"] = In(range(1, p.abits + 1), init=p.abits)
+    return members
+
+
+# ---------------------------------------------------------------------------------------------
+# Datapath builders
+# ---------------------------------------------------------------------------------------------
+
+
+def lane(word: Value, index: int, width: int) -> Value:
+    """Raw bits of lane ``index`` (``width`` bits) of a packed word."""
+    return word[index * width : (index + 1) * width]
+
+
+def lut_table(m: Module, inputs: Sequence[Value], fn: Callable[..., int], name: str) -> Signal:
+    """A small combinational function of single bits, given as a truth table.
+
+    ``fn(*bits) -> int`` is evaluated for every input combination at elaboration; the result
+    signal is signed and just wide enough. Written as a case table so Yosys/ABC map each output
+    bit to one LUT4 when there are at most 4 inputs (e.g. two XNOR products and their sum).
+    """
+    n = len(inputs)
+    table = []
+    for code in range(1 << n):
+        table.append(fn(*[(code >> k) & 1 for k in range(n)]))
+    width = max(int_bits(v) for v in table)
+    out = Signal(signed(width), name=name)
+    sel = Cat(*inputs)
+    with m.Switch(sel):
+        for code, v in enumerate(table):
+            with m.Case(code):
+                m.d.comb += out.eq(v)
+    return out
+
+
+class Pipeline:
+    """Registers of a stall-together pipeline: every register loads only when ``adv`` is high.
+
+    ``stage(value)`` returns a register holding ``value`` one advancing cycle later.
+    """
+
+    def __init__(self, m: Module, adv: Value, domain: str = "sync"):
+        self.m = m
+        self.adv = adv
+        self.domain = domain
+        self._n = 0
+
+    def stage(self, value: Value, name: str = "pipe") -> Signal:
+        value = Value.cast(value)
+        self._n += 1
+        reg = Signal(value.shape(), name=f"{name}_r{self._n}")
+        with self.m.If(self.adv):
+            self.m.d[self.domain] += reg.eq(value)
+        return reg
+
+
+def adder_tree(
+    pipe: Pipeline, values: Sequence[Value], *, reg_every: int = 2, name: str = "sum"
+) -> tuple[Value, int]:
+    """Balanced adder tree over ``values`` (signed or unsigned), pipelined.
+
+    A register stage is inserted after every ``reg_every`` adder levels (0 = never). Each level
+    adds neighbours pairwise, so each adder is one carry chain as wide as its operands + 1 bit.
+    Returns ``(sum, latency_in_cycles)``.
+    """
+    level = [Value.cast(v) for v in values]
+    if not level:
+        return Const(0, 1), 0
+    latency = 0
+    depth = 0
+    while len(level) > 1:
+        nxt = []
+        for k in range(0, len(level) - 1, 2):
+            nxt.append(level[k] + level[k + 1])
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+        depth += 1
+        if reg_every and depth % reg_every == 0 and len(level) > 1:
+            level = [pipe.stage(v, name=f"{name}_l{depth}") for v in level]
+            latency += 1
+    return level[0], latency
+
+
+def pair_leaves(
+    m: Module,
+    bits: Sequence[tuple[Value, ...]],
+    fn: Callable[..., int],
+    name: str,
+) -> list[Signal]:
+    """Leaf values of a popcount-like tree: ``fn`` applied to each lane's bits, summed in pairs.
+
+    ``bits[s]`` is the tuple of (at most 2) single-bit operands of lane ``s``; ``fn(*lane_bits)``
+    its integer contribution. Two lanes (4 input bits) go into one truth table, so each leaf
+    output bit is one LUT4 and the operand logic (AND, XNOR, sign) costs nothing extra.
+    """
+    leaves = []
+    for k in range(0, len(bits), 2):
+        group = list(bits[k : k + 2])
+        inputs = [b for lane_bits in group for b in lane_bits]
+        sizes = [len(lane_bits) for lane_bits in group]
+
+        def pair_fn(*xs, sizes=sizes):
+            total, pos = 0, 0
+            for n in sizes:
+                total += fn(*xs[pos : pos + n])
+                pos += n
+            return total
+
+        leaves.append(lut_table(m, inputs, pair_fn, name=f"{name}_leaf{k // 2}"))
+    return leaves
+
+
+def sign_extend_lane(bits: Value, kind: str, width: int) -> Value:
+    """A raw lane as a numeric value of its kind (bipolar -> -1/+1)."""
+    if kind == "bipolar":
+        return Mux(bits[0], Const(1, signed(2)), Const(-1, signed(2)))
+    if kind == "signed":
+        return bits.as_signed()
+    return bits.as_unsigned()
+
+
+class AccumulateOutput:
+    """Dot-product accumulator per PE row and the registered output stream.
+
+    Fed by the last pipeline stage with ``valid`` (a partial sum is present), ``first`` (it is
+    the first partial of a dot product: start from 0) and ``last`` (it closes the dot product:
+    write the sum to ``o``). Creates ``self.adv``, the pipeline-wide advance enable: everything
+    stalls only when a closing partial meets an output word that has not been taken yet.
+    ``adv`` depends combinationally on ``o.ready`` (one AND/OR) but never on ``i.valid``.
+    """
+
+    def __init__(self, m: Module, o, pe: int, acc_width: int):
+        self.m = m
+        self.o = o
+        self.pe = pe
+        self.acc_width = acc_width
+        self.valid = Signal(name="acc_in_valid")
+        self.first = Signal(name="acc_in_first")
+        self.last = Signal(name="acc_in_last")
+        self.adv = Signal(name="adv")
+        m.d.comb += self.adv.eq(~(self.valid & self.last & o.valid & ~o.ready))
+
+    def connect(self, partials: Sequence[Value]) -> None:
+        """Accumulate ``partials[p]`` (signed values) into row ``p``; builds the output logic."""
+        m, o = self.m, self.o
+        with m.If(o.ready):
+            m.d.sync += o.valid.eq(0)
+        for p, part in enumerate(partials):
+            acc = Signal(signed(self.acc_width), name=f"acc{p}")
+            nxt = Signal(signed(self.acc_width), name=f"acc_next{p}")
+            m.d.comb += nxt.eq(Mux(self.first, 0, acc) + part)
+            with m.If(self.adv & self.valid):
+                m.d.sync += acc.eq(nxt)
+                with m.If(self.last):
+                    m.d.sync += o.payload[p].eq(nxt)
+        with m.If(self.adv & self.valid & self.last):
+            m.d.sync += o.valid.eq(1)
+
+
+def dot_start_flag(m: Module, i) -> Signal:
+    """Register that is 1 when the next fold on ``i`` starts a new dot product."""
+    start = Signal(init=1, name="dot_start")
+    with m.If(i.valid & i.ready):
+        m.d.sync += start.eq(i.payload.last)
+    return start
+
+
+__all__ = [
+    "AccumulateOutput",
+    "ArrayParams",
+    "Pipeline",
+    "adder_tree",
+    "array_signature_members",
+    "dot_start_flag",
+    "fold_range",
+    "int_bits",
+    "input_layout",
+    "lane",
+    "lut_table",
+    "min_acc_width",
+    "output_layout",
+    "pair_leaves",
+    "product_range",
+    "sign_extend_lane",
+    "signed_width",
+    "validate_params",
+]
