@@ -1,0 +1,219 @@
+"""Model configuration: which zoo model, and the bit width of every weight layer and activation.
+
+A config comes from CLI flags or a TOML file (keys = the fields of :class:`ModelConfig`)::
+
+    model = "tfc"
+    wbits = [2, 4, 4, 2]     # one per weight layer (or one number for all)
+    abits = [2, 4, 2]        # one per hidden activation (or one number for all)
+    in_bits = 8              # input precision: 1 = bipolar sign of (x - 0.5), 2-8 = unsigned
+    dropout = 0.0
+
+``wbits = 32`` (or ``"float"``) selects the float model of the same architecture (accuracy bench
+only; it is not exported for dataflow).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bitfab.errors import BitfabError
+
+FLOAT_BITS = 32
+MIN_BITS, MAX_BITS = 1, 8
+
+
+@dataclass(frozen=True)
+class Arch:
+    """Layer structure of a zoo model (all convs 3x3, stride 1, no padding, no bias).
+
+    ``convs``: (out_channels, maxpool 2x2 after it) per conv layer; ``fcs``: hidden FC widths; the
+    classifier (10 outputs) follows. Weight layers = convs + fcs + 1; activations = convs + fcs.
+    """
+
+    convs: tuple[tuple[int, bool], ...]
+    fcs: tuple[int, ...]
+    default_in_bits: int
+    description: str
+
+    @property
+    def n_weight_layers(self) -> int:
+        return len(self.convs) + len(self.fcs) + 1
+
+    @property
+    def n_acts(self) -> int:
+        return len(self.convs) + len(self.fcs)
+
+
+ARCHS: dict[str, Arch] = {
+    "tfc": Arch((), (64, 64, 64), 1, "FINN TFC: MLP 784-64-64-64-10"),
+    "sfc": Arch((), (256, 256, 256), 1, "FINN SFC: MLP 784-256-256-256-10"),
+    "lfc": Arch((), (1024, 1024, 1024), 1, "FINN LFC: MLP 784-1024-1024-1024-10"),
+    "cnv-s": Arch(
+        ((16, False), (16, True), (32, False), (32, True)),
+        (),
+        8,
+        "small CNN for iCE40 UP5K: conv16-conv16-pool-conv32-conv32-pool-fc10",
+    ),
+    "cnv-m": Arch(
+        ((32, False), (32, True), (64, False), (64, True)),
+        (128,),
+        8,
+        "CNN for ECP5: conv32-conv32-pool-conv64-conv64-pool-fc128-fc10",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A validated model config. Bit widths are expanded to one entry per layer.
+
+    ``wbits[i]``: bits of weight layer ``i`` (convs, hidden FCs, classifier, in order);
+    ``abits[i]``: bits of the activation after weight layer ``i`` (all but the classifier);
+    ``in_bits``: input precision. 1 = bipolar, 2-8 = signed weights / signed activations /
+    unsigned input; 32 everywhere = float model.
+    """
+
+    model: str
+    wbits: tuple[int, ...]
+    abits: tuple[int, ...]
+    in_bits: int
+    dropout: float = 0.0
+
+    @property
+    def arch(self) -> Arch:
+        return ARCHS[self.model]
+
+    @property
+    def is_float(self) -> bool:
+        return self.wbits[0] == FLOAT_BITS
+
+    @property
+    def precision(self) -> str:
+        """Short tag: ``float``, ``w1a1`` (uniform) or ``mixed``."""
+        if self.is_float:
+            return "float"
+        if len(set(self.wbits)) == 1 and len(set(self.abits)) == 1:
+            return f"w{self.wbits[0]}a{self.abits[0]}"
+        return "mixed"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["wbits"] = list(self.wbits)
+        d["abits"] = list(self.abits)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        return make_config(**d)
+
+
+def _parse_bits(value: Any, name: str) -> int | list[int] | str:
+    """Accept int, 'float', a list, or a CLI string like '2,4,4,2'."""
+    if isinstance(value, str):
+        s = value.strip().lower()
+        if s == "float":
+            return "float"
+        parts = [p for p in s.replace(" ", "").split(",") if p]
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise BitfabError(
+                f"{name}={value!r} is not a bit width: give an integer 1-8, a comma list, or 'float'"
+            ) from None
+        return nums[0] if len(nums) == 1 else nums
+    return value
+
+
+def _expand(value: Any, n: int, name: str, model: str) -> tuple[int, ...]:
+    value = _parse_bits(value, name)
+    if value == "float":
+        return (FLOAT_BITS,) * n
+    if isinstance(value, bool) or not isinstance(value, (int, list, tuple)):
+        raise BitfabError(
+            f"{name}={value!r} is not a bit width: give an integer 1-8 or a list of them"
+        )
+    if isinstance(value, int):
+        vals = [value] * n
+    else:
+        vals = list(value)
+        if len(vals) != n:
+            raise BitfabError(
+                f"{name} has {len(vals)} entries but model {model} needs {n} "
+                f"(one per {'weight layer' if name == 'wbits' else 'hidden activation'}) or one number"
+            )
+    for i, v in enumerate(vals):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise BitfabError(f"{name}[{i}]={v!r} is not an integer bit width (valid range 1-8)")
+    return tuple(vals)
+
+
+def make_config(
+    model: str = "tfc",
+    wbits: Any = 1,
+    abits: Any = None,
+    in_bits: Any = None,
+    dropout: float = 0.0,
+) -> ModelConfig:
+    """Build and validate a :class:`ModelConfig`; every defect raises :class:`BitfabError`.
+
+    ``abits`` defaults to ``wbits``' first value when that is a number, ``in_bits`` to the model's
+    default (1 for the MLPs as in FINN's TFC, 8 for the CNNs). ``wbits=32``/``"float"`` makes the
+    float model (then abits/in_bits must be 32/float or unset).
+    """
+    if model not in ARCHS:
+        raise BitfabError(f"unknown model {model!r}; choose one of {', '.join(ARCHS)}")
+    arch = ARCHS[model]
+    w = _expand(wbits, arch.n_weight_layers, "wbits", model)
+    is_float = FLOAT_BITS in w
+    if abits is None:
+        abits = FLOAT_BITS if is_float else w[0]
+    a = _expand(abits, arch.n_acts, "abits", model)
+    if in_bits is None:
+        in_bits = FLOAT_BITS if is_float else arch.default_in_bits
+    ib = _expand(in_bits, 1, "in_bits", model)[0]
+    if is_float or FLOAT_BITS in a or ib == FLOAT_BITS:
+        if not (set(w) == {FLOAT_BITS} and set(a) == {FLOAT_BITS} and ib == FLOAT_BITS):
+            raise BitfabError(
+                "float model needs wbits, abits and in_bits all 32/float; "
+                "mixed float and quantized layers are not supported"
+            )
+    else:
+        for name, vals in (("wbits", w), ("abits", a), ("in_bits", (ib,))):
+            for i, v in enumerate(vals):
+                if not MIN_BITS <= v <= MAX_BITS:
+                    where = name if name == "in_bits" or len(vals) == 1 else f"{name}[{i}]"
+                    raise BitfabError(
+                        f"{where}={v} is out of range: valid bit widths are 1-8 (32/float for a float model)"
+                    )
+    try:
+        dropout = float(dropout)
+    except (TypeError, ValueError):
+        raise BitfabError(f"dropout={dropout!r} must be a number in [0, 1)") from None
+    if not 0.0 <= dropout < 1.0:
+        raise BitfabError(f"dropout={dropout} is out of range: valid range is [0, 1)")
+    return ModelConfig(model=model, wbits=w, abits=a, in_bits=ib, dropout=dropout)
+
+
+CONFIG_KEYS = ("model", "wbits", "abits", "in_bits", "dropout")
+
+
+def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML config file into a dict of :class:`ModelConfig` keys (not yet validated)."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise BitfabError(f"{p}: config file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BitfabError(f"{p}: invalid TOML ({e})") from None
+    unknown = sorted(set(data) - set(CONFIG_KEYS))
+    if unknown:
+        raise BitfabError(
+            f"{p}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(CONFIG_KEYS)}"
+        )
+    return data
