@@ -1,0 +1,346 @@
+"""FINN ``MVAU`` (MatrixVectorActivation) as a streaming Amaranth component over a PE array.
+
+FINN semantics (``MVAU.execute_node``), for each input vector ``x`` (``MW`` values) and the
+weight matrix ``W`` of shape ``[MW, MH]`` (FINN/ONNX orientation, ``y = x @ W``):
+
+* accumulator ``acc = x @ W``; with ``binaryXnorMode=1`` (BINARY 0/1 data read as bipolar)
+  or with BIPOLAR inputs and weights, ``acc`` is the XNOR popcount ``(dot + MW) / 2``;
+* ``noActivation=1``: the output is ``acc`` (FINN's ``accDataType``);
+* otherwise fused thresholds ``T[MH or 1, numSteps]``: ``out = count(acc >= T[n]) + ActVal``
+  (a BIPOLAR output is the count bit, FINN's ``2*count - 1``).
+
+Folding as FINN's: ``SF = MW/SIMD`` input words per vector (lane ``s`` of word ``sf`` is
+element ``sf*SIMD + s``), ``NF = MH/PE`` output words per vector (lane ``p`` of word ``nf`` is
+neuron ``nf*PE + p``). The weight memory holds ``NF*SF`` words, word ``nf*SF + sf`` holding
+``W[sf*SIMD + s, nf*PE + p]`` at lane ``p*SIMD + s`` (FINN's PE interleave). The input vector is
+kept in a ``SF``-word buffer while it streams in during neuron fold 0 and reused for the other
+``NF-1`` neuron folds. ``numInputVectors`` vectors are processed back to back (convs: one
+vector per output pixel of the sliding window generator).
+
+The dot products run on any PE array of the contract in ``docs/architecture.md``
+(``array="parallel" | "bitserial" | "bitfusion"``, extra constructor options in
+``array_options``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from bitfab.hw import packing
+from bitfab.hw.thresholding import (
+    check_divides,
+    check_kind_bits,
+    check_positive,
+    check_thresholds,
+    count_at_least,
+    encode_output,
+    lane,
+    n_vectors,
+    signed_bits_for,
+    threshold_memory_image,
+    value_range,
+)
+
+#: array kind -> (module, class) of the PE array implementing the contract
+ARRAYS = {
+    "parallel": ("bitfab.hw.bitparallel", "BitParallelArray"),
+    "bitserial": ("bitfab.hw.bitserial", "BitSerialArray"),
+    "bitfusion": ("bitfab.hw.bitfusion", "BitFusionArray"),
+}
+
+
+def array_class(kind: str):
+    """The PE array class for ``kind`` (``"parallel"``, ``"bitserial"``, ``"bitfusion"``)."""
+    if kind not in ARRAYS:
+        raise ValueError(f"array must be one of {', '.join(ARRAYS)}, got {kind!r}")
+    mod, cls = ARRAYS[kind]
+    return getattr(importlib.import_module(mod), cls)
+
+
+class MVAU(wiring.Component):
+    """FINN MatrixVectorActivation.
+
+    Parameters (FINN names): MW, MH, PE (divides MH), SIMD (divides MW), weights ``[MW, MH]``
+    integers, input_kind/input_bits (``inputDataType``), weight_kind/weight_bits
+    (``weightDataType``; both 1..8 bits), binaryXnorMode (0/1: both must be 1-bit, BINARY
+    0/1 values or bipolar), noActivation (0/1), thresholds ``[MH or 1, numSteps]`` (when
+    noActivation=0), ActVal, output_kind/output_bits (``outputDataType``; for noActivation the
+    ``accDataType``, up to 64 bits, checked against the accumulator range of these weights),
+    numInputVectors, array (PE array kind) and array_options (extra array kwargs).
+
+    Ports: ``i``: ``SIMD*input_bits`` bits per word; ``o``: ``PE*output_bits`` bits per word.
+    """
+
+    def __init__(
+        self,
+        *,
+        MW: int,
+        MH: int,
+        PE: int,
+        SIMD: int,
+        weights,
+        input_kind: str,
+        input_bits: int,
+        weight_kind: str,
+        weight_bits: int,
+        binaryXnorMode: int = 0,
+        noActivation: int = 0,
+        thresholds=None,
+        ActVal: int = 0,
+        output_kind: str = "unsigned",
+        output_bits: int | None = None,
+        numInputVectors: int | Sequence[int] = 1,
+        array: str = "parallel",
+        array_options: dict | None = None,
+    ) -> None:
+        self.MW = check_positive("MW", MW)
+        self.MH = check_positive("MH", MH)
+        self.PE = check_positive("PE", PE)
+        self.SIMD = check_positive("SIMD", SIMD)
+        check_divides("PE", self.PE, "MH", self.MH)
+        check_divides("SIMD", self.SIMD, "MW", self.MW)
+        self.input_kind, self.weight_kind = input_kind, weight_kind
+        self.input_bits = check_kind_bits("input_bits", input_kind, input_bits)
+        self.weight_bits = check_kind_bits("weight_bits", weight_kind, weight_bits)
+        if binaryXnorMode not in (0, 1):
+            raise ValueError(f"binaryXnorMode must be 0 or 1, got {binaryXnorMode!r}")
+        if noActivation not in (0, 1):
+            raise ValueError(f"noActivation must be 0 or 1, got {noActivation!r}")
+        self.binaryXnorMode, self.noActivation = int(binaryXnorMode), int(noActivation)
+        if self.binaryXnorMode and (self.input_bits != 1 or self.weight_bits != 1):
+            raise ValueError("binaryXnorMode: inputs and weights must be 1-bit (BINARY/BIPOLAR)")
+        if self.binaryXnorMode and "signed" in (input_kind, weight_kind):
+            raise ValueError("binaryXnorMode: inputs and weights must be BINARY or bipolar")
+        self.popcount = bool(self.binaryXnorMode) or (
+            input_kind == "bipolar" and weight_kind == "bipolar"
+        )
+        # kinds as the PE array sees them (BINARY in XNOR mode is bipolar)
+        self.akind = "bipolar" if self.popcount else input_kind
+        self.wkind = "bipolar" if self.popcount else weight_kind
+
+        w = np.asarray(weights)
+        if w.shape != (self.MW, self.MH):
+            raise ValueError(
+                f"weights must have shape [MW, MH] = {[self.MW, self.MH]}, got {list(w.shape)}"
+            )
+        if not np.all(np.equal(np.round(w), w)):
+            raise ValueError("weights must be integers")
+        w = np.round(w).astype(np.int64)
+        wlo, whi = value_range(weight_kind, self.weight_bits)
+        if self.binaryXnorMode and weight_kind == "unsigned":
+            wlo, whi = 0, 1
+        if w.min() < wlo or w.max() > whi or (weight_kind == "bipolar" and np.any(w == 0)):
+            raise ValueError(
+                f"weights: values outside the {self.weight_bits}-bit {weight_kind} range"
+            )
+        self.weights = w
+
+        # accumulator range of these weights (FINN calculate_matvec_accumulator_range)
+        if self.popcount:
+            self.acc_range = (0, self.MW)
+        else:
+            xlo, xhi = value_range(input_kind, self.input_bits)
+            lo = np.minimum(w * xlo, w * xhi).sum(axis=0)
+            hi = np.maximum(w * xlo, w * xhi).sum(axis=0)
+            self.acc_range = (int(lo.min()), int(hi.max()))
+        # the array's accumulator holds the bipolar/plain dot product of all MW lanes
+        xlo, xhi = value_range(self.akind, self.input_bits)
+        wlo2, whi2 = value_range(self.wkind, self.weight_bits)
+        corners = [a * b for a in (xlo, xhi) for b in (wlo2, whi2)]
+        self.acc_width = signed_bits_for(self.MW * min(corners), self.MW * max(corners))
+
+        self.ActVal = int(ActVal)
+        self.output_kind = output_kind
+        if self.noActivation:
+            if thresholds is not None:
+                raise ValueError("thresholds: must be None when noActivation=1")
+            if output_bits is None:
+                lo, hi = self.acc_range
+                output_bits = max(1, hi.bit_length()) if lo >= 0 else signed_bits_for(lo, hi)
+                if lo < 0:
+                    self.output_kind = output_kind = "signed"
+            self.output_bits = check_kind_bits("output_bits", output_kind, output_bits, 64)
+            olo, ohi = value_range(output_kind, self.output_bits)
+            if output_kind == "bipolar" or not (
+                olo <= self.acc_range[0] and self.acc_range[1] <= ohi
+            ):
+                raise ValueError(
+                    f"output_bits: accumulator range {self.acc_range} does not fit a "
+                    f"{output_bits}-bit {output_kind} output (accDataType)"
+                )
+            self.thresholds, self.numSteps = None, 0
+        else:
+            if thresholds is None:
+                raise ValueError("thresholds: required when noActivation=0")
+            self.thresholds, self.numSteps = check_thresholds(thresholds, self.MH)
+            if output_bits is None:
+                output_bits = 1 if output_kind == "bipolar" else max(1, self.numSteps.bit_length())
+            self.output_bits = check_kind_bits("output_bits", output_kind, output_bits)
+            if output_kind == "bipolar" and (self.ActVal != 0 or self.numSteps != 1):
+                raise ValueError("ActVal: bipolar output needs ActVal=0 and numSteps=1")
+            olo, ohi = value_range(output_kind, self.output_bits)
+            if output_kind != "bipolar" and not (
+                olo <= self.ActVal and self.ActVal + self.numSteps <= ohi
+            ):
+                raise ValueError(
+                    f"output_bits: ActVal..ActVal+numSteps does not fit a "
+                    f"{self.output_bits}-bit {output_kind} output"
+                )
+            lo, hi = self.acc_range
+            self.tbits = signed_bits_for(
+                min(int(self.thresholds.min()), lo, -1), max(int(self.thresholds.max()), hi)
+            )
+        self.numInputVectors = numInputVectors
+        self.n_vectors = n_vectors(numInputVectors)
+        self.SF, self.NF = self.MW // self.SIMD, self.MH // self.PE
+
+        self.array_kind = array
+        self.array_options = dict(array_options or {})
+        cls = array_class(array)
+        self.array = cls(
+            self.PE,
+            self.SIMD,
+            self.weight_bits,
+            self.input_bits,
+            self.wkind,
+            self.akind,
+            self.acc_width,
+            **self.array_options,
+        )
+        super().__init__(
+            {
+                "i": In(stream.Signature(unsigned(self.SIMD * self.input_bits))),
+                "o": Out(stream.Signature(unsigned(self.PE * self.output_bits))),
+            }
+        )
+
+    # -- performance model --------------------------------------------------------------------
+    def cycles_per_image(self) -> int:
+        """FINN ``get_exp_cycles`` (``MH/PE * MW/SIMD * prod(numInputVectors)``) times the
+        array's cycles per fold (1 for the bit-parallel array)."""
+        per_fold = self.array.cycles_per_fold(self.weight_bits, self.input_bits)
+        return self.NF * self.SF * self.n_vectors * per_fold
+
+    def weight_memory_image(self) -> list[int]:
+        """Weight memory words: word ``nf*SF + sf``, lane ``p*SIMD + s`` =
+        ``W[sf*SIMD + s, nf*PE + p]`` (``weight_bits`` each, packed per :mod:`packing`)."""
+        pe, simd, wb = self.PE, self.SIMD, self.weight_bits
+        kind = (
+            "unsigned"
+            if (self.binaryXnorMode and self.weight_kind == "unsigned")
+            else self.weight_kind
+        )
+        words = []
+        for nf in range(self.NF):
+            for sf in range(self.SF):
+                blk = self.weights[sf * simd : (sf + 1) * simd, nf * pe : (nf + 1) * pe]
+                words.append(packing.pack(blk.T.reshape(-1).tolist(), wb, kind))
+        return words
+
+    # -- hardware -----------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        sf_n, nf_n = self.SF, self.NF
+        wmem_n = sf_n * nf_n
+        arr = self.array
+        m.submodules.array = arr
+        if "wbits_rt" in arr.signature.members:
+            m.d.comb += [arr.wbits_rt.eq(self.weight_bits), arr.abits_rt.eq(self.input_bits)]
+
+        m.submodules.wmem = wmem = Memory(
+            shape=unsigned(self.PE * self.SIMD * self.weight_bits),
+            depth=wmem_n,
+            init=self.weight_memory_image(),
+        )
+        rd_w = wmem.read_port()
+        m.submodules.abuf = abuf = Memory(
+            shape=unsigned(self.SIMD * self.input_bits), depth=sf_n, init=[]
+        )
+        wr_a = abuf.write_port()
+        rd_a = abuf.read_port(transparent_for=(wr_a,))
+
+        primed = Signal()  # read ports hold valid data from the second cycle on
+        m.d.sync += primed.eq(1)
+
+        # ---- feed: one fold (weights of PE rows x SIMD lanes, SIMD activations) per transfer
+        sf = Signal(range(sf_n))
+        nf = Signal(range(nf_n))
+        waddr = Signal(range(wmem_n))
+        adv = Signal()
+        first = Signal()  # neuron fold 0: activations come from the input stream
+        m.d.comb += [
+            first.eq(nf == 0),
+            arr.i.valid.eq(primed & (~first | self.i.valid)),
+            arr.i.payload.w.eq(rd_w.data),
+            arr.i.payload.a.eq(Mux(first, self.i.payload, rd_a.data)),
+            arr.i.payload.last.eq(sf == sf_n - 1),
+            self.i.ready.eq(primed & first & arr.i.ready),
+            adv.eq(arr.i.valid & arr.i.ready),
+            wr_a.en.eq(adv & first),
+            wr_a.addr.eq(sf),
+            wr_a.data.eq(self.i.payload),
+        ]
+        sf_next = Mux(sf == sf_n - 1, 0, sf + 1)
+        nf_next = Mux(sf == sf_n - 1, Mux(nf == nf_n - 1, 0, nf + 1), nf)
+        waddr_next = Mux(waddr == wmem_n - 1, 0, waddr + 1)
+        m.d.comb += [
+            rd_w.addr.eq(Mux(adv, waddr_next, waddr)),
+            rd_a.addr.eq(Mux(adv, sf_next, sf)),
+        ]
+        with m.If(adv):
+            m.d.sync += [sf.eq(sf_next), nf.eq(nf_next), waddr.eq(waddr_next)]
+
+        # ---- output: popcount correction, thresholds, output register
+        o_valid = Signal()
+        take = Signal()
+        m.d.comb += [
+            self.o.valid.eq(o_valid),
+            arr.o.ready.eq(primed & (~o_valid | self.o.ready)),
+            take.eq(arr.o.valid & arr.o.ready),
+        ]
+        accs = []
+        for p in range(self.PE):
+            v = arr.o.payload[p]
+            if self.popcount:
+                v = (v + self.MW) >> 1  # XNOR popcount = (dot + MW) / 2
+            accs.append(v)
+        lanes = []
+        if self.noActivation:
+            for p, v in enumerate(accs):
+                ext = Signal(signed(max(self.output_bits, self.acc_width + 1)), name=f"acc{p}")
+                m.d.comb += ext.eq(v)  # sign-extends the accumulator to the output width
+                lanes.append(ext[: self.output_bits])
+        else:
+            steps, tb = self.numSteps, self.tbits
+            m.submodules.tmem = tmem = Memory(
+                shape=unsigned(self.PE * steps * tb),
+                depth=nf_n,
+                init=threshold_memory_image(self.thresholds, self.PE, tb),
+            )
+            rd_t = tmem.read_port()
+            onf = Signal(range(nf_n))
+            onf_next = Mux(onf == nf_n - 1, 0, onf + 1)
+            m.d.comb += rd_t.addr.eq(Mux(take, onf_next, onf))
+            with m.If(take):
+                m.d.sync += onf.eq(onf_next)
+            for p, v in enumerate(accs):
+                ts = [lane(rd_t.data, p * steps + s, tb, "signed") for s in range(steps)]
+                lanes.append(
+                    encode_output(
+                        count_at_least(v, ts), self.ActVal, self.output_kind, self.output_bits
+                    )
+                )
+        out_word = Signal(self.PE * self.output_bits)
+        m.d.comb += out_word.eq(Cat(*lanes))
+        with m.If(take):
+            m.d.sync += [self.o.payload.eq(out_word), o_valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += o_valid.eq(0)
+        return m
