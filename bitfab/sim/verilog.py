@@ -188,7 +188,11 @@ def component_to_verilog(component: wiring.Component, name: str = "top") -> Veri
 
     text = verilog.convert(component, name=name)
     ports = port_map(component)
-    header = text.split(");", 1)[0]
+    # Amaranth writes submodules as separate modules (named "top.sub"): read the top's header.
+    m = re.search(r"^module\s+\\?" + re.escape(name) + r"\s*\(([^)]*)\)\s*;", text, re.M)
+    if m is None:
+        raise RuntimeError(f"no module {name!r} in the Verilog that Amaranth wrote")
+    header = "(" + m.group(1)
     names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", header.split("(", 1)[-1]))
     clk = "clk" if "clk" in names else None
     rst = "rst" if "rst" in names else None
