@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sim_toys import DotAcc, LaneAdder, dot_acc_case, lane_adder_ref
 
 from bitfab.sim.rtl_runner import case_dict
-from sim_toys import DotAcc, LaneAdder, dot_acc_case, lane_adder_ref
 
 pytestmark = pytest.mark.verilator
 

@@ -8,10 +8,10 @@ import sys
 import textwrap
 
 import pytest
+from sim_toys import LaneAdder, lane_adder_ref
 
 from bitfab.sim import rtl_runner
 from bitfab.sim.verilog import VerilogDesign, component_to_verilog
-from sim_toys import LaneAdder, lane_adder_ref
 
 
 def _cases(words, ks, gap, stall, lanes=4, width=8):

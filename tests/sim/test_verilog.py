@@ -8,9 +8,9 @@ import pytest
 from amaranth import Module, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+from sim_toys import DotAcc, LaneAdder
 
 from bitfab.sim.verilog import PortMap, component_to_verilog, port_map
-from sim_toys import DotAcc, LaneAdder
 
 
 def _module_ports(text: str) -> dict[str, tuple[str, int]]:
