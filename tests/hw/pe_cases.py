@@ -207,3 +207,50 @@ def random_params(
             int(rng.integers(1, max_folds + 1)) for _ in range(rng.integers(1, max_dots + 1))
         ],
     }
+
+
+def params_strategy(
+    *,
+    max_pe: int = 3,
+    max_simd: int = 5,
+    widths=(1, 2, 3, 4, 5, 8),
+    max_folds: int = 3,
+    max_dots: int = 3,
+):
+    """Hypothesis strategy for the ``params`` of :func:`make_case` (shrinks towards small)."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def _params(draw):
+        wkind = draw(st.sampled_from(KINDS))
+        akind = draw(st.sampled_from(KINDS))
+        wbits = 1 if wkind == "bipolar" else draw(st.sampled_from(widths))
+        abits = 1 if akind == "bipolar" else draw(st.sampled_from(widths))
+        return {
+            "pe": draw(st.integers(1, max_pe)),
+            "simd": draw(st.integers(1, max_simd)),
+            "wbits": wbits,
+            "abits": abits,
+            "wkind": wkind,
+            "akind": akind,
+            "wbits_rt": draw(st.integers(1, wbits)),
+            "abits_rt": draw(st.integers(1, abits)),
+            "folds": draw(st.lists(st.integers(1, max_folds), min_size=1, max_size=max_dots)),
+        }
+
+    return _params()
+
+
+def run_case(case: Case, *, seed: int = 0, gap: float = 0.0, stall: float = 0.0):
+    """Replay ``case`` in Amaranth's simulator; returns ``bitfab.sim.amaranth_stream.StreamRun``."""
+    from bitfab.sim.amaranth_stream import run_streams
+
+    return run_streams(
+        case.build(),
+        case.inputs,
+        {"o": len(case.expected["o"])},
+        seed=seed,
+        gap=gap,
+        stall=stall,
+        setup=case.setup,
+    )

@@ -1,0 +1,88 @@
+"""Bit-parallel PE array against the numpy reference (Amaranth simulator)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bitfab.hw.bitparallel import BitParallelArray
+from tests.hw.pe_cases import KINDS, make_case, params_strategy, run_case
+
+ARRAY = "bitparallel"
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+
+@settings(max_examples=25, deadline=None)
+@given(params=params_strategy(), seed=st.integers(0, 2**32 - 1))
+def test_random_cases_with_backpressure(params, seed):
+    rng = np.random.default_rng(seed)
+    case = make_case(ARRAY, params, rng)
+    gap, stall = rng.uniform(0, 0.6), rng.uniform(0, 0.6)
+    run = run_case(case, seed=seed, gap=gap, stall=stall)
+    assert run.outputs["o"] == case.expected["o"], case.name
+
+
+@pytest.mark.parametrize("wkind,akind", list(itertools.product(KINDS, KINDS)))
+def test_every_kind_combination(wkind, akind):
+    rng = np.random.default_rng(7)
+    wbits = 1 if wkind == "bipolar" else 4
+    abits = 1 if akind == "bipolar" else 3
+    params = dict(pe=2, simd=5, wbits=wbits, abits=abits, wkind=wkind, akind=akind)
+    case = make_case(ARRAY, {**params, "folds": [1, 3, 2]}, rng)
+    run = run_case(case, seed=1, gap=0.3, stall=0.3)
+    assert run.outputs["o"] == case.expected["o"], case.name
+
+
+@pytest.mark.parametrize("wbits,abits,kinds", [(1, 1, "bb"), (8, 8, "ss"), (2, 4, "su")])
+def test_steady_state_one_fold_per_cycle(wbits, abits, kinds):
+    kind = {"b": "bipolar", "s": "signed", "u": "unsigned"}
+    params = dict(pe=2, simd=8, wbits=wbits, abits=abits, wkind=kind[kinds[0]])
+    params["akind"] = kind[kinds[1]]
+    case = make_case(ARRAY, {**params, "folds": [1] * 20 + [4] * 5}, np.random.default_rng(3))
+    dut = case.build()
+    run = run_case(case)
+    assert run.outputs["o"] == case.expected["o"]
+    folds = sum(case.meta["folds"])
+    assert dut.cycles_per_fold(wbits, abits) == 1
+    # all folds back to back, then the pipeline drains: exactly latency extra cycles
+    assert folds <= run.cycles <= folds + dut.latency + 1
+
+
+def test_wide_accumulator_and_many_folds():
+    rng = np.random.default_rng(11)
+    params = dict(pe=1, simd=3, wbits=8, abits=8, wkind="signed", akind="unsigned")
+    case = make_case(ARRAY, {**params, "acc_width": 40, "folds": [40]}, rng)
+    assert run_case(case, gap=0.2).outputs["o"] == case.expected["o"]
+
+
+def test_dsp_variant_matches():
+    rng = np.random.default_rng(5)
+    params = dict(pe=2, simd=3, wbits=6, abits=5, wkind="signed", akind="signed")
+    case = make_case(ARRAY, {**params, "extra": {"dsp": True}, "folds": [2, 1]}, rng)
+    dut = case.build()
+    assert dut.dsp and dut.latency == BitParallelArray(**{**params}).latency + 1
+    assert run_case(case, gap=0.3, stall=0.3).outputs["o"] == case.expected["o"]
+
+
+@pytest.mark.parametrize(
+    "kwargs,word",
+    [
+        (dict(pe=0), "pe"),
+        (dict(simd=0), "simd"),
+        (dict(wbits=9), "wbits"),
+        (dict(abits=0), "abits"),
+        (dict(wkind="ternary"), "wkind"),
+        (dict(akind="bipolar", abits=2), "abits"),
+        (dict(wkind="bipolar", wbits=4), "wbits"),
+        (dict(acc_width=5), "acc_width"),
+        (dict(acc_width=65), "acc_width"),
+    ],
+)
+def test_bad_parameters_raise(kwargs, word):
+    base = dict(pe=2, simd=4, wbits=4, abits=4, wkind="signed", akind="unsigned")
+    with pytest.raises(ValueError, match=word):
+        BitParallelArray(**{**base, **kwargs})
