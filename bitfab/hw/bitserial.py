@@ -1,0 +1,229 @@
+"""Bit-serial PE array (BISMO-style): one (weight plane, activation plane) pair per cycle.
+
+For a fold, cycle ``(i, j)`` takes bit plane ``i`` of every weight lane and bit plane ``j`` of
+every activation lane, forms the per-lane one-bit products (AND; XNOR as +-1 when both operands
+are bipolar; ``c * (2b - 1)`` when one is bipolar), popcounts them per PE row and accumulates
+``+-2**(i+j) * popcount`` (negative when exactly one plane is the sign plane of a signed
+operand). The shift is done by two Horner accumulators (planes MSB first: ``t = 2t + p`` over
+``j``, ``u = 2u + t`` over ``i``), which is cheaper than a barrel shifter. Cycles per fold:
+``wbits_rt * abits_rt``. See ``docs/hw_pe_arrays.md``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+
+from bitfab.hw.pe_common import (
+    AccumulateOutput,
+    Pipeline,
+    adder_tree,
+    array_signature_members,
+    dot_start_flag,
+    int_bits,
+    lane,
+    pair_leaves,
+    validate_params,
+)
+
+
+def _plane_fn(wkind: str, akind: str):
+    """Integer value of one lane's one-bit product, given (weight bit, activation bit)."""
+    if wkind == "bipolar" and akind == "bipolar":
+        return lambda w, a: 1 if w == a else -1
+    if wkind == "bipolar":
+        return lambda w, a: a * (2 * w - 1)
+    if akind == "bipolar":
+        return lambda w, a: w * (2 * a - 1)
+    return lambda w, a: w & a
+
+
+class BitSerialArray(wiring.Component):
+    """Bit-serial PE array (see the PE array contract in ``docs/architecture.md``).
+
+    Parameters
+    ----------
+    pe, simd:
+        PE rows (outputs) and SIMD lanes per fold.
+    wbits, abits:
+        Elaborated maximum weight / activation width in bits (1-8; bipolar forces 1).
+    wkind, akind:
+        ``"bipolar"``, ``"signed"`` or ``"unsigned"``.
+    acc_width:
+        Accumulator / output lane width in bits (default: one fold's range + 8 guard bits).
+    reg_every:
+        A pipeline register after every ``reg_every`` popcount-tree levels (0: none).
+
+    Ports ``wbits_rt`` / ``abits_rt`` (``In(range(1, max + 1))``, reset value = the maximum)
+    set the run-time precision; keep them constant during a dot product. Values narrower than
+    the lane sit in its low bits, sign-extended for signed kinds.
+    """
+
+    def __init__(
+        self,
+        pe: int,
+        simd: int,
+        wbits: int,
+        abits: int,
+        wkind: str,
+        akind: str,
+        acc_width: int | None = None,
+        *,
+        reg_every: int = 2,
+    ):
+        self.params = validate_params(
+            pe, simd, wbits, abits, wkind, akind, acc_width, array="bit-serial array"
+        )
+        if not isinstance(reg_every, int) or reg_every < 0:
+            raise ValueError(f"reg_every must be an integer >= 0, got {reg_every!r}")
+        self.reg_every = reg_every
+        p = self.params
+        self.pe, self.simd, self.wbits, self.abits = p.pe, p.simd, p.wbits, p.abits
+        self.wkind, self.akind, self.acc_width = p.wkind, p.akind, p.acc_width
+        n, depth, lat = (simd + 1) // 2, 0, 0
+        while n > 1:
+            n = (n + 1) // 2
+            depth += 1
+            if reg_every and depth % reg_every == 0 and n > 1:
+                lat += 1
+        self._tree_latency = lat
+        super().__init__(array_signature_members(p, runtime_precision=True))
+
+    def cycles_per_fold(self, wbits: int | None = None, abits: int | None = None) -> int:
+        """Clock cycles per fold at run-time precision ``wbits`` x ``abits`` (default: max)."""
+        wbits = self.wbits if wbits is None else wbits
+        abits = self.abits if abits is None else abits
+        if not (1 <= wbits <= self.wbits and 1 <= abits <= self.abits):
+            raise ValueError(
+                f"run-time precision must be within 1..{self.wbits} x 1..{self.abits}, "
+                f"got {wbits} x {abits}"
+            )
+        return wbits * abits
+
+    @property
+    def latency(self) -> int:
+        """Clock edges from the transfer of a dot product's last fold to its result on ``o``
+        (the fold transfers on its last plane-pair cycle)."""
+        return 2 + self._tree_latency + (self.abits > 1) + (self.wbits > 1)
+
+    def elaborate(self, platform):
+        m = Module()
+        pe, simd, wb, ab = self.pe, self.simd, self.wbits, self.abits
+        wk, ak = self.wkind, self.akind
+        out = AccumulateOutput(m, self.o, pe, self.acc_width)
+        adv = out.adv
+        pipe = Pipeline(m, adv)
+        i = self.i
+        start = dot_start_flag(m, i)
+
+        # ---- sequencer: weight plane wi (outer), activation plane aj (inner), MSB first ----
+        fresh = Signal(init=1)  # the next step is the first of a fold
+        wi_r = Signal(range(max(wb, 2)))
+        aj_r = Signal(range(max(ab, 2)))
+        wi = Signal(range(max(wb, 2)))
+        aj = Signal(range(max(ab, 2)))
+        wtop = Signal(range(max(wb, 2)))
+        atop = Signal(range(max(ab, 2)))
+        m.d.comb += [
+            wtop.eq(self.wbits_rt - 1),
+            atop.eq(self.abits_rt - 1),
+            wi.eq(Mux(fresh, wtop, wi_r)),
+            aj.eq(Mux(fresh, atop, aj_r)),
+        ]
+        fold_done = (wi == 0) & (aj == 0)
+        m.d.comb += i.ready.eq(adv & fold_done)
+        with m.If(adv & i.valid):
+            with m.If(fold_done):
+                m.d.sync += fresh.eq(1)
+            with m.Elif(aj == 0):
+                m.d.sync += [fresh.eq(0), wi_r.eq(wi - 1), aj_r.eq(atop)]
+            with m.Else():
+                m.d.sync += [fresh.eq(0), wi_r.eq(wi), aj_r.eq(aj - 1)]
+
+        # ---- stage 0: select the planes, register them with the tags ----
+        w_word, a_word = i.payload.w, i.payload.a
+        apl = [
+            pipe.stage(lane(a_word, s, ab).bit_select(aj, 1) if ab > 1 else a_word[s], "apl")
+            for s in range(simd)
+        ]
+        wpl = [
+            [
+                pipe.stage(
+                    lane(w_word, p * simd + s, wb).bit_select(wi, 1)
+                    if wb > 1
+                    else w_word[p * simd + s],
+                    "wpl",
+                )
+                for s in range(simd)
+            ]
+            for p in range(pe)
+        ]
+        neg = 0
+        if wk == "signed":
+            neg = neg ^ (wi == wtop)
+        if ak == "signed":
+            neg = neg ^ (aj == atop)
+        tags = {
+            "valid": i.valid,
+            "neg": neg,
+            "t_first": aj == atop,
+            "t_last": aj == 0,
+            "u_first": wi == wtop,
+            "u_last": wi == 0,
+            "d_first": start,
+            "d_last": i.payload.last,
+        }
+        tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+
+        # ---- stage 1: per-row plane dot products (popcount trees) ----
+        fn = _plane_fn(wk, ak)
+        dots = []
+        for p in range(pe):
+            leaves = pair_leaves(m, [(wpl[p][s], apl[s]) for s in range(simd)], fn, f"row{p}")
+            dot, _ = adder_tree(pipe, leaves, reg_every=self.reg_every, name=f"pc{p}")
+            dots.append(dot)
+        for _ in range(self._tree_latency):
+            tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+
+        # ---- stage T: Horner over activation planes (with the sign of the plane pair) ----
+        vals = [Mux(tags["neg"], -d, d) if (wk == "signed" or ak == "signed") else d for d in dots]
+        if ab > 1:
+            width = int_bits(simd * (1 << ab)) + 1
+            nxt = []
+            for p, v in enumerate(vals):
+                t = Signal(signed(width), name=f"t{p}")
+                with m.If(adv & tags["valid"]):
+                    m.d.sync += t.eq(Mux(tags["t_first"], 0, t << 1) + v)
+                nxt.append(t)
+            vals = nxt
+            tv = pipe.stage(tags["valid"] & tags["t_last"], "t_valid")
+            tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+            tags["valid"] = tv
+
+        # ---- stage U: Horner over weight planes ----
+        if wb > 1:
+            width = int_bits(simd * (1 << (ab + wb))) + 1
+            nxt = []
+            for p, v in enumerate(vals):
+                u = Signal(signed(width), name=f"u{p}")
+                with m.If(adv & tags["valid"]):
+                    m.d.sync += u.eq(Mux(tags["u_first"], 0, u << 1) + v)
+                nxt.append(u)
+            vals = nxt
+            uv = pipe.stage(tags["valid"] & tags["u_last"], "u_valid")
+            tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+            tags["valid"] = uv
+        else:
+            tags["valid"] = tags["valid"] & tags["u_last"]
+
+        # ---- stage D: dot-product accumulator and output ----
+        m.d.comb += [
+            out.valid.eq(tags["valid"]),
+            out.first.eq(tags["d_first"]),
+            out.last.eq(tags["d_last"]),
+        ]
+        out.connect(vals)
+        return m
+
+
+__all__ = ["BitSerialArray"]
