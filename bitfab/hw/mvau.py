@@ -214,6 +214,8 @@ class MVAU(wiring.Component):
             self.acc_width,
             **self.array_options,
         )
+        # the MVAU reports itself if unused; its array need not warn a second time
+        self.array._MustUse__silence = True
         super().__init__(
             {
                 "i": In(stream.Signature(unsigned(self.SIMD * self.input_bits))),
