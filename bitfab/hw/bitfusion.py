@@ -1,0 +1,347 @@
+"""Bit-fusion PE array (Bit Fusion-style): 2-bit x 2-bit BitBricks fused at run time.
+
+Every operand is cut into 2-bit slices (``ceil(bits/2)`` of them); a BitBrick multiplies one
+weight slice by one activation slice, each slice signed when it is the top slice of a signed
+operand (bipolar = the signed 2-bit value -1/+1), unsigned otherwise. A ``w``-bit x ``a``-bit
+product is the sum of ``ceil(w/2)*ceil(a/2)`` brick products shifted by ``2*(k+l)`` (``k``/``l``
+the slice positions). Each PE row owns ``bricks`` bricks; at run-time precision
+``wbits_rt x abits_rt`` they compute ``bricks // (ceil(w/2)*ceil(a/2))`` products per cycle, so
+a fold takes ``ceil(simd / that)`` cycles.
+
+Because the array only needs each row's dot product, brick products are first summed across
+lanes per shift group ``g = k + l`` (narrow adder trees), and only the ``G`` group sums are
+shifted and added. Brick inputs are routed by a small schedule: modes whose cycle count equals
+that of the full-precision mapping reuse it (values sit sign-extended in their lanes, so the
+full-precision computation is exact at any lower precision); only the faster modes get their
+own routing (input multiplexers). With the default ``bricks`` (one fold per cycle at full
+precision) there are no multiplexers at all. See ``docs/hw_pe_arrays.md``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+
+from bitfab.hw.pe_common import (
+    AccumulateOutput,
+    Pipeline,
+    adder_tree,
+    array_signature_members,
+    dot_start_flag,
+    lane,
+    lut_table,
+    validate_params,
+)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _brick_fn(x0, x1, y0, y1, xs=0, ys=0) -> int:
+    """Product of two 2-bit slices; ``xs``/``ys``: the slice is signed."""
+    x = x0 + 2 * x1 - 4 * (x1 & xs)
+    y = y0 + 2 * y1 - 4 * (y1 & ys)
+    return x * y
+
+
+class BitFusionArray(wiring.Component):
+    """Bit-fusion PE array (see the PE array contract in ``docs/architecture.md``).
+
+    Parameters
+    ----------
+    pe, simd:
+        PE rows (outputs) and SIMD lanes per fold.
+    wbits, abits:
+        Elaborated maximum weight / activation width in bits (1-8; bipolar forces 1).
+    wkind, akind:
+        ``"bipolar"``, ``"signed"`` or ``"unsigned"``.
+    acc_width:
+        Accumulator / output lane width in bits (default: one fold's range + 8 guard bits).
+    bricks:
+        2x2-bit BitBricks per PE row, ``>= ceil(wbits/2)*ceil(abits/2)`` (default
+        ``simd*ceil(wbits/2)*ceil(abits/2)``: one fold per cycle at full precision).
+    reg_every:
+        A pipeline register after every ``reg_every`` adder-tree levels (0: none).
+
+    Ports ``wbits_rt`` / ``abits_rt`` (``In(range(1, max + 1))``, reset value = the maximum)
+    select the fusion mode at run time; keep them constant during a dot product.
+    """
+
+    def __init__(
+        self,
+        pe: int,
+        simd: int,
+        wbits: int,
+        abits: int,
+        wkind: str,
+        akind: str,
+        acc_width: int | None = None,
+        *,
+        bricks: int | None = None,
+        reg_every: int = 2,
+    ):
+        self.params = validate_params(
+            pe, simd, wbits, abits, wkind, akind, acc_width, array="bit-fusion array"
+        )
+        p = self.params
+        self.pe, self.simd, self.wbits, self.abits = p.pe, p.simd, p.wbits, p.abits
+        self.wkind, self.akind, self.acc_width = p.wkind, p.akind, p.acc_width
+        self.cw_max, self.ca_max = _ceil_div(p.wbits, 2), _ceil_div(p.abits, 2)
+        per_product = self.cw_max * self.ca_max
+        if bricks is None:
+            bricks = p.simd * per_product
+        if isinstance(bricks, bool) or not isinstance(bricks, int) or bricks < per_product:
+            raise ValueError(
+                f"bricks must be an integer >= {per_product} (ceil(wbits/2)*ceil(abits/2) "
+                f"bricks make one {p.wbits}x{p.abits}-bit product), got {bricks!r}"
+            )
+        if not isinstance(reg_every, int) or reg_every < 0:
+            raise ValueError(f"reg_every must be an integer >= 0, got {reg_every!r}")
+        self.bricks = bricks
+        self.reg_every = reg_every
+        self._plan()
+        super().__init__(array_signature_members(p, runtime_precision=True))
+
+    # -- performance model ---------------------------------------------------------------------
+    def products_per_cycle(self, wbits: int | None = None, abits: int | None = None) -> int:
+        """Products per PE row per cycle at run-time precision ``wbits`` x ``abits``."""
+        wbits, abits = self._rt(wbits, abits)
+        return self.bricks // (_ceil_div(wbits, 2) * _ceil_div(abits, 2))
+
+    def cycles_per_fold(self, wbits: int | None = None, abits: int | None = None) -> int:
+        """Clock cycles per fold at run-time precision ``wbits`` x ``abits`` (default: max)."""
+        return _ceil_div(self.simd, self.products_per_cycle(wbits, abits))
+
+    @property
+    def latency(self) -> int:
+        """Clock edges from the transfer of a dot product's last fold to its result on ``o``
+        (the fold transfers on its last cycle)."""
+        return 3 + self._tree_latency
+
+    def _rt(self, wbits, abits) -> tuple[int, int]:
+        wbits = self.wbits if wbits is None else wbits
+        abits = self.abits if abits is None else abits
+        if not (1 <= wbits <= self.wbits and 1 <= abits <= self.abits):
+            raise ValueError(
+                f"run-time precision must be within 1..{self.wbits} x 1..{self.abits}, "
+                f"got {wbits} x {abits}"
+            )
+        return wbits, abits
+
+    # -- schedule ------------------------------------------------------------------------------
+    def _mapping(self, cw: int, ca: int, top_w: int, top_a: int) -> list[list]:
+        """Per cycle, per brick: (lane, k, l, w_signed, a_signed) or None (idle)."""
+        per = cw * ca
+        ppc = self.bricks // per
+        sw = self.wkind != "unsigned"
+        sa = self.akind != "unsigned"
+        cycles = []
+        for c in range(_ceil_div(self.simd, ppc)):
+            row = []
+            for b in range(self.bricks):
+                q, r = divmod(b, per)
+                s = c * ppc + q
+                if q >= ppc or s >= self.simd:
+                    row.append(None)
+                    continue
+                k, j = divmod(r, ca)
+                row.append((s, k, j, int(sw and k == top_w), int(sa and j == top_a)))
+            cycles.append(row)
+        return cycles
+
+    def _plan(self) -> None:
+        """Slots = (config, cycle) pairs; per mode (cw, ca): first slot and cycle count."""
+        cw_m, ca_m = self.cw_max, self.ca_max
+        full = self._mapping(cw_m, ca_m, cw_m - 1, ca_m - 1)
+        self.slots: list[list] = list(full)
+        self.mode_slots: dict[tuple[int, int], tuple[int, int]] = {}
+        for cw in range(1, cw_m + 1):
+            for ca in range(1, ca_m + 1):
+                n = _ceil_div(self.simd, self.bricks // (cw * ca))
+                if n == len(full):
+                    self.mode_slots[(cw, ca)] = (0, n)
+                else:
+                    self.mode_slots[(cw, ca)] = (len(self.slots), n)
+                    self.slots.extend(self._mapping(cw, ca, cw - 1, ca - 1))
+        # shift groups and tree sizes
+        self.groups = cw_m + ca_m - 1
+        counts = [0] * self.groups
+        for b in range(self.bricks):
+            gs = {d[1] + d[2] for slot in self.slots if (d := slot[b]) is not None}
+            for g in gs:
+                counts[g] += 1
+        self._tree_latency = max(self._tree_depth(n) for n in counts)
+
+    def _tree_depth(self, n: int) -> int:
+        depth, lat = 0, 0
+        while n > 1:
+            n = (n + 1) // 2
+            depth += 1
+            if self.reg_every and depth % self.reg_every == 0 and n > 1:
+                lat += 1
+        return lat
+
+    # -- hardware ------------------------------------------------------------------------------
+    @staticmethod
+    def _slices(raw, width: int, kind: str, n: int) -> list:
+        """The ``n`` 2-bit slices of a lane (sign- or zero-extended; bipolar -> -1/+1)."""
+        if kind == "bipolar":
+            return [Cat(Const(1, 1), ~raw[0])]
+        if kind == "signed":
+            bits = [raw[min(j, width - 1)] for j in range(2 * n)]
+        else:
+            bits = [raw[j] if j < width else Const(0, 1) for j in range(2 * n)]
+        return [Cat(bits[2 * k], bits[2 * k + 1]) for k in range(n)]
+
+    def _routed(self, m, slot, b: int, keyfn, valfn, width: int, name: str):
+        """Brick ``b``'s input in the current slot: ``valfn(keyfn(descriptor))`` (0 when idle).
+
+        Returns ``(None, key)`` when every slot agrees (plain wiring), else ``(mux, None)``: a
+        multiplexer on ``slot``.
+        """
+        options: dict = {}
+        for sidx, slot_desc in enumerate(self.slots):
+            d = slot_desc[b]
+            options.setdefault(None if d is None else keyfn(d), []).append(sidx)
+        if len(options) == 1:
+            (key,) = options
+            return None, key
+        sig = Signal(width, name=name)
+        with m.Switch(slot):
+            for key, sidxs in options.items():
+                with m.Case(*sidxs):
+                    m.d.comb += sig.eq(0 if key is None else valfn(key))
+        return sig, None
+
+    def elaborate(self, platform):
+        m = Module()
+        pe, simd, wb, ab = self.pe, self.simd, self.wbits, self.abits
+        out = AccumulateOutput(m, self.o, pe, self.acc_width)
+        adv = out.adv
+        pipe = Pipeline(m, adv)
+        i = self.i
+        start = dot_start_flag(m, i)
+
+        # ---- sequencer: slot = first slot of the mode + cycle within the fold ----
+        n_slots = len(self.slots)
+        slot = Signal(range(max(n_slots, 2)))
+        last_slot = Signal(range(max(n_slots, 2)))
+        first_slot = Signal(range(max(n_slots, 2)))
+        cw_rt = Signal(range(self.cw_max + 1))
+        ca_rt = Signal(range(self.ca_max + 1))
+        m.d.comb += [cw_rt.eq((self.wbits_rt + 1) >> 1), ca_rt.eq((self.abits_rt + 1) >> 1)]
+        for (cw, ca), (base, n) in self.mode_slots.items():
+            with m.If((cw_rt == cw) & (ca_rt == ca)):
+                m.d.comb += [first_slot.eq(base), last_slot.eq(base + n - 1)]
+        fresh = Signal(init=1)
+        slot_r = Signal.like(slot)
+        m.d.comb += slot.eq(Mux(fresh, first_slot, slot_r))
+        fold_done = slot == last_slot
+        m.d.comb += i.ready.eq(adv & fold_done)
+        with m.If(adv & i.valid):
+            with m.If(fold_done):
+                m.d.sync += fresh.eq(1)
+            with m.Else():
+                m.d.sync += [fresh.eq(0), slot_r.eq(slot + 1)]
+
+        # ---- stage 0: route slices to bricks (per slot), register them ----
+        w_word, a_word = i.payload.w, i.payload.a
+        wsl = [
+            [
+                self._slices(lane(w_word, p * simd + s, wb), wb, self.wkind, self.cw_max)
+                for s in range(simd)
+            ]
+            for p in range(pe)
+        ]
+        asl = [self._slices(lane(a_word, s, ab), ab, self.akind, self.ca_max) for s in range(simd)]
+        tags = {"valid": i.valid, "first": start & fresh, "last": i.payload.last & fold_done}
+        tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+
+        def route(b, keyfn, valfn, width, name):
+            """Brick input, registered in stage 0 (constants stay constants)."""
+            mux, key = self._routed(m, slot, b, keyfn, valfn, width, name)
+            if mux is None:
+                mux = Const(0, width) if key is None else valfn(key)
+            return mux if isinstance(mux, Const) else pipe.stage(mux, name)
+
+        # brick inputs shared by all rows: activation slice, its sign flag, the shift group
+        a_in, a_flag, g_sel = [], [], []
+        for b in range(self.bricks):
+            a_val = route(b, lambda d: (d[0], d[2]), lambda key: asl[key[0]][key[1]], 2, f"a{b}")
+            a_in.append(a_val)
+            a_flag.append(route(b, lambda d: d[4], lambda key: Const(key, 1), 1, f"as{b}"))
+            groups = {d[1] + d[2] for s in self.slots if (d := s[b]) is not None}
+            g_sel.append(
+                route(
+                    b,
+                    lambda d: d[1] + d[2],
+                    lambda key: key,
+                    max(self.groups, 2).bit_length(),
+                    f"g{b}",
+                )
+                if len(groups) > 1
+                else (next(iter(groups)) if groups else None)
+            )
+
+        partials = []
+        for p in range(pe):
+            group_terms: list[list] = [[] for _ in range(self.groups)]
+            for b in range(self.bricks):
+                w_val = route(
+                    b,
+                    lambda d: (d[0], d[1]),
+                    lambda key, p=p: wsl[p][key[0]][key[1]],
+                    2,
+                    f"w{p}_{b}",
+                )
+                w_in = w_val
+                w_flag = route(b, lambda d: d[3], lambda key: Const(key, 1), 1, f"ws{p}_{b}")
+                inputs = [w_in[0], w_in[1], a_in[b][0], a_in[b][1]]
+                fixed, var = {}, []
+                for fname, flag in (("xs", w_flag), ("ys", a_flag[b])):
+                    if isinstance(flag, Const):
+                        fixed[fname] = flag.value
+                    else:
+                        var.append(fname)
+                        inputs.append(flag)
+
+                def fn(*xs, fixed=fixed, var=var):
+                    kw = dict(fixed)
+                    kw.update(zip(var, xs[4:], strict=True))
+                    return _brick_fn(*xs[:4], **kw)
+
+                prod = lut_table(m, inputs, fn, name=f"brick{p}_{b}")
+                gs = g_sel[b]
+                if gs is None:
+                    continue
+                if isinstance(gs, int):
+                    group_terms[gs].append(prod)
+                else:
+                    for g in range(self.groups):
+                        group_terms[g].append(Mux(gs == g, prod, 0))
+            sums = []
+            for g in range(self.groups):
+                if not group_terms[g]:
+                    continue
+                total, lat = adder_tree(
+                    pipe, group_terms[g], reg_every=self.reg_every, name=f"r{p}g{g}"
+                )
+                for _ in range(self._tree_latency - lat):
+                    total = pipe.stage(total, f"r{p}g{g}_d")
+                sums.append(total << (2 * g))
+            combined, _ = adder_tree(pipe, sums, reg_every=0, name=f"r{p}_fuse")
+            partials.append(pipe.stage(combined, f"partial{p}"))
+
+        for _ in range(self._tree_latency + 1):
+            tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+        m.d.comb += [
+            out.valid.eq(tags["valid"]),
+            out.first.eq(tags["first"]),
+            out.last.eq(tags["last"]),
+        ]
+        out.connect(partials)
+        return m
+
+
+__all__ = ["BitFusionArray"]
