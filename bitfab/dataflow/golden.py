@@ -1,0 +1,332 @@
+"""The golden model: FINN's Python execution of ``dataflow.onnx`` on uint8 images.
+
+Every later hardware stage is checked against it. Images are uint8 arrays ``[N, 28, 28]`` (or
+anything with 784 pixels per image, row-major); the graph input is the raw pixel value 0..255 (the
+/255 scaling is inside the first thresholds).
+
+Execution uses :func:`qonnx.core.onnx_exec.execute_onnx`. FINN's HW layers and ``execute_onnx``
+only accept batch 1, so :class:`GoldenModel` runs either per image (``batch=1``, the reference)
+or on a copy of the graph with a batch dimension (:class:`SetBatchSize`, checked in the tests
+to give identical tensors), which is several times faster.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bitfab.dataflow import _finn  # noqa: F401  (before any finn import)
+from bitfab.errors import BitfabError
+
+ProgressFn = Callable[[int], None]
+
+
+def _load(model):  # noqa: ANN001, ANN202 - returns a qonnx ModelWrapper
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    if isinstance(model, ModelWrapper):
+        return model
+    p = Path(model)
+    if not p.is_file():
+        raise BitfabError(f"{p}: no such file")
+    try:
+        return ModelWrapper(str(p))
+    except Exception as e:
+        raise BitfabError(f"{p}: not a readable ONNX model ({type(e).__name__})") from None
+
+
+def _as_images(images: np.ndarray) -> np.ndarray:
+    x = np.asarray(images)
+    if x.dtype != np.uint8:
+        if np.any((x < 0) | (x > 255)) or np.any(x != np.round(x)):
+            raise BitfabError("images must be uint8 pixel values 0..255")
+    if x.size % 784 != 0:
+        raise BitfabError(f"images must have 784 pixels each, got array of shape {x.shape}")
+    return x.reshape(-1, 784)
+
+
+class GoldenModel:
+    """A loaded ``dataflow.onnx`` ready to run (path or qonnx ``ModelWrapper``)."""
+
+    def __init__(self, dataflow: str | os.PathLike[str] | object) -> None:
+        from bitfab.dataflow.layers import is_hw_node
+
+        self.model = _load(dataflow)
+        g = self.model.graph
+        self.input_name = g.input[0].name
+        self.output_name = g.output[0].name
+        self.input_shape = list(self.model.get_tensor_shape(self.input_name))
+        #: HW-layer node names in graph order (keys of :meth:`layer_tensors`).
+        self.layer_names = [n.name for n in g.node if is_hw_node(n)]
+        self._out_of = {n.name: n.output[0] for n in g.node}
+        self._batched: dict[int, object] = {}
+
+    def _batched_model(self, n: int):  # noqa: ANN202
+        from bitfab.dataflow.transforms.set_batch_size import SetBatchSize
+
+        if n == 1:
+            return self.model
+        if n not in self._batched:
+            m = copy.deepcopy(self.model)
+            self._batched[n] = m.transform(SetBatchSize(n))
+        return self._batched[n]
+
+    def _exec(self, x: np.ndarray, full: bool) -> dict:
+        from qonnx.core.onnx_exec import execute_onnx
+
+        n = x.shape[0]
+        inp = x.reshape([n] + self.input_shape[1:]).astype(np.float32)
+        if n == 1:
+            return execute_onnx(self.model, {self.input_name: inp}, return_full_exec_context=full)
+        ctx = self._exec_batched(self._batched_model(n), inp)
+        return ctx if full else {self.output_name: ctx[self.output_name]}
+
+    def _exec_batched(self, model, inp: np.ndarray) -> dict:  # noqa: ANN001
+        """``execute_onnx``'s node loop (same per-node execution and quant sanitizing) on the
+        batched graph, except that a ConvolutionInputGenerator runs once per image: its Python
+        execution (qonnx Im2Col) interleaves the images of a batch N > 1."""
+        from qonnx.core.onnx_exec import execute_node
+        from qonnx.util.basic import (
+            get_preferred_qonnx_opset,
+            get_sanitize_quant_tensors,
+            sanitize_quant_values,
+        )
+
+        ctx = model.make_empty_exec_context()
+        ctx[self.input_name] = inp
+        opsets = model.get_opset_imports()
+        single = self.model.graph
+        sanitize = get_sanitize_quant_tensors() != 0
+        for node in model.graph.node:
+            if sanitize:
+                ctx = sanitize_quant_values(model, node.input, ctx)
+            opset = opsets.get(node.domain, get_preferred_qonnx_opset())
+            if node.op_type == "ConvolutionInputGenerator":
+                src, dst = node.input[0], node.output[0]
+                out = ctx[dst]
+                for i in range(inp.shape[0]):
+                    one = {src: ctx[src][i : i + 1], dst: np.zeros_like(out[i : i + 1])}
+                    execute_node(node, one, single, opset)
+                    out[i] = one[dst][0]
+            else:
+                execute_node(node, ctx, model.graph, opset)
+            if sanitize:
+                ctx = sanitize_quant_values(model, node.output, ctx)
+        return ctx
+
+    def classify(
+        self, images: np.ndarray, batch: int = 100, progress: ProgressFn | None = None
+    ) -> np.ndarray:
+        """Predicted class (int64 ``[N]``) of every image; ``batch`` images per execution.
+
+        ``batch=1`` is plain ``execute_onnx`` per image (the reference the batched run is
+        tested against).
+        """
+        x = _as_images(images)
+        out = np.empty(len(x), dtype=np.int64)
+        for start in range(0, len(x), batch):
+            chunk = x[start : start + batch]
+            k = len(chunk)
+            if k < batch and batch > 1:  # pad the last chunk to the prepared batch size
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - k, axis=0)])
+            res = self._exec(chunk, full=False)[self.output_name]
+            out[start : start + k] = np.asarray(res).reshape(len(chunk), -1)[:k, 0].astype(np.int64)
+            if progress is not None:
+                progress(k)
+        return out
+
+    def layer_tensors(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Classes ``[N]`` and, per HW-layer node name, its output tensor (leading dim N).
+
+        The key ``"input"`` holds the graph input (raw pixels). Values are float32 arrays holding
+        integers (bipolar as -1/+1) within the tensor's FINN data type, see :meth:`datatype`.
+        """
+        x = _as_images(images)
+        ctx = self._exec(x, full=True)
+        tensors = {"input": np.asarray(ctx[self.input_name])}
+        for name in self.layer_names:
+            tensors[name] = np.asarray(ctx[self._out_of[name]])
+        classes = np.asarray(ctx[self.output_name]).reshape(len(x), -1)[:, 0].astype(np.int64)
+        return classes, tensors
+
+    def datatype(self, layer: str):  # noqa: ANN201 - qonnx DataType
+        """FINN data type of a layer's output tensor (``"input"`` for the graph input)."""
+        tensor = self.input_name if layer == "input" else self._out_of[layer]
+        return self.model.get_tensor_datatype(tensor)
+
+
+def golden_classes(dataflow: str | os.PathLike[str], images: np.ndarray, batch: int = 100):
+    """Predicted classes of ``images`` (uint8) by the dataflow graph at ``dataflow``."""
+    return GoldenModel(dataflow).classify(images, batch=batch)
+
+
+class QonnxReference:
+    """The QONNX model itself (Quant nodes, float input pixel/255), executed by qonnx."""
+
+    def __init__(self, qonnx_path: str | os.PathLike[str]) -> None:
+        from qonnx.util.cleanup import cleanup_model
+
+        from bitfab.dataflow.load import load_qonnx
+
+        self.path = str(qonnx_path)
+        self.model = cleanup_model(load_qonnx(qonnx_path))
+        self.input_name = self.model.graph.input[0].name
+        self.output_name = self.model.graph.output[0].name
+        self.input_shape = list(self.model.get_tensor_shape(self.input_name))
+        self._batched: dict[int, object] = {}
+
+    def _batched_model(self, n: int):  # noqa: ANN202
+        from qonnx.transformation.change_batchsize import ChangeBatchSize
+        from qonnx.transformation.infer_shapes import InferShapes
+
+        if n == 1:
+            return self.model
+        if n not in self._batched:
+            m = copy.deepcopy(self.model)
+            self._batched[n] = m.transform(ChangeBatchSize(n)).transform(InferShapes())
+        return self._batched[n]
+
+    def scores(self, images: np.ndarray, batch: int = 100) -> np.ndarray:
+        """Float output ``[N, classes]`` for uint8 ``images`` (fed as pixel / 255)."""
+        from qonnx.core.onnx_exec import execute_onnx
+
+        x = _as_images(images).astype(np.float32) / np.float32(255.0)
+        outs = []
+        for start in range(0, len(x), batch):
+            chunk = x[start : start + batch]
+            k = len(chunk)
+            if k < batch and batch > 1:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - k, axis=0)])
+            model = self._batched_model(len(chunk))
+            inp = chunk.reshape([len(chunk)] + self.input_shape[1:])
+            res = execute_onnx(model, {self.input_name: inp})[self.output_name]
+            outs.append(np.asarray(res).reshape(len(chunk), -1)[:k])
+        return np.concatenate(outs)
+
+    def classify(self, images: np.ndarray, batch: int = 100) -> np.ndarray:
+        """argmax class of every image (first index on ties, like TopK)."""
+        return np.argmax(self.scores(images, batch), axis=1).astype(np.int64)
+
+
+#: Relative tolerance (of the largest |score|) under which two QONNX class scores count as tied.
+TIE_RTOL = 1e-4
+
+
+@dataclass
+class AgreementReport:
+    """Golden (dataflow) class vs QONNX class on every image.
+
+    ``mismatches`` are all images where the classes differ. ``ties`` is the subset where the
+    QONNX score of the golden class equals the QONNX maximum within ``TIE_RTOL`` relative: the
+    integer accumulators are equal and only float rounding in the QONNX model (a different sum
+    order) broke the tie differently; the golden model, like FINN's LabelSelect/TopK, returns the
+    lowest tied index. ``real_mismatches`` are the others.
+    """
+
+    images: int
+    mismatches: list[int] = field(default_factory=list)
+    ties: list[int] = field(default_factory=list)
+    golden: np.ndarray | None = None
+    reference: np.ndarray | None = None
+    golden_seconds: float = 0.0
+    reference_seconds: float = 0.0
+
+    @property
+    def real_mismatches(self) -> list[int]:
+        tie = set(self.ties)
+        return [i for i in self.mismatches if i not in tie]
+
+    @property
+    def agree(self) -> bool:
+        """True when every disagreement is a float tie in the QONNX model."""
+        return not self.real_mismatches
+
+    @property
+    def golden_images_per_s(self) -> float:
+        return self.images / self.golden_seconds if self.golden_seconds else float("nan")
+
+    @property
+    def reference_images_per_s(self) -> float:
+        return self.images / self.reference_seconds if self.reference_seconds else float("nan")
+
+    def summary(self) -> dict:
+        """JSON-ready figures (mismatch indices with both classes, speeds)."""
+        tie = set(self.ties)
+        mism = [
+            {
+                "index": int(i),
+                "golden": int(self.golden[i]),
+                "qonnx": int(self.reference[i]),
+                "tie": i in tie,
+            }
+            for i in self.mismatches
+        ]
+        return {
+            "images": self.images,
+            "mismatch_count": len(self.mismatches),
+            "tie_mismatch_count": len(self.ties),
+            "real_mismatch_count": len(self.real_mismatches),
+            "mismatches": mism,
+            "golden_seconds": round(self.golden_seconds, 3),
+            "golden_images_per_s": round(self.golden_images_per_s, 2),
+            "qonnx_seconds": round(self.reference_seconds, 3),
+            "qonnx_images_per_s": round(self.reference_images_per_s, 2),
+        }
+
+
+def check_agreement(
+    qonnx_path: str | os.PathLike[str],
+    dataflow_path: str | os.PathLike[str],
+    images: np.ndarray,
+    batch: int = 100,
+    progress: ProgressFn | None = None,
+) -> AgreementReport:
+    """Compare the class of the dataflow golden model with the QONNX model on every image.
+
+    ``images`` are uint8 (``[N, 28, 28]``); the QONNX model gets ``images / 255`` as float NCHW.
+    ``progress(k)`` is called after each chunk of ``k`` images, for the golden model and then for
+    the QONNX model (2N images in all).
+    """
+    x = _as_images(images)
+    golden = GoldenModel(dataflow_path)
+    ref = QonnxReference(qonnx_path)
+    t0 = time.perf_counter()
+    g = golden.classify(x, batch=batch, progress=progress)
+    t1 = time.perf_counter()
+    scores = []
+    for start in range(0, len(x), batch):
+        scores.append(ref.scores(x[start : start + batch], batch=batch))
+        if progress is not None:
+            progress(len(x[start : start + batch]))
+    sc = np.concatenate(scores)
+    t2 = time.perf_counter()
+    r = np.argmax(sc, axis=1).astype(np.int64)
+    mism = [int(i) for i in np.flatnonzero(g != r)]
+    ties = []
+    for i in mism:
+        top = sc[i, r[i]]
+        tol = TIE_RTOL * max(1e-12, float(np.max(np.abs(sc[i]))))
+        if 0 <= g[i] < sc.shape[1] and top - sc[i, g[i]] <= tol:
+            ties.append(i)
+    return AgreementReport(len(x), mism, ties, g, r, t1 - t0, t2 - t1)
+
+
+def images_per_second(
+    dataflow: str | os.PathLike[str], images: np.ndarray, batches: Sequence[int] = (1, 100)
+) -> dict[int, float]:
+    """Measured golden-model throughput (images/s) for each batch size, side by side."""
+    gm = GoldenModel(dataflow)
+    x = _as_images(images)
+    out = {}
+    for b in batches:
+        gm.classify(x[:b], batch=b)  # warm up (lazy imports, batched copy)
+        t = time.perf_counter()
+        gm.classify(x, batch=b)
+        out[b] = len(x) / (time.perf_counter() - t)
+    return out
