@@ -71,7 +71,18 @@ def yosys_script(
     if family == "ice40":
         lines.append(f"synth_ice40 -top {top}" + (" -dsp" if dsp else ""))
     elif family == "ecp5":
-        lines.append(f"synth_ecp5 -top {top}" + ("" if dsp else " -nodsp"))
+        # Yosys 0.70 maps ECP5 LUTs with abc9 only, and YoWASP's abc9 build hits an assertion
+        # (ABC_OPS_REINTEGRATE) on PE arrays (YoWASP/yosys#29): run synth_ecp5 up to the LUT
+        # mapping, map with the classic ABC flow (LUT4 + PFUMX/L6MUX wide functions, as
+        # synth_ecp5 -noabc9 used to), then finish synth_ecp5.
+        opts = f"-top {top}" + ("" if dsp else " -nodsp")
+        lines += [
+            f"synth_ecp5 {opts} -run begin:map_luts",
+            "techmap -map +/lattice/latches_map.v",
+            "abc -lut 4:7 -dress",
+            "clean",
+            f"synth_ecp5 {opts} -run map_cells:",
+        ]
     else:
         raise ValueError(f"unknown family {family!r}")
     lines.append(f"tee -q -o {stat} stat -json")
