@@ -30,14 +30,42 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _add_dataflow(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dataflow", help="streamline QONNX into a folded FINN HW-layer graph",
                        description="FINN conversion, streamlining and HW-layer conversion, then "
-                       "PE/SIMD folding; writes OUT/dataflow.onnx and OUT/dataflow.json.")
+                       "PE/SIMD folding; writes OUT/dataflow.onnx and OUT/dataflow.json. "
+                       "Without a folding option every layer gets PE=SIMD=1.")
     p.add_argument("model", help="QONNX model (e.g. DIR/model.onnx from 'bitfab train')")
     p.add_argument("--out", required=True, help="output folder")
+    fold = p.add_mutually_exclusive_group()
+    fold.add_argument("--target-cycles", type=int, metavar="N",
+                      help="cheapest folding whose slowest layer needs <= N cycles per image")
+    fold.add_argument("--lut-budget", type=int, metavar="N",
+                      help="fastest folding whose LUT estimate is <= N (see docs/dataflow.md)")
+    fold.add_argument("--folding", metavar="JSON",
+                      help='folding file {"LAYER": {"PE": p, "SIMD": s}, ...}; checked against '
+                      "FINN's constraints")
     p.set_defaults(func=_cmd_dataflow)
 
 
 def _cmd_dataflow(args: argparse.Namespace) -> int:
-    raise BitfabError("dataflow: not implemented yet")
+    import json
+    from pathlib import Path
+
+    from bitfab.dataflow.build import build_dataflow
+
+    folding = None
+    if args.folding is not None:
+        try:
+            folding = json.loads(Path(args.folding).read_text())
+        except (OSError, ValueError) as e:
+            raise BitfabError(f"--folding {args.folding}: cannot read JSON ({e})") from None
+        if not isinstance(folding, dict):
+            raise BitfabError(f"--folding {args.folding}: expected an object of layer names")
+    rep = build_dataflow(args.model, args.out, target_cycles=args.target_cycles,
+                         lut_budget=args.lut_budget, folding=folding, progress=True)
+    met = "" if rep["folding"]["target_met"] else " (target NOT met: fastest folding used)"
+    print(f"{len(rep['layers'])} HW layers ({', '.join(rep['op_types'])}); "
+          f"{rep['cycles_per_image']} cycles/image, bottleneck {rep['bottleneck']}, "
+          f"~{rep['lut_estimate']} LUT{met} -> {args.out}")
+    return 0
 
 
 # --- main ---------------------------------------------------------------------------------------
