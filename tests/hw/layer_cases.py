@@ -566,3 +566,184 @@ def onnx_execute(
             model.set_tensor_datatype(name, DataType[dt])
     out = execute_onnx(model, {"inp": np.asarray(x, dtype=np.float32)})
     return np.asarray(out["outp"])
+
+
+# --------------------------------------------------------------------------------------------
+# cycle figures for docs/hw_layers.md:  .venv/bin/python -m tests.hw.layer_cases
+# --------------------------------------------------------------------------------------------
+
+FIGURE_CONFIGS = [
+    (
+        "Thresholding",
+        dict(
+            NumChannels=16,
+            PE=4,
+            input_kind="unsigned",
+            input_bits=8,
+            numSteps=3,
+            numInputVectors=[1, 4, 4],
+        ),
+        1,
+    ),
+    (
+        "MVAU",
+        dict(
+            MW=32,
+            MH=16,
+            PE=4,
+            SIMD=8,
+            input_kind="unsigned",
+            input_bits=2,
+            weight_kind="signed",
+            weight_bits=2,
+            numSteps=3,
+            numInputVectors=[4],
+        ),
+        1,
+    ),
+    (
+        "MVAU",
+        dict(
+            MW=32,
+            MH=16,
+            PE=4,
+            SIMD=8,
+            input_kind="unsigned",
+            input_bits=1,
+            weight_kind="unsigned",
+            weight_bits=1,
+            binaryXnorMode=1,
+            numSteps=1,
+            output_kind="bipolar",
+            numInputVectors=[4],
+        ),
+        1,
+    ),
+    (
+        "MVAU",
+        dict(
+            MW=32,
+            MH=16,
+            PE=4,
+            SIMD=8,
+            input_kind="unsigned",
+            input_bits=2,
+            weight_kind="signed",
+            weight_bits=2,
+            numSteps=3,
+            numInputVectors=[4],
+            array="bitserial",
+        ),
+        1,
+    ),
+    (
+        "MVAU",
+        dict(
+            MW=32,
+            MH=16,
+            PE=4,
+            SIMD=8,
+            input_kind="unsigned",
+            input_bits=2,
+            weight_kind="signed",
+            weight_bits=2,
+            numSteps=3,
+            numInputVectors=[4],
+            array="bitfusion",
+        ),
+        1,
+    ),
+    (
+        "SlidingWindow",
+        dict(
+            ConvKernelDim=[3, 3],
+            IFMChannels=4,
+            IFMDim=[8, 8],
+            SIMD=2,
+            input_kind="unsigned",
+            input_bits=4,
+            images=2,
+        ),
+        2,
+    ),
+    (
+        "SlidingWindow",
+        dict(
+            ConvKernelDim=[2, 2],
+            IFMChannels=4,
+            IFMDim=[8, 8],
+            SIMD=2,
+            Stride=[2, 2],
+            depthwise=1,
+            input_kind="unsigned",
+            input_bits=4,
+            images=2,
+        ),
+        2,
+    ),
+    (
+        "FMPadding",
+        dict(
+            ImgDim=[8, 8],
+            Padding=[1, 1, 1, 1],
+            NumChannels=4,
+            SIMD=2,
+            input_kind="unsigned",
+            input_bits=4,
+            numInputVectors=2,
+        ),
+        1,
+    ),
+    (
+        "Pool",
+        dict(
+            Channels=4,
+            PE=2,
+            KernelSize=[2, 2],
+            OutImgDims=[4, 4],
+            input_kind="unsigned",
+            input_bits=4,
+            BatchSize=2,
+        ),
+        1,
+    ),
+    (
+        "LabelSelect",
+        dict(Labels=10, PE=2, input_kind="signed", input_bits=16, numInputVectors=[4]),
+        1,
+    ),
+    (
+        "StreamingDataWidthConverter",
+        dict(inWidth=12, outWidth=8, data_kind="unsigned", data_bits=4, inShape=[1, 96]),
+        1,
+    ),
+]
+
+
+def cycle_figures() -> list[dict]:
+    """Simulate each :data:`FIGURE_CONFIGS` entry without gaps/stalls; return the figures."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for comp, p, runs in FIGURE_CONFIGS:
+        case = make_case(comp, p, rng)
+        run = run_case(case, gap=0, stall=0)
+        if run.outputs != case.expected:
+            raise AssertionError(f"{comp} {p}: wrong outputs")
+        dut = case.build()
+        dut._MustUse__silence = True  # built only for its cycle formula
+        rows.append(
+            dict(
+                layer=comp,
+                params=p,
+                words_in=len(case.inputs["i"]),
+                words_out=len(case.expected["o"]),
+                measured_cycles=run.cycles,
+                finn_cycles=dut.cycles_per_image() * runs,
+            )
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    for row in cycle_figures():
+        print(json.dumps(row))
