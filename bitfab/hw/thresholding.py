@@ -102,11 +102,18 @@ def lane(word, index: int, bits: int, kind: str):
 
 
 def count_at_least(x, thresholds: Sequence) -> object:
-    """Amaranth value: how many of ``thresholds`` satisfy ``x >= t`` (FINN's ``>=``)."""
-    total = C(0, 1)
-    for t in thresholds:
-        total = total + (x >= t)
-    return total
+    """Amaranth value: how many of ``thresholds`` satisfy ``x >= t`` (FINN's ``>=``).
+
+    The comparison bits are summed by a balanced adder tree (depth ``log2(numSteps)``); the
+    count does not rely on the thresholds being sorted, exactly as qonnx's ``count_nonzero``.
+    """
+    terms = [x >= t for t in thresholds] or [C(0, 1)]
+    while len(terms) > 1:
+        terms = [
+            terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
+            for k in range(0, len(terms), 2)
+        ]
+    return terms[0]
 
 
 def encode_output(count, act_val: int, kind: str, bits: int):
