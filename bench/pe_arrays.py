@@ -182,6 +182,7 @@ def _entry(spec: dict, arr, report, rt_bits: int, derived: bool) -> dict:
         "logic_cells_placed": report.utilization.get("logic_cells"),
         "fmax_mhz": round(fmax, 2) if fmax else None,
         "clock_constraint_mhz": report.clock_mhz,
+        "critical_path": report.critical_path,
         "cycles_per_fold": arr.cycles_per_fold(rt_bits, rt_bits),
         "macs_per_cycle": macs,
         "macs_per_cycle_per_lut": round(macs / lut, 4) if lut else None,

@@ -38,11 +38,15 @@ class PnrResult:
         fmax_by_clock: achieved Fmax per clock net in MHz.
         utilization: resource -> ``{"used", "available", "percent"}`` (``logic_cells`` is
             iCE40 ``ICESTORM_LC`` / ECP5 ``TRELLIS_COMB``).
+        critical_path: the slowest register-to-register path: ``from`` / ``to`` cell names,
+            ``cells`` (LUT and carry cells on it), ``logic_ns`` and ``routing_ns`` (delays in
+            ns); ``None`` without a clock.
     """
 
     fmax_mhz: float | None
     fmax_by_clock: dict[str, float]
     utilization: dict[str, dict[str, float]]
+    critical_path: dict | None = None
 
 
 def nextpnr_args(
@@ -95,8 +99,32 @@ def read_report(path: Path, family: str) -> PnrResult:
             "percent": round(100.0 * used / avail, 2) if avail else 0.0,
         }
     return PnrResult(
-        fmax_mhz=min(fmax.values()) if fmax else None, fmax_by_clock=fmax, utilization=util
+        fmax_mhz=min(fmax.values()) if fmax else None,
+        fmax_by_clock=fmax,
+        utilization=util,
+        critical_path=_critical_path(data.get("critical_paths", [])),
     )
+
+
+def _critical_path(paths: list[dict]) -> dict | None:
+    """Summary of the longest of nextpnr's per-clock critical paths."""
+    best, best_ns = None, -1.0
+    for p in paths:
+        segs = p.get("path", [])
+        total = sum(float(s.get("delay", 0.0)) for s in segs)
+        if segs and total > best_ns:
+            best, best_ns = segs, total
+    if best is None:
+        return None
+    logic = [s for s in best if s.get("type") == "logic"]
+    return {
+        "from": best[0]["from"]["cell"],
+        "to": best[-1]["to"]["cell"],
+        "cells": len(logic),
+        "logic_ns": round(sum(float(s["delay"]) for s in logic), 3),
+        "routing_ns": round(sum(float(s["delay"]) for s in best if s.get("type") == "routing"), 3),
+        "total_ns": round(best_ns, 3),
+    }
 
 
 _ERROR = re.compile(r"^ERROR:\s*(.*)$", re.MULTILINE)

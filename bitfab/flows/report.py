@@ -28,6 +28,7 @@ class Report:
         design_only: ``total - harness`` (``total`` without a harness): the design's own cost.
         fmax_mhz: post-route Fmax in MHz (worst clock), ``None`` if no clock.
         utilization: resource -> used / available / percent, from nextpnr (whole netlist).
+        critical_path: nextpnr's slowest path (see :class:`bitfab.flows.pnr.PnrResult`).
         times_s: wall seconds per step (``convert``, ``yosys``, ``yosys_harness``, ``nextpnr``,
             ``pack``).
         tools: tool name -> version string.
@@ -47,6 +48,7 @@ class Report:
     design_only: Resources
     fmax_mhz: float | None
     utilization: dict[str, dict[str, float]]
+    critical_path: dict | None = None
     times_s: dict[str, float] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)

@@ -307,6 +307,7 @@ def synthesize(
             design_only=design_only,
             fmax_mhz=res.fmax_mhz,
             utilization=res.utilization,
+            critical_path=res.critical_path,
             times_s={k: round(v, 2) for k, v in times.items()},
             tools=tools,
             files={**files, "report": "report.json"},
