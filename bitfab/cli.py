@@ -17,13 +17,61 @@ from bitfab.errors import BitfabError
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="QAT-train a zoo model and export QONNX",
                        description="Quantization-aware training with Brevitas; writes DIR/model.onnx "
-                       "(QONNX), DIR/metrics.json and DIR/checkpoint.pt.")
+                       "(QONNX; input float [1,1,28,28] = pixel/255), DIR/metrics.json (test accuracy, "
+                       "QONNX-vs-torch export check) and DIR/checkpoint.pt (each epoch, for --resume). "
+                       "Bit widths: 1 = bipolar, 2-8 = integer; a comma list sets them per layer "
+                       "(e.g. --wbits 2,4,4,2); --wbits float trains the float model (no export).")
+    p.add_argument("--model", default=None,
+                   help="zoo model: tfc, sfc, lfc (FINN MLPs), cnv-s (iCE40 UP5K CNN), cnv-m (ECP5 CNN); "
+                   "default tfc")
+    p.add_argument("--wbits", default=None,
+                   help="weight bits 1-8, one number or one per weight layer; 32/float = float model "
+                   "(default 1)")
+    p.add_argument("--abits", default=None,
+                   help="activation bits 1-8, one number or one per hidden activation (default = wbits)")
+    p.add_argument("--in-bits", default=None,
+                   help="input bits: 1 = bipolar sign of pixel>=128, 2-8 = unsigned (8 = exact pixel); "
+                   "default 1 for MLPs, 8 for CNNs")
+    p.add_argument("--dropout", type=float, default=None, help="dropout rate (default 0)")
+    p.add_argument("--config", default=None,
+                   help="TOML file with model, wbits, abits, in_bits, dropout (flags override it)")
+    p.add_argument("--epochs", type=int, default=10, help="total epochs (with --resume: the new total; default 10)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 128)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate, cosine decay (default 0.01)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.pt (its config and hyper-parameters)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "digits"],
+                   help="training data (default fashion-mnist; digits = scikit-learn 8x8 digits "
+                   "upscaled and padded to 28x28)")
+    p.add_argument("--data-dir", default=None,
+                   help="Fashion-MNIST IDX .gz folder (default $BITFAB_FASHION_MNIST or "
+                   "/usr/share/datasets/fashion-mnist)")
+    p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
+    p.add_argument("--check-images", type=int, default=None,
+                   help="test images for the QONNX-vs-torch export check (default all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    raise BitfabError("train: not implemented yet")
+    from bitfab.models.config import load_toml, make_config
+    from bitfab.models.train import train
+
+    opts = load_toml(args.config) if args.config else {}
+    flags = {"model": args.model, "wbits": args.wbits, "abits": args.abits,
+             "in_bits": args.in_bits, "dropout": args.dropout}
+    opts.update({k: v for k, v in flags.items() if v is not None})
+    cfg = None if args.resume and not opts else make_config(**opts)
+    m = train(cfg, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+              seed=args.seed, resume=args.resume, data_dir=args.data_dir, dataset=args.dataset,
+              limit=args.limit, check_images=args.check_images, progress=not args.quiet)
+    chk = m["export_check"]
+    extra = "" if chk is None else f", export check {chk['argmax_agree']}/{chk['images']} agree"
+    print(f"{m['model']} {m['precision']}: test accuracy {m['test_accuracy']:.2%} "
+          f"({m['epochs']} epochs, {m['train_seconds']:.0f} s){extra} -> {args.out}")
+    return 0
 
 
 # --- dataflow (owned by bitfab.dataflow) --------------------------------------------------------

@@ -146,8 +146,13 @@ def _expand(value: Any, n: int, name: str, model: str) -> tuple[int, ...]:
                 f"(one per {'weight layer' if name == 'wbits' else 'hidden activation'}) or one number"
             )
     for i, v in enumerate(vals):
+        where = name if isinstance(value, int) else f"{name}[{i}]"
         if isinstance(v, bool) or not isinstance(v, int):
-            raise BitfabError(f"{name}[{i}]={v!r} is not an integer bit width (valid range 1-8)")
+            raise BitfabError(f"{where}={v!r} is not an integer bit width (valid range 1-8)")
+        if v != FLOAT_BITS and not MIN_BITS <= v <= MAX_BITS:
+            raise BitfabError(
+                f"{where}={v} is out of range: valid bit widths are 1-8 (32/float for a float model)"
+            )
     return tuple(vals)
 
 
@@ -181,14 +186,6 @@ def make_config(
                 "float model needs wbits, abits and in_bits all 32/float; "
                 "mixed float and quantized layers are not supported"
             )
-    else:
-        for name, vals in (("wbits", w), ("abits", a), ("in_bits", (ib,))):
-            for i, v in enumerate(vals):
-                if not MIN_BITS <= v <= MAX_BITS:
-                    where = name if name == "in_bits" or len(vals) == 1 else f"{name}[{i}]"
-                    raise BitfabError(
-                        f"{where}={v} is out of range: valid bit widths are 1-8 (32/float for a float model)"
-                    )
     try:
         dropout = float(dropout)
     except (TypeError, ValueError):
