@@ -496,7 +496,9 @@ def finn_execute(
     ``params`` are ``(array, dtype_name)`` initializers for the node's inputs after the data
     input (weights, thresholds).
     """
-    import finn.custom_op.fpgadataflow  # noqa: F401  (registers FINN's HW ops with qonnx)
+    from bitfab.dataflow import _finn  # noqa: F401  (FINN without its pyyaml/pydantic settings)
+
+    importlib.import_module("finn.custom_op.fpgadataflow")  # registers FINN's HW ops with qonnx
     from onnx import TensorProto, helper
     from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from bitfab.hw import packing
 from bitfab.hw.fmpadding import FMPadding
 from tests.hw.layer_cases import Case, make_case, onnx_execute, ref_fmpadding, run_case
 
@@ -79,3 +80,29 @@ BASE = dict(
 def test_bad_parameters_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         FMPadding(**{**BASE, **kwargs})
+
+
+def test_finn_node_matches_hardware():
+    """FINN's own FMPadding.execute_node on the same image as the hardware."""
+    from tests.hw.layer_cases import finn_execute, words_of
+
+    p = dict(
+        ImgDim=[3, 4],
+        Padding=[2, 1, 0, 1],
+        NumChannels=4,
+        SIMD=2,
+        input_kind="signed",
+        input_bits=4,
+    )
+    case = make_case("FMPadding", p, np.random.default_rng(8))
+    img = np.array([v for wd in case.inputs["i"] for v in packing.unpack(wd, 4, 2, "signed")])
+    img = img.reshape(1, 3, 4, 4)
+    y = finn_execute(
+        "FMPadding",
+        dict(ImgDim=[3, 4], Padding=[2, 1, 0, 1], NumChannels=4, SIMD=2, inputDataType="INT4"),
+        img,
+        (1, 5, 6, 4),
+        in_dtype="INT4",
+    )
+    run = run_case(case)
+    assert run.outputs["o"] == words_of(y.astype(int), 2, 4, "signed")

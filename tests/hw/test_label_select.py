@@ -80,3 +80,22 @@ def test_bad_parameters_raise(kwargs, match):
     base = dict(Labels=10, PE=2, input_kind="signed", input_bits=8)
     with pytest.raises(ValueError, match=match):
         LabelSelect(**{**base, **kwargs})
+
+
+def test_finn_node_matches_hardware():
+    """FINN's own LabelSelect.execute_node (ONNX TopK), with ties."""
+    from bitfab.hw import packing
+    from tests.hw.layer_cases import finn_execute
+
+    p = dict(Labels=10, PE=2, input_kind="signed", input_bits=3, numInputVectors=[1], ties=True)
+    case = make_case("LabelSelect", p, np.random.default_rng(21))
+    x = np.array([v for wd in case.inputs["i"] for v in packing.unpack(wd, 3, 2, "signed")])
+    y = finn_execute(
+        "LabelSelect",
+        dict(Labels=10, PE=2, K=1, inputDataType="INT3", outputDataType="UINT8"),
+        x.reshape(1, 10),
+        (1, 1),
+        in_dtype="INT3",
+    )
+    run = run_case(case)
+    assert run.outputs["o"] == [int(y.reshape(-1)[0])]

@@ -163,8 +163,6 @@ def test_reference_matches_onnx_and_qonnx():
 @pytest.mark.parametrize("xnor", [0, 1])
 def test_finn_mvau_node_matches_hardware(xnor):
     """FINN's own MVAU.execute_node on the same data as the hardware case."""
-    pytest.importorskip("yaml", reason="FINN's HW ops import PyYAML and pydantic (not installed)")
-    pytest.importorskip("pydantic", reason="FINN's HW ops import pydantic (not installed)")
     from tests.hw.layer_cases import finn_dtype, finn_execute
 
     if xnor:

@@ -130,3 +130,33 @@ BASE = dict(
 def test_bad_parameters_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Pool(**{**BASE, **kwargs})
+
+
+def test_finn_pool_node_matches_hardware():
+    """FINN's own Pool.execute_node (MaxPool, PE = Channels as InferPool sets it)."""
+    from tests.hw.layer_cases import finn_execute
+
+    p = dict(
+        Channels=3, PE=3, KernelSize=[2, 3], OutImgDims=[2, 2], input_kind="signed", input_bits=5
+    )
+    case = make_case("Pool", p, np.random.default_rng(12))
+    x = np.array([v for wd in case.inputs["i"] for v in packing.unpack(wd, 5, 3, "signed")])
+    x = x.reshape(1, 2, 2, 6 * 3)
+    y = finn_execute(
+        "Pool",
+        dict(
+            Channels=3,
+            PE=3,
+            KernelSize=[2, 3],
+            Function="MaxPool",
+            OutImgDims=[2, 2],
+            InputDataType="INT5",
+            OutputDataType="INT5",
+            BatchSize=1,
+        ),
+        x,
+        (1, 2, 2, 3),
+        in_dtype="INT5",
+    )
+    run = run_case(case)
+    assert run.outputs["o"] == words_of(y.astype(int), 3, 5, "signed")

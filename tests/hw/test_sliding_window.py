@@ -122,3 +122,58 @@ BASE = dict(
 def test_bad_parameters_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SlidingWindow(**{**BASE, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "k, s, shape, simd, depthwise",
+    [
+        ((3, 3), (1, 1), (5, 5, 4), 2, 0),
+        ((2, 2), (2, 2), (4, 6, 3), 3, 1),
+        ((1, 3), (1, 2), (1, 7, 2), 1, 0),
+    ],
+)
+def test_finn_node_matches_hardware(k, s, shape, simd, depthwise):
+    """FINN's own ConvolutionInputGenerator.execute_node on the same image as the hardware."""
+    from bitfab.hw import packing
+    from tests.hw.layer_cases import finn_execute, words_of
+
+    rng = np.random.default_rng(sum(shape))
+    h, w, c = shape
+    img = rng.integers(0, 8, size=(1, h, w, c))
+    oh, ow = (h - k[0]) // s[0] + 1, (w - k[1]) // s[1] + 1
+    y = finn_execute(
+        "ConvolutionInputGenerator",
+        dict(
+            ConvKernelDim=list(k),
+            IFMChannels=c,
+            IFMDim=[h, w],
+            OFMDim=[oh, ow],
+            SIMD=simd,
+            Stride=list(s),
+            Dilation=[1, 1],
+            inputDataType="UINT3",
+            outputDataType="UINT3",
+            depthwise=depthwise,
+        ),
+        img,
+        (1, oh, ow, k[0] * k[1] * c),
+        in_dtype="UINT3",
+    )
+    dut = SlidingWindow(
+        ConvKernelDim=list(k),
+        IFMChannels=c,
+        IFMDim=[h, w],
+        SIMD=simd,
+        Stride=list(s),
+        depthwise=depthwise,
+        input_kind="unsigned",
+        input_bits=3,
+    )
+    from bitfab.sim.amaranth_stream import run_streams
+
+    n_out = oh * ow * k[0] * k[1] * c // simd
+    run = run_streams(
+        dut, {"i": words_of(img, simd, 3, "unsigned")}, {"o": n_out}, gap=0.2, stall=0.2
+    )
+    hw = [v for wd in run.outputs["o"] for v in packing.unpack(wd, 3, simd, "unsigned")]
+    assert hw == y.reshape(-1).astype(int).tolist()

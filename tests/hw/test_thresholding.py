@@ -96,8 +96,6 @@ def test_reference_matches_qonnx_multithreshold():
 
 def test_finn_thresholding_node_matches_hardware():
     """FINN's own Thresholding.execute_node on the same data as the hardware case."""
-    pytest.importorskip("yaml", reason="FINN's HW ops import PyYAML and pydantic (not installed)")
-    pytest.importorskip("pydantic", reason="FINN's HW ops import pydantic (not installed)")
     from bitfab.hw import packing
     from tests.hw.layer_cases import finn_execute
 

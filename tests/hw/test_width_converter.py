@@ -63,3 +63,26 @@ def test_bad_parameters_raise(kwargs, match):
     base = dict(inWidth=8, outWidth=12, data_kind="unsigned", data_bits=4, inShape=[1, 6])
     with pytest.raises(ValueError, match=match):
         StreamingDataWidthConverter(**{**base, **kwargs})
+
+
+def test_finn_node_keeps_the_tensor():
+    """FINN's own StreamingDataWidthConverter.execute_node is the identity on the tensor; the
+    hardware keeps the element sequence (checked above), so both agree."""
+    from tests.hw.layer_cases import finn_execute
+
+    x = np.random.default_rng(2).integers(0, 16, size=(1, 12))
+    y = finn_execute(
+        "StreamingDataWidthConverter",
+        dict(inShape=[1, 12], outShape=[1, 12], inWidth=12, outWidth=8, dataType="UINT4"),
+        x,
+        (1, 12),
+        in_dtype="UINT4",
+    )
+    case = make_case(
+        "StreamingDataWidthConverter",
+        dict(inWidth=12, outWidth=8, data_kind="unsigned", data_bits=4, inShape=[1, 12]),
+        np.random.default_rng(2),
+    )
+    run = run_case(case)
+    got = [v for w in run.outputs["o"] for v in packing.unpack(w, 4, 2, "unsigned")]
+    assert got == x.reshape(-1).tolist() == y.reshape(-1).astype(int).tolist()
