@@ -36,6 +36,10 @@ class Resources:
         return asdict(self)
 
 
+#: Replacement for synth_ecp5's ``map_luts`` step (abc9, broken in YoWASP's build, see below).
+ECP5_LUT_MAP = ("techmap -map +/lattice/latches_map.v", "abc -lut 4:7 -dress", "clean")
+
+
 def yosys_script(
     family: str,
     top: str,
@@ -78,9 +82,7 @@ def yosys_script(
         opts = f"-top {top}" + ("" if dsp else " -nodsp")
         lines += [
             f"synth_ecp5 {opts} -run begin:map_luts",
-            "techmap -map +/lattice/latches_map.v",
-            "abc -lut 4:7 -dress",
-            "clean",
+            *ECP5_LUT_MAP,
             f"synth_ecp5 {opts} -run map_cells:",
         ]
     else:

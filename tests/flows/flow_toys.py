@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed
-from amaranth.lib import wiring
+from amaranth import Elaboratable, Module, Signal, signed
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 
@@ -42,4 +42,19 @@ class ToyPassThrough(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.d.comb += [self.y.eq(self.a), self.z.eq(~self.a[0])]
+        return m
+
+
+class Blinky(Elaboratable):
+    """A ``width``-bit counter whose top bit drives LED 0 (board builds)."""
+
+    def __init__(self, width: int = 24):
+        self.width = width
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        ctr = Signal(self.width)
+        m.d.sync += ctr.eq(ctr + 1)
+        m.d.comb += led.o.eq(ctr[-1])
         return m
