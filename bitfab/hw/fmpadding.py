@@ -17,7 +17,13 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bitfab.hw.thresholding import check_divides, check_kind_bits, check_positive
+from bitfab.hw.thresholding import (
+    check_divides,
+    check_kind_bits,
+    check_positive,
+    finn_attr,
+    finn_kind_bits,
+)
 
 
 def _pair(name: str, value) -> list[int]:
@@ -69,6 +75,20 @@ class FMPadding(wiring.Component):
                 "i": In(stream.Signature(unsigned(width))),
                 "o": Out(stream.Signature(unsigned(width))),
             }
+        )
+
+    @classmethod
+    def from_finn(cls, attrs) -> FMPadding:
+        """Build from a FINN ``FMPadding`` node's attributes."""
+        ik, ib = finn_kind_bits(finn_attr(attrs, "inputDataType"))
+        return cls(
+            ImgDim=finn_attr(attrs, "ImgDim"),
+            Padding=finn_attr(attrs, "Padding"),
+            NumChannels=finn_attr(attrs, "NumChannels"),
+            SIMD=finn_attr(attrs, "SIMD", 1),
+            input_kind=ik,
+            input_bits=ib,
+            numInputVectors=finn_attr(attrs, "numInputVectors", 1),
         )
 
     def cycles_per_image(self) -> int:

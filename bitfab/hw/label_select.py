@@ -22,6 +22,8 @@ from bitfab.hw.thresholding import (
     check_divides,
     check_kind_bits,
     check_positive,
+    finn_attr,
+    finn_kind_bits,
     lane,
     n_vectors,
 )
@@ -73,6 +75,22 @@ class LabelSelect(wiring.Component):
                 "i": In(stream.Signature(unsigned(self.PE * self.input_bits))),
                 "o": Out(stream.Signature(unsigned(self.output_bits))),
             }
+        )
+
+    @classmethod
+    def from_finn(cls, attrs) -> LabelSelect:
+        """Build from a FINN ``LabelSelect`` node's attributes."""
+        ik, ib = finn_kind_bits(finn_attr(attrs, "inputDataType"))
+        odt = finn_attr(attrs, "outputDataType", "")
+        ob = finn_kind_bits(odt)[1] if odt else None
+        return cls(
+            Labels=finn_attr(attrs, "Labels"),
+            PE=finn_attr(attrs, "PE"),
+            K=finn_attr(attrs, "K"),
+            input_kind=ik,
+            input_bits=ib,
+            output_bits=ob,
+            numInputVectors=finn_attr(attrs, "numInputVectors", [1]),
         )
 
     def cycles_per_image(self) -> int:

@@ -41,6 +41,8 @@ from bitfab.hw.thresholding import (
     check_thresholds,
     count_at_least,
     encode_output,
+    finn_attr,
+    finn_kind_bits,
     lane,
     n_vectors,
     signed_bits_for,
@@ -221,6 +223,45 @@ class MVAU(wiring.Component):
                 "i": In(stream.Signature(unsigned(self.SIMD * self.input_bits))),
                 "o": Out(stream.Signature(unsigned(self.PE * self.output_bits))),
             }
+        )
+
+    @classmethod
+    def from_finn(
+        cls,
+        attrs,
+        weights,
+        thresholds=None,
+        *,
+        array: str = "parallel",
+        array_options: dict | None = None,
+    ) -> MVAU:
+        """Build from a FINN ``MVAU`` node's attributes and initializers (``weights``
+        ``[MW, MH]``, ``thresholds`` when ``noActivation=0``). A BIPOLAR output ignores
+        ``ActVal`` as FINN's ``execute_node`` does (it applies ``2*count - 1``)."""
+        ik, ib = finn_kind_bits(finn_attr(attrs, "inputDataType"))
+        wk, wb = finn_kind_bits(finn_attr(attrs, "weightDataType"))
+        ok, ob = finn_kind_bits(finn_attr(attrs, "outputDataType"))
+        no_act = int(finn_attr(attrs, "noActivation", 0))
+        act = 0 if ok == "bipolar" else int(finn_attr(attrs, "ActVal", 0))
+        return cls(
+            MW=finn_attr(attrs, "MW"),
+            MH=finn_attr(attrs, "MH"),
+            PE=finn_attr(attrs, "PE"),
+            SIMD=finn_attr(attrs, "SIMD"),
+            weights=weights,
+            input_kind=ik,
+            input_bits=ib,
+            weight_kind=wk,
+            weight_bits=wb,
+            binaryXnorMode=int(finn_attr(attrs, "binaryXnorMode", 0)),
+            noActivation=no_act,
+            thresholds=None if no_act else thresholds,
+            ActVal=act,
+            output_kind=ok,
+            output_bits=ob,
+            numInputVectors=finn_attr(attrs, "numInputVectors", [1]),
+            array=array,
+            array_options=array_options,
         )
 
     # -- performance model --------------------------------------------------------------------

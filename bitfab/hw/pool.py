@@ -20,7 +20,14 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bitfab.hw.thresholding import check_divides, check_kind_bits, check_positive, lane
+from bitfab.hw.thresholding import (
+    check_divides,
+    check_kind_bits,
+    check_positive,
+    finn_attr,
+    finn_kind_bits,
+    lane,
+)
 
 
 class Pool(wiring.Component):
@@ -65,6 +72,21 @@ class Pool(wiring.Component):
                 "i": In(stream.Signature(unsigned(width))),
                 "o": Out(stream.Signature(unsigned(width))),
             }
+        )
+
+    @classmethod
+    def from_finn(cls, attrs) -> Pool:
+        """Build from a FINN ``Pool`` node's attributes (``Function`` must be MaxPool)."""
+        ik, ib = finn_kind_bits(finn_attr(attrs, "InputDataType"))
+        return cls(
+            Channels=finn_attr(attrs, "Channels"),
+            PE=finn_attr(attrs, "PE", 1),
+            KernelSize=finn_attr(attrs, "KernelSize"),
+            OutImgDims=finn_attr(attrs, "OutImgDims"),
+            Function=finn_attr(attrs, "Function"),
+            BatchSize=finn_attr(attrs, "BatchSize", 1),
+            input_kind=ik,
+            input_bits=ib,
         )
 
     def cycles_per_image(self) -> int:

@@ -29,7 +29,13 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from bitfab.hw.thresholding import check_divides, check_kind_bits, check_positive
+from bitfab.hw.thresholding import (
+    check_divides,
+    check_kind_bits,
+    check_positive,
+    finn_attr,
+    finn_kind_bits,
+)
 
 
 def _pair(name: str, value, minimum: int = 1) -> list[int]:
@@ -104,6 +110,27 @@ class SlidingWindow(wiring.Component):
                 "i": In(stream.Signature(unsigned(width))),
                 "o": Out(stream.Signature(unsigned(width))),
             }
+        )
+
+    @classmethod
+    def from_finn(cls, attrs) -> SlidingWindow:
+        """Build from a FINN ``ConvolutionInputGenerator`` node's attributes."""
+        if int(finn_attr(attrs, "parallel_window", 0)):
+            raise ValueError("parallel_window=1 is not supported (use the default 0)")
+        if int(finn_attr(attrs, "dynamic_mode", 0)):
+            raise ValueError("dynamic_mode=1 is not supported")
+        ik, ib = finn_kind_bits(finn_attr(attrs, "inputDataType"))
+        return cls(
+            ConvKernelDim=finn_attr(attrs, "ConvKernelDim"),
+            IFMChannels=finn_attr(attrs, "IFMChannels"),
+            IFMDim=finn_attr(attrs, "IFMDim"),
+            OFMDim=finn_attr(attrs, "OFMDim"),
+            SIMD=finn_attr(attrs, "SIMD"),
+            Stride=finn_attr(attrs, "Stride", [1, 1]),
+            Dilation=finn_attr(attrs, "Dilation", [1, 1]),
+            depthwise=int(finn_attr(attrs, "depthwise", 0)),
+            input_kind=ik,
+            input_bits=ib,
         )
 
     @property

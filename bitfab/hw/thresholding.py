@@ -53,6 +53,35 @@ def check_kind_bits(name: str, kind: str, bits: int, max_bits: int = 8) -> int:
     return int(bits)
 
 
+def finn_kind_bits(dtype) -> tuple[str, int]:
+    """(kind, bits) of a FINN/qonnx integer data type name (``"UINT4"``, ``"INT8"``,
+    ``"BINARY"``, ``"BIPOLAR"``) or ``DataType``; ``ValueError`` for anything else."""
+    name = getattr(dtype, "name", dtype)
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    if name == "BIPOLAR":
+        return "bipolar", 1
+    if name == "BINARY":
+        return "unsigned", 1
+    for prefix, kind in (("UINT", "unsigned"), ("INT", "signed")):
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return kind, int(name[len(prefix) :])
+    raise ValueError(f"data type {name!r}: only BIPOLAR, BINARY, UINTk and INTk are supported")
+
+
+def finn_attr(attrs, name: str, default=None):
+    """Attribute ``name`` of a FINN node given as a mapping (ONNX strings may be bytes)."""
+    if name not in attrs:
+        if default is None:
+            raise ValueError(f"FINN attribute {name} is missing")
+        return default
+    value = attrs[name]
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, (list, tuple)):
+        return [int(v) for v in value]
+    return value
+
+
 def check_positive(name: str, value: int) -> int:
     """Validate a positive integer parameter."""
     if not isinstance(value, (int, np.integer)) or value < 1:
@@ -213,6 +242,23 @@ class Thresholding(wiring.Component):
                 "i": In(stream.Signature(unsigned(self.PE * self.input_bits))),
                 "o": Out(stream.Signature(unsigned(self.PE * self.output_bits))),
             }
+        )
+
+    @classmethod
+    def from_finn(cls, attrs, thresholds) -> Thresholding:
+        """Build from a FINN ``Thresholding`` node's attributes and threshold initializer."""
+        ik, ib = finn_kind_bits(finn_attr(attrs, "inputDataType"))
+        ok, ob = finn_kind_bits(finn_attr(attrs, "outputDataType"))
+        return cls(
+            NumChannels=finn_attr(attrs, "NumChannels"),
+            PE=finn_attr(attrs, "PE"),
+            thresholds=thresholds,
+            input_kind=ik,
+            input_bits=ib,
+            output_kind=ok,
+            output_bits=ob,
+            ActVal=finn_attr(attrs, "ActVal", 0),
+            numInputVectors=finn_attr(attrs, "numInputVectors", [1]),
         )
 
     def cycles_per_image(self) -> int:

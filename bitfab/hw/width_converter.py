@@ -6,8 +6,9 @@ other (FINN's HLS variant goes through their LCM). bitfab words put the first el
 LSBs, so the converter is a bit-level FIFO: input bits are appended above the held bits and
 output words are taken from the bottom.
 
-Throughput: one input word per cycle while ``inWidth >= outWidth``... more precisely
-``max(in words, out words)`` cycles per tensor plus at most one bubble per ``lcm`` bits.
+Throughput: one word per cycle on the wider side, i.e. about ``max(in words, out words)``
+cycles per tensor (at most one bubble per ``lcm(inWidth, outWidth)`` bits when neither width
+divides the other).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bitfab.hw.thresholding import check_kind_bits, check_positive
+from bitfab.hw.thresholding import check_kind_bits, check_positive, finn_attr, finn_kind_bits
 
 
 class StreamingDataWidthConverter(wiring.Component):
@@ -65,6 +66,18 @@ class StreamingDataWidthConverter(wiring.Component):
                 "i": In(stream.Signature(unsigned(self.inWidth))),
                 "o": Out(stream.Signature(unsigned(self.outWidth))),
             }
+        )
+
+    @classmethod
+    def from_finn(cls, attrs) -> StreamingDataWidthConverter:
+        """Build from a FINN ``StreamingDataWidthConverter`` node's attributes."""
+        kind, bits = finn_kind_bits(finn_attr(attrs, "dataType"))
+        return cls(
+            inWidth=finn_attr(attrs, "inWidth"),
+            outWidth=finn_attr(attrs, "outWidth"),
+            data_kind=kind,
+            data_bits=bits,
+            inShape=finn_attr(attrs, "inShape"),
         )
 
     def words(self) -> tuple[int, int]:

@@ -449,12 +449,12 @@ def make_case(component: str, params: dict, rng: np.random.Generator) -> Case:
     return _MAKERS[component](params, rng)
 
 
-def run_case(case: Case, *, seed: int = 0, gap: float = 0.3, stall: float = 0.3, **kw):
-    """Simulate ``case`` in Amaranth's simulator with random input gaps and output stalls;
-    return the :class:`bitfab.sim.amaranth_stream.StreamRun`."""
+def run_case(case: Case, *, seed: int = 0, gap: float = 0.3, stall: float = 0.3, dut=None, **kw):
+    """Simulate ``case`` (on ``dut``, default ``case.build()``) in Amaranth's simulator with
+    random input gaps and output stalls; return the :class:`~bitfab.sim.amaranth_stream.StreamRun`."""
     from bitfab.sim.amaranth_stream import run_streams
 
-    dut = case.build()
+    dut = case.build() if dut is None else dut
     return run_streams(
         dut,
         case.inputs,

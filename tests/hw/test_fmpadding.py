@@ -97,12 +97,13 @@ def test_finn_node_matches_hardware():
     case = make_case("FMPadding", p, np.random.default_rng(8))
     img = np.array([v for wd in case.inputs["i"] for v in packing.unpack(wd, 4, 2, "signed")])
     img = img.reshape(1, 3, 4, 4)
+    attrs = dict(ImgDim=[3, 4], Padding=[2, 1, 0, 1], NumChannels=4, SIMD=2, inputDataType="INT4")
     y = finn_execute(
         "FMPadding",
-        dict(ImgDim=[3, 4], Padding=[2, 1, 0, 1], NumChannels=4, SIMD=2, inputDataType="INT4"),
+        attrs,
         img,
         (1, 5, 6, 4),
         in_dtype="INT4",
     )
-    run = run_case(case)
+    run = run_case(case, dut=FMPadding.from_finn(attrs))
     assert run.outputs["o"] == words_of(y.astype(int), 2, 4, "signed")

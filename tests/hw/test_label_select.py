@@ -90,12 +90,13 @@ def test_finn_node_matches_hardware():
     p = dict(Labels=10, PE=2, input_kind="signed", input_bits=3, numInputVectors=[1], ties=True)
     case = make_case("LabelSelect", p, np.random.default_rng(21))
     x = np.array([v for wd in case.inputs["i"] for v in packing.unpack(wd, 3, 2, "signed")])
+    attrs = dict(Labels=10, PE=2, K=1, inputDataType="INT3", outputDataType="UINT8")
     y = finn_execute(
         "LabelSelect",
-        dict(Labels=10, PE=2, K=1, inputDataType="INT3", outputDataType="UINT8"),
+        attrs,
         x.reshape(1, 10),
         (1, 1),
         in_dtype="INT3",
     )
-    run = run_case(case)
+    run = run_case(case, dut=LabelSelect.from_finn(attrs))
     assert run.outputs["o"] == [int(y.reshape(-1)[0])]

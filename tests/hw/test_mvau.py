@@ -228,7 +228,8 @@ def test_finn_mvau_node_matches_hardware(xnor):
         in_dtype=idt,
         params=((np.array(cp["weights"]), wdt), (np.array(cp["thresholds"]), "INT32")),
     )
-    run = run_case(case)
+    dut = MVAU.from_finn(attrs, np.array(cp["weights"]), np.array(cp["thresholds"]))
+    run = run_case(case, dut=dut)  # built from FINN's attributes
     hw = [
         v
         for wd in run.outputs["o"]

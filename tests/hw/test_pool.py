@@ -142,21 +142,22 @@ def test_finn_pool_node_matches_hardware():
     case = make_case("Pool", p, np.random.default_rng(12))
     x = np.array([v for wd in case.inputs["i"] for v in packing.unpack(wd, 5, 3, "signed")])
     x = x.reshape(1, 2, 2, 6 * 3)
+    attrs = dict(
+        Channels=3,
+        PE=3,
+        KernelSize=[2, 3],
+        Function="MaxPool",
+        OutImgDims=[2, 2],
+        InputDataType="INT5",
+        OutputDataType="INT5",
+        BatchSize=1,
+    )
     y = finn_execute(
         "Pool",
-        dict(
-            Channels=3,
-            PE=3,
-            KernelSize=[2, 3],
-            Function="MaxPool",
-            OutImgDims=[2, 2],
-            InputDataType="INT5",
-            OutputDataType="INT5",
-            BatchSize=1,
-        ),
+        attrs,
         x,
         (1, 2, 2, 3),
         in_dtype="INT5",
     )
-    run = run_case(case)
+    run = run_case(case, dut=Pool.from_finn(attrs))
     assert run.outputs["o"] == words_of(y.astype(int), 3, 5, "signed")

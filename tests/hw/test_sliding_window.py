@@ -141,34 +141,26 @@ def test_finn_node_matches_hardware(k, s, shape, simd, depthwise):
     h, w, c = shape
     img = rng.integers(0, 8, size=(1, h, w, c))
     oh, ow = (h - k[0]) // s[0] + 1, (w - k[1]) // s[1] + 1
+    attrs = dict(
+        ConvKernelDim=list(k),
+        IFMChannels=c,
+        IFMDim=[h, w],
+        OFMDim=[oh, ow],
+        SIMD=simd,
+        Stride=list(s),
+        Dilation=[1, 1],
+        inputDataType="UINT3",
+        outputDataType="UINT3",
+        depthwise=depthwise,
+    )
     y = finn_execute(
         "ConvolutionInputGenerator",
-        dict(
-            ConvKernelDim=list(k),
-            IFMChannels=c,
-            IFMDim=[h, w],
-            OFMDim=[oh, ow],
-            SIMD=simd,
-            Stride=list(s),
-            Dilation=[1, 1],
-            inputDataType="UINT3",
-            outputDataType="UINT3",
-            depthwise=depthwise,
-        ),
+        attrs,
         img,
         (1, oh, ow, k[0] * k[1] * c),
         in_dtype="UINT3",
     )
-    dut = SlidingWindow(
-        ConvKernelDim=list(k),
-        IFMChannels=c,
-        IFMDim=[h, w],
-        SIMD=simd,
-        Stride=list(s),
-        depthwise=depthwise,
-        input_kind="unsigned",
-        input_bits=3,
-    )
+    dut = SlidingWindow.from_finn(attrs)
     from bitfab.sim.amaranth_stream import run_streams
 
     n_out = oh * ow * k[0] * k[1] * c // simd
@@ -177,3 +169,18 @@ def test_finn_node_matches_hardware(k, s, shape, simd, depthwise):
     )
     hw = [v for wd in run.outputs["o"] for v in packing.unpack(wd, 3, simd, "unsigned")]
     assert hw == y.reshape(-1).astype(int).tolist()
+
+
+@pytest.mark.parametrize("attr", ["parallel_window", "dynamic_mode"])
+def test_from_finn_refuses_unsupported_modes(attr):
+    attrs = dict(
+        ConvKernelDim=[3, 3],
+        IFMChannels=4,
+        IFMDim=[5, 5],
+        OFMDim=[3, 3],
+        SIMD=2,
+        inputDataType="UINT4",
+        **{attr: 1},
+    )
+    with pytest.raises(ValueError, match=attr):
+        SlidingWindow.from_finn(attrs)

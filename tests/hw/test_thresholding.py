@@ -113,24 +113,25 @@ def test_finn_thresholding_node_matches_hardware():
     case = make_case("Thresholding", p, np.random.default_rng(3))
     x = np.array([packing.unpack(w, 4, 2, "signed") for w in case.inputs["i"]]).reshape(1, 2, 2, 4)
     thr = np.array(case.params["thresholds"])
+    attrs = dict(
+        NumChannels=4,
+        PE=2,
+        numSteps=3,
+        inputDataType="INT4",
+        weightDataType="INT6",
+        outputDataType="INT3",
+        ActVal=-1,
+        numInputVectors=[1, 2, 2],
+    )
     y = finn_execute(
         "Thresholding",
-        dict(
-            NumChannels=4,
-            PE=2,
-            numSteps=3,
-            inputDataType="INT4",
-            weightDataType="INT6",
-            outputDataType="INT3",
-            ActVal=-1,
-            numInputVectors=[1, 2, 2],
-        ),
+        attrs,
         x,
         x.shape,
         in_dtype="INT4",
         params=((thr, "INT6"),),
     )
-    run = run_case(case)
+    run = run_case(case, dut=Thresholding.from_finn(attrs, thr))  # built from FINN's attributes
     hw = [v for w in run.outputs["o"] for v in packing.unpack(w, 3, 2, "signed")]
     assert hw == y.reshape(-1).astype(int).tolist()
 
@@ -162,3 +163,20 @@ def test_bad_parameters_raise(kwargs, match):
         base["thresholds"] = [[1]] * 4
     with pytest.raises(ValueError, match=match):
         Thresholding(**base)
+
+
+def test_finn_data_type_names():
+    from bitfab.hw.thresholding import finn_kind_bits
+
+    assert finn_kind_bits("UINT4") == ("unsigned", 4)
+    assert finn_kind_bits(b"INT8") == ("signed", 8)
+    assert finn_kind_bits("BINARY") == ("unsigned", 1)
+    assert finn_kind_bits("BIPOLAR") == ("bipolar", 1)
+    for bad in ("FLOAT32", "FIXED<8,4>", "INTX"):
+        with pytest.raises(ValueError, match="data type"):
+            finn_kind_bits(bad)
+
+
+def test_from_finn_missing_attribute_raises():
+    with pytest.raises(ValueError, match="NumChannels"):
+        Thresholding.from_finn(dict(PE=1, inputDataType="UINT2", outputDataType="UINT2"), [[1]])

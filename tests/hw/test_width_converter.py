@@ -71,9 +71,10 @@ def test_finn_node_keeps_the_tensor():
     from tests.hw.layer_cases import finn_execute
 
     x = np.random.default_rng(2).integers(0, 16, size=(1, 12))
+    attrs = dict(inShape=[1, 12], outShape=[1, 12], inWidth=12, outWidth=8, dataType="UINT4")
     y = finn_execute(
         "StreamingDataWidthConverter",
-        dict(inShape=[1, 12], outShape=[1, 12], inWidth=12, outWidth=8, dataType="UINT4"),
+        attrs,
         x,
         (1, 12),
         in_dtype="UINT4",
@@ -83,6 +84,6 @@ def test_finn_node_keeps_the_tensor():
         dict(inWidth=12, outWidth=8, data_kind="unsigned", data_bits=4, inShape=[1, 12]),
         np.random.default_rng(2),
     )
-    run = run_case(case)
+    run = run_case(case, dut=StreamingDataWidthConverter.from_finn(attrs))
     got = [v for w in run.outputs["o"] for v in packing.unpack(w, 4, 2, "unsigned")]
     assert got == x.reshape(-1).tolist() == y.reshape(-1).astype(int).tolist()
