@@ -16,7 +16,8 @@ activation thresholds of the layer after it):
 5. HW layers: InferBinaryMatrixVectorActivation, InferQuantizedMatrixVectorActivation,
    InferLabelSelectLayer, InferThresholdingLayer, InferPool, InferConvInpGen, RemoveCNVtoFCFlatten,
    AbsorbConsecutiveTransposes, :class:`RemoveInputLayoutOp`;
-6. MinimizeAccumulatorWidth, RoundAndClipThresholds, InferDataTypes, names.
+6. :class:`MinimizeAccumulators` (FINN's MinimizeAccumulatorWidth, fixed for XNOR-popcount
+   MVAUs), RoundAndClipThresholds, InferDataTypes, names.
 
 The result must contain only the op types in :data:`bitfab.dataflow.folding.HW_OP_TYPES`
 (MVAU, Thresholding, ConvolutionInputGenerator, Pool, LabelSelect); any other node is reported
@@ -46,9 +47,6 @@ from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_acti
 from finn.transformation.fpgadataflow.convert_to_hw.thresholding import (  # noqa: E402
     InferThresholdingLayer,
 )
-from finn.transformation.fpgadataflow.minimize_accumulator_width import (  # noqa: E402
-    MinimizeAccumulatorWidth,
-)
 from finn.transformation.move_reshape import RemoveCNVtoFCFlatten  # noqa: E402
 from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN  # noqa: E402
 from finn.transformation.streamline import Streamline  # noqa: E402
@@ -74,7 +72,11 @@ from qonnx.util.cleanup import cleanup_model  # noqa: E402
 from bitfab.dataflow import _finn  # noqa: F401  (before any finn import)
 from bitfab.dataflow.folding import HW_OP_TYPES  # noqa: E402
 from bitfab.dataflow.layers import is_hw_node  # noqa: E402
-from bitfab.dataflow.transforms import PrependPixelScale, RemoveInputLayoutOp  # noqa: E402
+from bitfab.dataflow.transforms import (  # noqa: E402
+    MinimizeAccumulators,
+    PrependPixelScale,
+    RemoveInputLayoutOp,
+)
 from bitfab.errors import BitfabError  # noqa: E402
 
 
@@ -138,7 +140,7 @@ def _to_hw(m: ModelWrapper) -> ModelWrapper:
 
 
 def _minimize(m: ModelWrapper) -> ModelWrapper:
-    m = m.transform(MinimizeAccumulatorWidth())
+    m = m.transform(MinimizeAccumulators())
     m = m.transform(RoundAndClipThresholds())
     m = m.transform(InferDataTypes())
     m = m.transform(RemoveUnusedTensors())

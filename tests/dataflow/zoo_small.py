@@ -125,17 +125,20 @@ def randomize_norms(model: nn.Module, seed: int) -> None:
                 m.bias.copy_(torch.randn(n, generator=g) * 0.2)
 
 
-def export(model: nn.Module, path: Path, seed: int = 0) -> Path:
-    """Randomize norms, switch to eval and export QONNX with ``brevitas.export.export_qonnx``."""
+def export(model: nn.Module, path: Path, seed: int = 0, dynamo: bool = False) -> Path:
+    """Randomize norms, switch to eval and export QONNX with ``brevitas.export.export_qonnx``
+    (TorchScript path by default: ~1 s instead of ~8 s for the dynamo exporter)."""
     import contextlib
     import io
+    import warnings
 
     from brevitas.export import export_qonnx
 
     randomize_norms(model, seed)
     model.eval()
-    with contextlib.redirect_stdout(io.StringIO()):
-        export_qonnx(model, torch.randn(1, 1, 28, 28), str(path))
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(model, torch.randn(1, 1, 28, 28), str(path), dynamo=dynamo)
     return path
 
 
@@ -148,3 +151,6 @@ FAMILIES = {
     "cnv_w1a1": lambda: CNV(1, 1),
     "cnv_w2a2": lambda: CNV(2, 2),
 }
+
+#: Seeds per family (weights and batch-norm statistics).
+SEEDS = {name: i for i, name in enumerate(FAMILIES)}

@@ -5,10 +5,21 @@
 - :class:`~bitfab.dataflow.transforms.remove_input_layout_op.RemoveInputLayoutOp`: drop a leading
   Reshape/Flatten/Transpose that does not change the order of the input bytes.
 - :class:`~bitfab.dataflow.transforms.apply_folding.ApplyFolding`: set and check PE/SIMD per layer.
+- :class:`~bitfab.dataflow.transforms.minimize_accumulators.MinimizeAccumulators`: FINN's
+  accumulator minimization, with the XNOR-popcount range fixed.
+- :class:`~bitfab.dataflow.transforms.set_batch_size.SetBatchSize`: batch N copy for execution.
 """
 
 from bitfab.dataflow.transforms.apply_folding import ApplyFolding
+from bitfab.dataflow.transforms.minimize_accumulators import MinimizeAccumulators
 from bitfab.dataflow.transforms.prepend_pixel_scale import PrependPixelScale
 from bitfab.dataflow.transforms.remove_input_layout_op import RemoveInputLayoutOp
+from bitfab.dataflow.transforms.set_batch_size import SetBatchSize
 
-__all__ = ["ApplyFolding", "PrependPixelScale", "RemoveInputLayoutOp"]
+__all__ = [
+    "ApplyFolding",
+    "MinimizeAccumulators",
+    "PrependPixelScale",
+    "RemoveInputLayoutOp",
+    "SetBatchSize",
+]
