@@ -304,13 +304,62 @@ def table(_args) -> int:
     return 0
 
 
+def summary(_args) -> int:
+    """Print the targets as met / not met, from the recorded runs."""
+    runs = [e for e in _load()["runs"] if e.get("status") == "ok"]
+    real = [e for e in runs if not e["derived_from_run"]]
+
+    def best(rows, key):
+        return max(rows, key=lambda e: e[key]) if rows else None
+
+    w1 = [e for e in runs if e["family"] == "ice40" and e["wbits"] == 1 and e["kinds"] == "bipolar"]
+    b = best(w1, "macs_per_cycle_per_lut")
+    if b:
+        met = "met" if b["macs_per_cycle_per_lut"] >= 0.6 else "NOT met"
+        print(
+            f"- W1A1 >= 0.6 binary MAC/LUT/cycle on iCE40: {met}; best {b['macs_per_cycle_per_lut']}"
+            f" ({b['kind']} {b['pe']}x{b['simd']}, {b['lut']} LUT)"
+        )
+    for fam, goal in (("ice40", 50.0), ("ecp5", 150.0)):
+        rows = [e for e in real if e["family"] == fam and e["fmax_mhz"]]
+        ok = [e for e in rows if e["fmax_mhz"] >= goal]
+        if rows:
+            top = best(rows, "fmax_mhz")
+            low = min(rows, key=lambda e: e["fmax_mhz"])
+            print(
+                f"- Fmax >= {goal:g} MHz on {fam}: met by {len(ok)}/{len(rows)} runs; "
+                f"range {low['fmax_mhz']}-{top['fmax_mhz']} MHz (worst {low['key']})"
+            )
+    bp = {
+        (e["pe"], e["simd"], e["target"], e["wbits"]): e for e in real if e["kind"] == "bitparallel"
+    }
+    for e in runs:
+        if e["kind"] != "bitfusion" or e["wbits"] not in (2, 4, 8):
+            continue
+        ref = bp.get((e["pe"], e["simd"], e["target"], e["wbits"]))
+        if ref is None:
+            continue
+        ratio = e["luts_per_mac"] / ref["luts_per_mac"]
+        met = "met" if ratio <= 1.5 else "NOT met"
+        print(
+            f"- bit-fusion (bricks={e['bricks']}, elaborated {e['elaborated_bits']} bit) at "
+            f"W{e['wbits']}A{e['abits']}, {e['pe']}x{e['simd']} on {e['target']}: "
+            f"{e['luts_per_mac']} vs bit-parallel {ref['luts_per_mac']} LUT/MAC = {ratio:.2f}x "
+            f"({met}, target <= 1.5x)"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--deadline", help="HH:MM local time: skip runs predicted to end later")
     p.add_argument("--only", nargs="*", help="run only keys containing one of these strings")
     p.add_argument("--work", default=None, help="scratch folder for build outputs")
     p.add_argument("--table", action="store_true", help="print the markdown table and exit")
+    p.add_argument("--summary", action="store_true", help="print targets met / not met and exit")
     args = p.parse_args(argv)
+    if args.summary:
+        return summary(args)
     return table(args) if args.table else sweep(args)
 
 
