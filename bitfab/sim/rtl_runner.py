@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -194,6 +194,90 @@ def _tail(path: Path, n: int = 30) -> str:
         return ""
 
 
+# Verilator's runtime library, compiled into every build: the same object code for every
+# design (its .d files list only Verilator's own headers). Compiling it is ~80% of a build's
+# time, so it is compiled once per tool version and copied into later builds (newer than its
+# sources, so make skips it).
+_RUNTIME_OBJS = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated_threads.o")
+
+
+def _runtime_key(build_args: Sequence[str]) -> str:
+    import cocotb
+
+    cxx = os.environ.get("CXX", "c++")
+    out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
+    h = hashlib.sha256()
+    for part in (
+        _tool_version("verilator"),
+        cocotb.__version__,
+        out.stdout.split("\n", 1)[0],
+        "\0".join(build_args),
+        *(os.environ.get(v, "") for v in ("CXX", "CXXFLAGS", "CPPFLAGS", "OPT_GLOBAL", "OPT_SLOW")),
+    ):
+        h.update(part.encode())
+        h.update(b"\0\1\0")
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _runtime_objects(
+    root: Path, backend: str, build_args: Sequence[str], build_dir: Path
+) -> Iterator[Callable[[], None]]:
+    """Yield a function that seeds ``build_dir`` with cached Verilator runtime objects (call it
+    after the verilator step, before make: make rebuilds objects older than ``Vtop.mk``). If
+    there are none yet, publish the ones this build compiles (others wait on a lock)."""
+    if backend != "verilator":
+        yield lambda: None
+        return
+    cache = root / f"verilator-runtime-{_runtime_key(build_args)[:20]}"
+
+    def have() -> bool:
+        return all((cache / o).exists() for o in _RUNTIME_OBJS)
+
+    def seed() -> None:
+        for o in _RUNTIME_OBJS:
+            for f in (o, o[:-2] + ".d"):
+                if (cache / f).exists():
+                    shutil.copyfile(cache / f, build_dir / f)  # mtime now: newer than sources
+
+    if have():
+        yield seed
+        return
+    with _locked(root / ".verilator-runtime.lock"):
+        if have():
+            yield seed
+            return
+        yield lambda: None
+        if all((build_dir / o).exists() for o in _RUNTIME_OBJS):
+            tmp = root / f".tmp-{cache.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir(parents=True)
+            for o in _RUNTIME_OBJS:
+                for f in (o, o[:-2] + ".d"):
+                    if (build_dir / f).exists():
+                        shutil.copyfile(build_dir / f, tmp / f)
+            try:
+                os.rename(tmp, cache)
+            except OSError:  # published meanwhile by a process that did not take the lock
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _before_make(runner, hook: Callable[[], None]) -> None:
+    """Run ``hook`` between the Verilator step and the make step of ``runner.build``.
+
+    Wraps the runner's command executor (cocotb_tools 2.1 runs its build commands one by one
+    through ``_execute_cmds``); harmless for backends without a make step.
+    """
+    execute = runner._execute_cmds
+
+    def execute_with_hook(cmds, cwd, stdout=None):
+        for cmd in cmds:
+            if cmd and Path(str(cmd[0])).name == "make":
+                hook()
+            execute([cmd], cwd, stdout)
+
+    runner._execute_cmds = execute_with_hook
+
+
 def build(
     design: VerilogDesign | Any,
     backend: str = "verilator",
@@ -223,20 +307,22 @@ def build(
             src.write_text(design.text)
             log = tmp / "build.log"
             t0 = time.perf_counter()
-            try:
-                runner.build(
-                    sources=[src],
-                    hdl_toplevel=design.top,
-                    build_dir=tmp,
-                    build_args=list(build_args),
-                    timescale=TIMESCALE,
-                    always=True,
-                    log_file=log,
-                )
-            except (RuntimeError, subprocess.CalledProcessError, SystemExit) as e:
-                raise RuntimeError(
-                    f"{backend} build of {design.top} failed ({e}); log tail:\n{_tail(log)}"
-                ) from None
+            with _runtime_objects(root, backend, build_args, tmp) as seed:
+                _before_make(runner, seed)
+                try:
+                    runner.build(
+                        sources=[src],
+                        hdl_toplevel=design.top,
+                        build_dir=tmp,
+                        build_args=list(build_args),
+                        timescale=TIMESCALE,
+                        always=True,
+                        log_file=log,
+                    )
+                except (RuntimeError, subprocess.CalledProcessError, SystemExit) as e:
+                    raise RuntimeError(
+                        f"{backend} build of {design.top} failed ({e}); log tail:\n{_tail(log)}"
+                    ) from None
             build_s = time.perf_counter() - t0
             (tmp / _DONE).write_text(
                 json.dumps({"key": key, "backend": backend, "top": design.top, "build_s": build_s})
