@@ -43,10 +43,9 @@ from bitfab.hw.thresholding import (
     encode_output,
     finn_attr,
     finn_kind_bits,
-    lane,
     n_vectors,
     signed_bits_for,
-    threshold_memory_image,
+    threshold_read_ports,
     value_range,
 )
 
@@ -297,12 +296,15 @@ class MVAU(wiring.Component):
         if "wbits_rt" in arr.signature.members:
             m.d.comb += [arr.wbits_rt.eq(self.weight_bits), arr.abits_rt.eq(self.input_bits)]
 
-        m.submodules.wmem = wmem = Memory(
-            shape=unsigned(self.PE * self.SIMD * self.weight_bits),
-            depth=wmem_n,
-            init=self.weight_memory_image(),
-        )
-        rd_w = wmem.read_port()
+        # one weight memory per PE row (SIMD lanes each), all read at the same address
+        image = self.weight_memory_image()
+        row_bits = self.SIMD * self.weight_bits
+        rd_w = []
+        for p in range(self.PE):
+            rows = [(word >> (p * row_bits)) & ((1 << row_bits) - 1) for word in image]
+            mem = Memory(shape=unsigned(row_bits), depth=wmem_n, init=rows)
+            m.submodules[f"wmem{p}"] = mem
+            rd_w.append(mem.read_port())
         m.submodules.abuf = abuf = Memory(
             shape=unsigned(self.SIMD * self.input_bits), depth=sf_n, init=[]
         )
@@ -321,7 +323,7 @@ class MVAU(wiring.Component):
         m.d.comb += [
             first.eq(nf == 0),
             arr.i.valid.eq(primed & (~first | self.i.valid)),
-            arr.i.payload.w.eq(rd_w.data),
+            arr.i.payload.w.eq(Cat(*(rd.data for rd in rd_w))),
             arr.i.payload.a.eq(Mux(first, self.i.payload, rd_a.data)),
             arr.i.payload.last.eq(sf == sf_n - 1),
             self.i.ready.eq(primed & first & arr.i.ready),
@@ -334,7 +336,7 @@ class MVAU(wiring.Component):
         nf_next = Mux(sf == sf_n - 1, Mux(nf == nf_n - 1, 0, nf + 1), nf)
         waddr_next = Mux(waddr == wmem_n - 1, 0, waddr + 1)
         m.d.comb += [
-            rd_w.addr.eq(Mux(adv, waddr_next, waddr)),
+            *(rd.addr.eq(Mux(adv, waddr_next, waddr)) for rd in rd_w),
             rd_a.addr.eq(Mux(adv, sf_next, sf)),
         ]
         with m.If(adv):
@@ -361,20 +363,15 @@ class MVAU(wiring.Component):
                 m.d.comb += ext.eq(v)  # sign-extends the accumulator to the output width
                 lanes.append(ext[: self.output_bits])
         else:
-            steps, tb = self.numSteps, self.tbits
-            m.submodules.tmem = tmem = Memory(
-                shape=unsigned(self.PE * steps * tb),
-                depth=nf_n,
-                init=threshold_memory_image(self.thresholds, self.PE, tb),
-            )
-            rd_t = tmem.read_port()
+            tb = self.tbits
             onf = Signal(range(nf_n))
             onf_next = Mux(onf == nf_n - 1, 0, onf + 1)
-            m.d.comb += rd_t.addr.eq(Mux(take, onf_next, onf))
             with m.If(take):
                 m.d.sync += onf.eq(onf_next)
+            addr = Mux(take, onf_next, onf)
+            thr = threshold_read_ports(m, self.thresholds, self.PE, tb, addr, "tmem")
             for p, v in enumerate(accs):
-                ts = [lane(rd_t.data, p * steps + s, tb, "signed") for s in range(steps)]
+                ts = thr[p]
                 lanes.append(
                     encode_output(
                         count_at_least(v, ts), self.ActVal, self.output_kind, self.output_bits

@@ -168,15 +168,29 @@ def check_thresholds(thresholds, channels: int, name: str = "thresholds") -> tup
     return thr, int(thr.shape[1])
 
 
-def threshold_memory_image(thr: np.ndarray, pe: int, tbits: int) -> list[int]:
-    """Threshold memory image: word ``f`` holds, for PE ``p`` and step ``s``, the threshold of
-    channel ``f*PE + p`` at lane ``p*numSteps + s`` (``tbits`` two's complement each)."""
-    channels, steps = thr.shape
-    words = []
-    for f in range(channels // pe):
-        rows = thr[f * pe : (f + 1) * pe].reshape(-1)
-        words.append(packing.pack(rows.tolist(), tbits, "signed"))
-    return words
+def threshold_memory_images(thr: np.ndarray, pe: int, tbits: int) -> list[list[int]]:
+    """One threshold memory image per PE (FINN's interleave): word ``f`` of PE ``p``'s memory
+    holds the thresholds of channel ``f*PE + p``, step ``s`` at lane ``s`` (``tbits`` two's
+    complement each)."""
+    channels, _ = thr.shape
+    return [
+        [packing.pack(thr[f * pe + p].tolist(), tbits, "signed") for f in range(channels // pe)]
+        for p in range(pe)
+    ]
+
+
+def threshold_read_ports(m: Module, thr: np.ndarray, pe: int, tbits: int, addr, name: str):
+    """Add PE threshold memories (``lib.memory.Memory``, one per PE, synchronous read at
+    ``addr``) to ``m``; return, per PE, the list of ``numSteps`` signed threshold values."""
+    steps = thr.shape[1]
+    out = []
+    for p, image in enumerate(threshold_memory_images(thr, pe, tbits)):
+        mem = Memory(shape=unsigned(steps * tbits), depth=len(image), init=image)
+        m.submodules[f"{name}{p}"] = mem
+        rd = mem.read_port()
+        m.d.comb += rd.addr.eq(addr)
+        out.append([lane(rd.data, s, tbits, "signed") for s in range(steps)])
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,14 +281,9 @@ class Thresholding(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        pe, steps, tb = self.PE, self.numSteps, self.tbits
-        image = threshold_memory_image(self.thresholds, pe, tb)
-        m.submodules.tmem = tmem = Memory(
-            shape=unsigned(pe * steps * tb), depth=self.TMEM, init=image
-        )
-        rd = tmem.read_port()
-
-        # rd.data always holds the thresholds of fold `fold` (address looked ahead by one).
+        pe, tb = self.PE, self.tbits
+        # the memories' read data always hold the thresholds of fold `fold` (address looked
+        # ahead by one cycle)
         fold = Signal(range(self.TMEM))
         primed = Signal()
         o_valid = Signal()
@@ -286,14 +295,14 @@ class Thresholding(wiring.Component):
             self.o.valid.eq(o_valid),
         ]
         nxt = Mux(fold == self.TMEM - 1, 0, fold + 1)
-        m.d.comb += rd.addr.eq(Mux(take, nxt, fold))
         with m.If(take):
             m.d.sync += fold.eq(nxt)
+        thr = threshold_read_ports(m, self.thresholds, pe, tb, Mux(take, nxt, fold), "tmem")
 
         outs = []
         for p in range(pe):
             x = lane(self.i.payload, p, self.input_bits, self.input_kind)
-            ts = [lane(rd.data, p * steps + s, tb, "signed") for s in range(steps)]
+            ts = thr[p]
             outs.append(
                 encode_output(
                     count_at_least(x, ts), self.ActVal, self.output_kind, self.output_bits
