@@ -185,6 +185,10 @@ def check_all_hw(model: ModelWrapper, source: str) -> None:
     """Raise :class:`BitfabError` naming the first node that is not one of ``HW_OP_TYPES``."""
     rest = non_hw_nodes(model)
     if rest:
+        # name an op with no HW layer at all first, then leftover scale/bias/layout nodes, then
+        # the TopK (which only stays because of what is in front of it)
+        plain = ("Mul", "Add", "Sub", "Div", "Reshape", "Transpose", "Flatten")
+        rest.sort(key=lambda node: 2 if node.op_type == "TopK" else int(node.op_type in plain))
         n = rest[0]
         more = f" (and {len(rest) - 1} more non-HW nodes)" if len(rest) > 1 else ""
         raise BitfabError(

@@ -1,0 +1,154 @@
+"""``bitfab dataflow`` through ``bitfab.cli.main``: outputs, folding options and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from qonnx.core.modelwrapper import ModelWrapper
+
+from bitfab.cli import main
+from bitfab.dataflow.golden import GoldenModel
+from tests.dataflow import zoo_small
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+def test_writes_graph_and_report(qonnx_models, tmp_path, capsys, images):
+    out = tmp_path / "df"
+    assert (
+        main(
+            [
+                "dataflow",
+                str(qonnx_models["cnv_w2a2"]),
+                "--out",
+                str(out),
+                "--target-cycles",
+                "20000",
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["dataflow.json", "dataflow.onnx"]
+    rep = json.loads((out / "dataflow.json").read_text())
+    model = ModelWrapper(str(out / "dataflow.onnx"))
+    assert rep["folding"] == {"mode": "target_cycles", "target": 20000, "target_met": True}
+    assert rep["cycles_per_image"] == max(ly["est_cycles"] for ly in rep["layers"]) <= 20000
+    by_name = {n.name: n for n in model.graph.node}
+    assert rep["bottleneck"] in by_name
+    for ly in rep["layers"]:
+        node = by_name[ly["name"]]
+        assert ly["op_type"] == node.op_type
+        attrs = {a.name: a.i for a in node.attribute if a.name in ("PE", "SIMD")}
+        assert ly["PE"] == attrs.get("PE", 1) and ly["SIMD"] == attrs.get("SIMD", 1)
+        assert ly["input_shape"] == model.get_tensor_shape(node.input[0])
+        assert ly["output"]["dtype"] == model.get_tensor_datatype(node.output[0]).name
+        if ly["op_type"] == "MVAU":
+            assert ly["MH"] % ly["PE"] == 0 and ly["MW"] % ly["SIMD"] == 0
+            assert ly["weight"]["bits"] >= 1 and ly["accumulator"]["bits"] >= 1
+    # the written graph runs and gives one class per image
+    classes = GoldenModel(out / "dataflow.onnx").classify(images[:4])
+    assert classes.shape == (4,) and np.all((classes >= 0) & (classes < 10))
+    assert "cycles/image" in capsys.readouterr().out
+
+
+def test_lut_budget_and_given_folding(qonnx_models, tmp_path):
+    src = str(qonnx_models["tfc_w2a2"])
+    small, big = tmp_path / "small", tmp_path / "big"
+    assert main(["dataflow", src, "--out", str(small), "--lut-budget", "2000"]) == 0
+    assert main(["dataflow", src, "--out", str(big), "--lut-budget", "20000"]) == 0
+    rs = json.loads((small / "dataflow.json").read_text())
+    rb = json.loads((big / "dataflow.json").read_text())
+    assert rs["lut_estimate"] <= 2000 and rb["lut_estimate"] <= 20000
+    assert rb["cycles_per_image"] < rs["cycles_per_image"]
+    fold = {
+        ly["name"]: {"PE": ly["PE"], "SIMD": ly["SIMD"]}
+        for ly in rb["layers"]
+        if ly["op_type"] == "MVAU"
+    }
+    (tmp_path / "fold.json").write_text(json.dumps(fold))
+    given = tmp_path / "given"
+    assert (
+        main(["dataflow", src, "--out", str(given), "--folding", str(tmp_path / "fold.json")]) == 0
+    )
+    rg = json.loads((given / "dataflow.json").read_text())
+    assert {ly["name"]: ly["est_cycles"] for ly in rg["layers"] if ly["op_type"] == "MVAU"} == {
+        ly["name"]: ly["est_cycles"] for ly in rb["layers"] if ly["op_type"] == "MVAU"
+    }
+
+
+def _float_onnx(path):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval()
+    torch.onnx.export(model, torch.randn(1, 1, 28, 28), str(path), dynamo=False)
+    return path
+
+
+class _SigmoidTFC(zoo_small.TFC):
+    def forward(self, x):
+        return torch.sigmoid(super().forward(x))
+
+
+class _ChannelNormTFC(zoo_small.TFC):
+    """A per-channel BatchNorm after the last layer: cannot be absorbed into the argmax."""
+
+    def __init__(self) -> None:
+        super().__init__(2, 2)
+        self.features[-1] = nn.BatchNorm1d(10)
+
+
+def _bad_inputs(tmp_path, qonnx_models):
+    good = qonnx_models["tfc_w2a2"].read_bytes()
+    trunc = tmp_path / "trunc.onnx"
+    trunc.write_bytes(good[: len(good) // 2])
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00\xffnot a model" * 50)
+    torch.manual_seed(0)
+    return {
+        "missing": (tmp_path / "nope.onnx", "no such file"),
+        "truncated": (trunc, "truncated or corrupt"),
+        "garbage": (garbage, "not a readable ONNX model|truncated"),
+        "float": (_float_onnx(tmp_path / "float.onnx"), "float .*no Quant nodes"),
+        "sigmoid": (
+            zoo_small.export(_SigmoidTFC(2, 2), tmp_path / "sig.onnx"),
+            r"node \S+ \(Sigmoid\)",
+        ),
+        "channel_norm": (
+            zoo_small.export(_ChannelNormTFC(), tmp_path / "bn.onnx"),
+            r"node \S+ \((Mul|Add)\) stays outside the HW layers.*per-channel",
+        ),
+    }
+
+
+def test_bad_inputs_exit_2_one_line_nothing_written(tmp_path, qonnx_models, capsys):
+    for name, (path, pattern) in _bad_inputs(tmp_path, qonnx_models).items():
+        out = tmp_path / f"out_{name}"
+        capsys.readouterr()
+        assert main(["dataflow", str(path), "--out", str(out)]) == 2, name
+        line = _one_error_line(capsys)
+        assert re.search(pattern, line), (name, line)
+        assert not out.exists(), name
+        assert not list(tmp_path.glob(f".out_{name}*")), name  # no staging leftovers
+
+
+def test_bad_folding_exit_2(qonnx_models, tmp_path, capsys):
+    src = str(qonnx_models["tfc_w2a2"])
+    fold = tmp_path / "fold.json"
+    fold.write_text(json.dumps({"MVAU_0": {"PE": 5}}))
+    out = tmp_path / "o"
+    assert main(["dataflow", src, "--out", str(out), "--folding", str(fold)]) == 2
+    assert "MVAU_0 (MVAU): PE=5 does not divide MH=32" in _one_error_line(capsys)
+    assert not out.exists()
+    assert main(["dataflow", src, "--out", str(out), "--lut-budget", "10"]) == 2
+    assert "--lut-budget 10" in _one_error_line(capsys)
+    assert not out.exists()
