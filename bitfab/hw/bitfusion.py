@@ -318,7 +318,7 @@ class BitFusionArray(wiring.Component):
                 if isinstance(gs, int):
                     group_terms[gs].append(prod)
                 else:
-                    for g in range(self.groups):
+                    for g in sorted({d[1] + d[2] for s in self.slots if (d := s[b]) is not None}):
                         group_terms[g].append(Mux(gs == g, prod, 0))
             sums = []
             for g in range(self.groups):
@@ -327,6 +327,7 @@ class BitFusionArray(wiring.Component):
                 total, lat = adder_tree(
                     pipe, group_terms[g], reg_every=self.reg_every, name=f"r{p}g{g}"
                 )
+                assert lat <= self._tree_latency, "schedule and datapath disagree"
                 for _ in range(self._tree_latency - lat):
                     total = pipe.stage(total, f"r{p}g{g}_d")
                 sums.append(total << (2 * g))

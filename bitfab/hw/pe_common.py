@@ -164,20 +164,20 @@ def lut_table(m: Module, inputs: Sequence[Value], fn: Callable[..., int], name: 
     """A small combinational function of single bits, given as a truth table.
 
     ``fn(*bits) -> int`` is evaluated for every input combination at elaboration; the result
-    signal is signed and just wide enough. Written as a case table so Yosys/ABC map each output
-    bit to one LUT4 when there are at most 4 inputs (e.g. two XNOR products and their sum).
+    signal is signed and just wide enough. Each output bit is a function of the inputs only, so
+    Yosys/ABC map it to one LUT4 when there are at most 4 inputs (e.g. two XNOR products and
+    their sum, or one 2x2-bit BitBrick).
     """
     n = len(inputs)
-    table = []
-    for code in range(1 << n):
-        table.append(fn(*[(code >> k) & 1 for k in range(n)]))
+    table = [fn(*[(code >> k) & 1 for k in range(n)]) for code in range(1 << n)]
     width = max(int_bits(v) for v in table)
+    rom = 0
+    for code, v in enumerate(table):
+        rom |= (v & ((1 << width) - 1)) << (code * width)
     out = Signal(signed(width), name=name)
-    sel = Cat(*inputs)
-    with m.Switch(sel):
-        for code, v in enumerate(table):
-            with m.Case(code):
-                m.d.comb += out.eq(v)
+    # a constant word indexed by the inputs: a $shiftx of a constant, which Yosys/ABC reduce
+    # to one LUT per output bit (and which simulates as one shift in Amaranth's simulator)
+    m.d.comb += out.eq(Const(rom, width << n).word_select(Cat(*inputs), width))
     return out
 
 

@@ -16,7 +16,7 @@ ARRAY = "bitparallel"
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(params=params_strategy(), seed=st.integers(0, 2**32 - 1))
 def test_random_cases_with_backpressure(params, seed):
     rng = np.random.default_rng(seed)

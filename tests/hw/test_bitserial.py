@@ -16,7 +16,7 @@ ARRAY = "bitserial"
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(params=params_strategy(widths=(1, 2, 3, 4, 8), max_simd=4), seed=st.integers(0, 2**32 - 1))
 def test_random_cases_with_backpressure(params, seed):
     """Random shapes, kinds, widths, run-time precision below the maximum, folds, data."""

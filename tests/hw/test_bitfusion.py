@@ -1,0 +1,95 @@
+"""Bit-fusion PE array against the numpy reference (Amaranth simulator)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bitfab.hw.bitfusion import BitFusionArray
+from tests.hw.pe_cases import KINDS, make_case, params_strategy, run_case
+
+ARRAY = "bitfusion"
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    params=params_strategy(widths=(1, 2, 3, 4, 6, 8), max_pe=2, max_simd=4),
+    brick_scale=st.one_of(st.none(), st.integers(1, 2)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_cases_with_backpressure(params, brick_scale, seed):
+    """Random shapes, kinds, widths, run-time fusion modes, brick budgets, folds, data."""
+    rng = np.random.default_rng(seed)
+    if brick_scale is not None:  # from 1 product per cycle at full precision upwards
+        per = -(-params["wbits"] // 2) * -(-params["abits"] // 2)
+        params = {**params, "extra": {"bricks": per * brick_scale + int(rng.integers(0, per))}}
+    case = make_case(ARRAY, params, rng)
+    gap, stall = rng.uniform(0, 0.6), rng.uniform(0, 0.6)
+    run = run_case(case, seed=seed, gap=gap, stall=stall)
+    assert run.outputs["o"] == case.expected["o"], (case.name, case.kwargs)
+
+
+@pytest.mark.parametrize("wkind,akind", list(itertools.product(KINDS, KINDS)))
+def test_every_kind_combination(wkind, akind):
+    rng = np.random.default_rng(7)
+    wbits = 1 if wkind == "bipolar" else 5
+    abits = 1 if akind == "bipolar" else 4
+    params = dict(pe=2, simd=4, wbits=wbits, abits=abits, wkind=wkind, akind=akind)
+    case = make_case(ARRAY, {**params, "folds": [1, 3, 2]}, rng)
+    run = run_case(case, seed=1, gap=0.3, stall=0.3)
+    assert run.outputs["o"] == case.expected["o"], case.name
+
+
+@pytest.mark.parametrize(
+    "wbits,abits,wrt,art,bricks",
+    [
+        (8, 8, 8, 8, 16),  # one 8x8 product per cycle: simd cycles per fold
+        (8, 8, 4, 4, 16),  # 4-bit fusion: 4 products per cycle
+        (8, 8, 2, 1, 16),  # 2-bit fusion: 16 products per cycle
+        (4, 2, 3, 2, 5),
+        (2, 2, 2, 2, None),  # default bricks: one fold per cycle
+        (1, 1, 1, 1, 3),
+    ],
+)
+def test_steady_state_cycles_per_fold(wbits, abits, wrt, art, bricks):
+    params = dict(pe=2, simd=6, wbits=wbits, abits=abits, wkind="signed", akind="unsigned")
+    params.update(wbits_rt=wrt, abits_rt=art, folds=[1] * 6 + [3] * 2)
+    params["extra"] = {"bricks": bricks} if bricks else {}
+    case = make_case(ARRAY, params, np.random.default_rng(3))
+    dut = case.build()
+    run = run_case(case)
+    assert run.outputs["o"] == case.expected["o"]
+    assert dut.cycles_per_fold(wrt, art) == case.meta["cycles_per_fold"]
+    ideal = case.meta["ideal_cycles"]
+    assert ideal <= run.cycles <= ideal + dut.latency + 1
+
+
+def test_lower_precision_is_faster_with_the_same_bricks():
+    dut = BitFusionArray(1, 16, 8, 8, "signed", "signed", bricks=16)
+    assert [dut.cycles_per_fold(b, b) for b in (8, 4, 2)] == [16, 4, 1]
+    assert dut.products_per_cycle(6, 2) == 16 // 3
+
+
+@pytest.mark.parametrize(
+    "kwargs,word",
+    [
+        (dict(pe=0), "pe"),
+        (dict(simd=0), "simd"),
+        (dict(wbits=0), "wbits"),
+        (dict(abits=12), "abits"),
+        (dict(wkind="float"), "wkind"),
+        (dict(wkind="bipolar", wbits=2), "wbits"),
+        (dict(acc_width=3), "acc_width"),
+        (dict(bricks=3), "bricks"),
+        (dict(bricks=0), "bricks"),
+    ],
+)
+def test_bad_parameters_raise(kwargs, word):
+    base = dict(pe=2, simd=4, wbits=4, abits=4, wkind="signed", akind="unsigned")
+    with pytest.raises(ValueError, match=word):
+        BitFusionArray(**{**base, **kwargs})
