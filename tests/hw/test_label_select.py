@@ -100,3 +100,11 @@ def test_finn_node_matches_hardware():
     )
     run = run_case(case, dut=LabelSelect.from_finn(attrs))
     assert run.outputs["o"] == [int(y.reshape(-1)[0])]
+
+
+def test_layer_of_a_finn_tfc_graph():
+    """The TopK -> LabelSelect of a FINN-converted TFC, against FINN's golden tensors."""
+    from tests.hw.layer_cases import run_graph_layer
+
+    got, expected = run_graph_layer("tfc_w1a1", "LabelSelect_0")
+    assert got == expected

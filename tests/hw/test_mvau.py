@@ -278,3 +278,23 @@ def test_array_kinds_are_importable_names():
     # every array kind names a module/class pair; the parallel one must exist
     mod, cls = ARRAYS["parallel"]
     assert hasattr(importlib.import_module(mod), cls)
+
+
+@pytest.mark.parametrize("node", ["MVAU_0", "MVAU_1", "MVAU_2"])
+def test_layers_of_a_finn_tfc_graph(node):
+    """XNOR MVAUs with thresholds and the last noActivation MVAU of a FINN-converted TFC W1A1,
+    built from the nodes' attributes, against FINN's golden tensors."""
+    from tests.hw.layer_cases import run_graph_layer
+
+    got, expected = run_graph_layer("tfc_w1a1", node)
+    assert got == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("node", [f"MVAU_{k}" for k in range(6)])
+def test_layers_of_a_finn_cnv_graph(node):
+    """Conv (numInputVectors [1, H, W]) and FC MVAUs of a FINN-converted CNV W2A2."""
+    from tests.hw.layer_cases import run_graph_layer
+
+    got, expected = run_graph_layer("cnv_w2a2", node, gap=0, stall=0)
+    assert got == expected

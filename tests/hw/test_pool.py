@@ -161,3 +161,14 @@ def test_finn_pool_node_matches_hardware():
     )
     run = run_case(case, dut=Pool.from_finn(attrs))
     assert run.outputs["o"] == words_of(y.astype(int), 3, 5, "signed")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("node", ["Pool_0", "Pool_1"])
+def test_layers_of_a_finn_cnv_graph(node):
+    """InferPool's Pool nodes of a FINN-converted CNV W2A2 (PE < Channels), against FINN's
+    golden tensors."""
+    from tests.hw.layer_cases import run_graph_layer
+
+    got, expected = run_graph_layer("cnv_w2a2", node)
+    assert got == expected

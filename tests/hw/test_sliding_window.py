@@ -184,3 +184,15 @@ def test_from_finn_refuses_unsupported_modes(attr):
     )
     with pytest.raises(ValueError, match=attr):
         SlidingWindow.from_finn(attrs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("node", [f"ConvolutionInputGenerator_{k}" for k in range(6)])
+def test_layers_of_a_finn_cnv_graph(node):
+    """Conv and (depthwise, before Pool) sliding windows of a FINN-converted CNV W2A2, built
+    from the nodes' attributes, against FINN's golden tensors (depthwise outputs reordered to
+    FINN's HW layout where SIMD < C)."""
+    from tests.hw.layer_cases import run_graph_layer
+
+    got, expected = run_graph_layer("cnv_w2a2", node, gap=0, stall=0)
+    assert got == expected

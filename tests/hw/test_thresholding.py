@@ -180,3 +180,12 @@ def test_finn_data_type_names():
 def test_from_finn_missing_attribute_raises():
     with pytest.raises(ValueError, match="NumChannels"):
         Thresholding.from_finn(dict(PE=1, inputDataType="UINT2", outputDataType="UINT2"), [[1]])
+
+
+def test_layer_of_a_finn_tfc_graph():
+    """The first layer of a FINN-converted TFC (raw pixels -> BINARY), built from the node's
+    attributes, against FINN's golden tensors (tests/dataflow zoo model)."""
+    from tests.hw.layer_cases import run_graph_layer
+
+    got, expected = run_graph_layer("tfc_w1a1", "Thresholding_0")
+    assert got == expected
