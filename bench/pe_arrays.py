@@ -350,6 +350,27 @@ def summary(_args) -> int:
     return 0
 
 
+DOCS = ROOT / "docs" / "pe_arrays.md"
+BEGIN, END = "<!-- pe_arrays results begin -->", "<!-- pe_arrays results end -->"
+
+
+def update_docs(args) -> int:
+    """Replace the generated block of docs/pe_arrays.md with the current table and summary."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        table(args)
+        print("\nTargets (from the runs above):\n")
+        summary(args)
+    text = DOCS.read_text()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    DOCS.write_text(f"{head}{BEGIN}\n{buf.getvalue()}{END}{tail}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--deadline", help="HH:MM local time: skip runs predicted to end later")
@@ -357,7 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default=None, help="scratch folder for build outputs")
     p.add_argument("--table", action="store_true", help="print the markdown table and exit")
     p.add_argument("--summary", action="store_true", help="print targets met / not met and exit")
+    p.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="rewrite the generated block of docs/pe_arrays.md from the JSON and exit",
+    )
     args = p.parse_args(argv)
+    if args.update_docs:
+        return update_docs(args)
     if args.summary:
         return summary(args)
     return table(args) if args.table else sweep(args)
