@@ -33,6 +33,7 @@ COMPONENTS = {
         "bitfab.hw.width_converter",
         "StreamingDataWidthConverter",
     ),
+    "StreamFIFO": ("bitfab.hw.stream_fifo", "StreamFIFO"),
 }
 
 
