@@ -1,0 +1,140 @@
+"""Command-line pieces for ``bitfab synth`` and ``bitfab boards`` (wired up by ``bitfab/cli.py``).
+
+Only ``argparse`` is imported at module level, so building the parser stays instant; the flows
+and Amaranth are imported when a command runs.
+
+``bitfab synth`` takes a Verilog file, or a PE array spec (``--array bitparallel --pe 4 --simd 16
+--wbits 1 --abits 1``) synthesized out of context, and writes OUT/report.json plus the logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+ARRAYS = ("bitparallel", "bitserial", "bitfusion")
+
+
+def add_synth(sub: argparse._SubParsersAction) -> None:
+    """Register ``bitfab synth``."""
+    p = sub.add_parser(
+        "synth",
+        help="synthesize + place and route a design or PE array (Yosys, nextpnr)",
+        description="Yosys + nextpnr (YoWASP) for an iCE40/ECP5 board or bare device. Writes "
+        "OUT/report.json (LUT, FF, carry, BRAM, DSP, post-route Fmax, utilization, tool times), "
+        "the tool logs and, with --bitstream, the bitstream. PE arrays are wrapped in an "
+        "out-of-context harness whose own cost is measured and reported separately.",
+    )
+    p.add_argument("verilog", nargs="?", help="Verilog file (.v/.sv); omit with --array")
+    p.add_argument("--array", choices=ARRAYS, help="synthesize a bitfab PE array instead")
+    p.add_argument("--pe", type=int, default=4, help="PE rows (default 4)")
+    p.add_argument("--simd", type=int, default=16, help="SIMD lanes (default 16)")
+    p.add_argument("--wbits", type=int, default=1, help="weight bits 1-8 (default 1)")
+    p.add_argument("--abits", type=int, default=1, help="activation bits 1-8 (default 1)")
+    p.add_argument(
+        "--kind",
+        default=None,
+        help="bipolar/signed/unsigned (default: bipolar at 1 bit, else signed)",
+    )
+    p.add_argument("--target", required=True, help="board or device (see 'bitfab boards')")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--clock-mhz", type=float, default=None, help="nextpnr clock constraint")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
+    p.add_argument("--top", default="top", help="top module name (Verilog)")
+    p.add_argument("--dsp", action="store_true", help="allow hard DSP multipliers")
+    p.add_argument("--bitstream", action="store_true", help="also pack a bitstream")
+    p.set_defaults(func=cmd_synth)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bitfab.errors import BitfabError
+    from bitfab.flows import synthesize
+
+    console = Console(stderr=True)
+    if (args.array is None) == (args.verilog is None):
+        raise BitfabError("synth: give either a Verilog file or --array KIND, not both or neither")
+    if args.array:
+        design = _make_array(args)
+    else:
+        design = args.verilog
+    report = synthesize(
+        design,
+        args.target,
+        args.out,
+        clock_mhz=args.clock_mhz,
+        top=args.top,
+        seed=args.seed,
+        dsp=args.dsp,
+        bitstream=args.bitstream,
+        console=console,
+    )
+    Console().print(report.table())
+    return 0
+
+
+def _make_array(args: argparse.Namespace):
+    from bitfab.errors import BitfabError
+
+    def kind(bits: int) -> str:
+        return args.kind or ("bipolar" if bits == 1 else "signed")
+
+    if args.array == "bitparallel":
+        from bitfab.hw.bitparallel import BitParallelArray as cls
+    elif args.array == "bitserial":
+        from bitfab.hw.bitserial import BitSerialArray as cls
+    else:
+        from bitfab.hw.bitfusion import BitFusionArray as cls
+    try:
+        return cls(args.pe, args.simd, args.wbits, args.abits, kind(args.wbits), kind(args.abits))
+    except ValueError as exc:
+        raise BitfabError(f"synth --array {args.array}: {exc}") from None
+
+
+def add_boards(sub: argparse._SubParsersAction) -> None:
+    """Register ``bitfab boards``."""
+    p = sub.add_parser(
+        "boards",
+        help="list the supported boards and bare devices",
+        description="The board catalogue: family, device, package, LUTs, block RAM, DSPs.",
+    )
+    p.set_defaults(func=cmd_boards)
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bitfab.boards import BOARDS, DEVICES
+
+    t = Table(title="bitfab targets")
+    for col in (
+        "name",
+        "family",
+        "device",
+        "package",
+        "LUT4",
+        "BRAM",
+        "DSP",
+        "SPRAM",
+        "I/O",
+        "clock MHz",
+        "description",
+    ):
+        t.add_column(col, no_wrap=col in ("name", "device"))
+    for tgt in [*BOARDS.values(), *DEVICES.values()]:
+        t.add_row(
+            tgt.name,
+            tgt.family,
+            tgt.device,
+            tgt.package,
+            str(tgt.luts),
+            f"{tgt.bram_blocks} x {tgt.bram_bits // 1024}k",
+            str(tgt.dsps),
+            str(tgt.spram_blocks),
+            str(tgt.io),
+            f"{tgt.default_clock_mhz:g}",
+            tgt.description,
+        )
+    Console().print(t)
+    return 0
