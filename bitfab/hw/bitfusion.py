@@ -19,7 +19,7 @@ precision) there are no multiplexers at all. See ``docs/hw_pe_arrays.md``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
 from bitfab.hw.pe_common import (
@@ -27,8 +27,9 @@ from bitfab.hw.pe_common import (
     Pipeline,
     adder_tree,
     array_signature_members,
-    dot_start_flag,
+    int_bits,
     lane,
+    leaf_sum,
     lut_table,
     validate_params,
 )
@@ -117,6 +118,9 @@ class BitFusionArray(wiring.Component):
     def latency(self) -> int:
         """Clock edges from the transfer of a dot product's last fold to its result on ``o``
         (the fold transfers on its last cycle)."""
+        if self._tree_latency is None:
+            # the adder-tree depths are known after packing the bricks into LUT4 tables
+            self.elaborate(None)._MustUse__silence = True
         return 3 + self._tree_latency
 
     def _rt(self, wbits, abits) -> tuple[int, int]:
@@ -164,35 +168,21 @@ class BitFusionArray(wiring.Component):
                 else:
                     self.mode_slots[(cw, ca)] = (len(self.slots), n)
                     self.slots.extend(self._mapping(cw, ca, cw - 1, ca - 1))
-        # shift groups and tree sizes
-        self.groups = cw_m + ca_m - 1
-        counts = [0] * self.groups
-        for b in range(self.bricks):
-            gs = {d[1] + d[2] for slot in self.slots if (d := slot[b]) is not None}
-            for g in gs:
-                counts[g] += 1
-        self._tree_latency = max(self._tree_depth(n) for n in counts)
-
-    def _tree_depth(self, n: int) -> int:
-        depth, lat = 0, 0
-        while n > 1:
-            n = (n + 1) // 2
-            depth += 1
-            if self.reg_every and depth % self.reg_every == 0 and n > 1:
-                lat += 1
-        return lat
+        self.groups = cw_m + ca_m - 1  # shift groups g = k + l (weight 4**g)
+        self._tree_latency: int | None = None  # known once elaborated (see ``latency``)
 
     # -- hardware ------------------------------------------------------------------------------
     @staticmethod
-    def _slices(raw, width: int, kind: str, n: int) -> list:
-        """The ``n`` 2-bit slices of a lane (sign- or zero-extended; bipolar -> -1/+1)."""
+    def _slices(raw, width: int, kind: str, n: int) -> list[tuple]:
+        """The ``n`` 2-bit slices of a lane as (bit0, bit1) pairs, sign- or zero-extended
+        (constant bits are ``Const``); a bipolar lane is the signed 2-bit -1/+1: (1, ~b)."""
         if kind == "bipolar":
-            return [Cat(Const(1, 1), ~raw[0])]
+            return [(Const(1, 1), ~raw[0])]
         if kind == "signed":
             bits = [raw[min(j, width - 1)] for j in range(2 * n)]
         else:
             bits = [raw[j] if j < width else Const(0, 1) for j in range(2 * n)]
-        return [Cat(bits[2 * k], bits[2 * k + 1]) for k in range(n)]
+        return [(bits[2 * k], bits[2 * k + 1]) for k in range(n)]
 
     def _routed(self, m, slot, b: int, keyfn, valfn, width: int, name: str):
         """Brick ``b``'s input in the current slot: ``valfn(keyfn(descriptor))`` (0 when idle).
@@ -221,19 +211,19 @@ class BitFusionArray(wiring.Component):
         adv = out.adv
         pipe = Pipeline(m, adv)
         i = self.i
-        start = dot_start_flag(m, i)
 
         # ---- sequencer: slot = first slot of the mode + cycle within the fold ----
         n_slots = len(self.slots)
         slot = Signal(range(max(n_slots, 2)))
         last_slot = Signal(range(max(n_slots, 2)))
         first_slot = Signal(range(max(n_slots, 2)))
-        cw_rt = Signal(range(self.cw_max + 1))
-        ca_rt = Signal(range(self.ca_max + 1))
-        m.d.comb += [cw_rt.eq((self.wbits_rt + 1) >> 1), ca_rt.eq((self.abits_rt + 1) >> 1)]
-        for (cw, ca), (base, n) in self.mode_slots.items():
-            with m.If((cw_rt == cw) & (ca_rt == ca)):
-                m.d.comb += [first_slot.eq(base), last_slot.eq(base + n - 1)]
+        if n_slots > 1:
+            cw_rt = Signal(range(self.cw_max + 1))
+            ca_rt = Signal(range(self.ca_max + 1))
+            m.d.comb += [cw_rt.eq((self.wbits_rt + 1) >> 1), ca_rt.eq((self.abits_rt + 1) >> 1)]
+            for (cw, ca), (base, n) in self.mode_slots.items():
+                with m.If((cw_rt == cw) & (ca_rt == ca)):
+                    m.d.comb += [first_slot.eq(base), last_slot.eq(base + n - 1)]
         fresh = Signal(init=1)
         slot_r = Signal.like(slot)
         m.d.comb += slot.eq(Mux(fresh, first_slot, slot_r))
@@ -245,7 +235,7 @@ class BitFusionArray(wiring.Component):
             with m.Else():
                 m.d.sync += [fresh.eq(0), slot_r.eq(slot + 1)]
 
-        # ---- stage 0: route slices to bricks (per slot), register them ----
+        # ---- stage 0: route slice bits to bricks (per slot), register them ----
         w_word, a_word = i.payload.w, i.payload.a
         wsl = [
             [
@@ -255,94 +245,117 @@ class BitFusionArray(wiring.Component):
             for p in range(pe)
         ]
         asl = [self._slices(lane(a_word, s, ab), ab, self.akind, self.ca_max) for s in range(simd)]
-        tags = {"valid": i.valid, "first": start & fresh, "last": i.payload.last & fold_done}
+        tags = {"valid": i.valid, "last": i.payload.last & fold_done}
         tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
 
         def route(b, keyfn, valfn, width, name):
-            """Brick input, registered in stage 0 (constants stay constants)."""
+            """Brick input, registered in stage 0 (constants stay ``Const``)."""
             mux, key = self._routed(m, slot, b, keyfn, valfn, width, name)
             if mux is None:
                 mux = Const(0, width) if key is None else valfn(key)
             return mux if isinstance(mux, Const) else pipe.stage(mux, name)
 
-        # brick inputs shared by all rows: activation slice, its sign flag, the shift group
-        a_in, a_flag, g_sel = [], [], []
+        def group_set(b):
+            return sorted({d[1] + d[2] for s in self.slots if (d := s[b]) is not None})
+
+        # brick inputs shared by all rows: activation slice bits, sign flag, shift group
+        a_bits, a_flag, g_sel = [], [], []
         for b in range(self.bricks):
-            a_val = route(b, lambda d: (d[0], d[2]), lambda key: asl[key[0]][key[1]], 2, f"a{b}")
-            a_in.append(a_val)
-            a_flag.append(route(b, lambda d: d[4], lambda key: Const(key, 1), 1, f"as{b}"))
-            groups = {d[1] + d[2] for s in self.slots if (d := s[b]) is not None}
-            g_sel.append(
-                route(
-                    b,
-                    lambda d: d[1] + d[2],
-                    lambda key: key,
-                    max(self.groups, 2).bit_length(),
-                    f"g{b}",
-                )
-                if len(groups) > 1
-                else (next(iter(groups)) if groups else None)
+            a_bits.append(
+                [
+                    route(
+                        b,
+                        lambda d: (d[0], d[2]),
+                        lambda key, j=j: asl[key[0]][key[1]][j],
+                        1,
+                        f"a{b}_{j}",
+                    )
+                    for j in range(2)
+                ]
             )
+            a_flag.append(route(b, lambda d: d[4], lambda key: Const(key, 1), 1, f"as{b}"))
+            gs = group_set(b)
+            if len(gs) > 1:
+                width = max(self.groups - 1, 1).bit_length()
+                g_sel.append(route(b, lambda d: d[1] + d[2], lambda key: key, width, f"g{b}"))
+            else:
+                g_sel.append(gs[0] if gs else None)
 
-        partials = []
+        rows = []  # per row, per group: (leaves, extra terms)
         for p in range(pe):
-            group_terms: list[list] = [[] for _ in range(self.groups)]
+            leaves: list[list] = [[] for _ in range(self.groups)]
+            extra: list[list] = [[] for _ in range(self.groups)]
             for b in range(self.bricks):
-                w_val = route(
-                    b,
-                    lambda d: (d[0], d[1]),
-                    lambda key, p=p: wsl[p][key[0]][key[1]],
-                    2,
-                    f"w{p}_{b}",
-                )
-                w_in = w_val
+                if g_sel[b] is None:
+                    continue  # idle in every slot
+                w_bits = [
+                    route(
+                        b,
+                        lambda d: (d[0], d[1]),
+                        lambda key, j=j, p=p: wsl[p][key[0]][key[1]][j],
+                        1,
+                        f"w{p}_{b}_{j}",
+                    )
+                    for j in range(2)
+                ]
                 w_flag = route(b, lambda d: d[3], lambda key: Const(key, 1), 1, f"ws{p}_{b}")
-                inputs = [w_in[0], w_in[1], a_in[b][0], a_in[b][1]]
-                fixed, var = {}, []
-                for fname, flag in (("xs", w_flag), ("ys", a_flag[b])):
-                    if isinstance(flag, Const):
-                        fixed[fname] = flag.value
-                    else:
-                        var.append(fname)
-                        inputs.append(flag)
-
-                def fn(*xs, fixed=fixed, var=var):
-                    kw = dict(fixed)
-                    kw.update(zip(var, xs[4:], strict=True))
-                    return _brick_fn(*xs[:4], **kw)
-
-                prod = lut_table(m, inputs, fn, name=f"brick{p}_{b}")
-                gs = g_sel[b]
-                if gs is None:
-                    continue
-                if isinstance(gs, int):
-                    group_terms[gs].append(prod)
+                bits = [*w_bits, *a_bits[b], w_flag, a_flag[b]]
+                if isinstance(g_sel[b], int):
+                    leaves[g_sel[b]].append((bits, _brick_fn))
                 else:
-                    for g in sorted({d[1] + d[2] for s in self.slots if (d := s[b]) is not None}):
-                        group_terms[g].append(Mux(gs == g, prod, 0))
-            sums = []
-            for g in range(self.groups):
-                if not group_terms[g]:
-                    continue
-                total, lat = adder_tree(
-                    pipe, group_terms[g], reg_every=self.reg_every, name=f"r{p}g{g}"
-                )
-                assert lat <= self._tree_latency, "schedule and datapath disagree"
-                for _ in range(self._tree_latency - lat):
-                    total = pipe.stage(total, f"r{p}g{g}_d")
-                sums.append(total << (2 * g))
-            combined, _ = adder_tree(pipe, sums, reg_every=0, name=f"r{p}_fuse")
-            partials.append(pipe.stage(combined, f"partial{p}"))
+                    prod = lut_table_consts(m, bits, _brick_fn, f"brick{p}_{b}")
+                    for g in group_set(b):
+                        extra[g].append(Mux(g_sel[b] == g, prod, 0))
+            rows.append((leaves, extra))
 
-        for _ in range(self._tree_latency + 1):
+        # ---- stage 1: per row and shift group, a LUT4-packed adder tree; then fuse ----
+        sums_lat = []
+        for p, (leaves, extra) in enumerate(rows):
+            row = []
+            for g in range(self.groups):
+                if leaves[g] or extra[g]:
+                    total, lat = leaf_sum(
+                        m,
+                        pipe,
+                        leaves[g],
+                        extra=extra[g],
+                        reg_every=self.reg_every,
+                        name=f"r{p}g{g}",
+                    )
+                    row.append((g, total, lat))
+            sums_lat.append(row)
+        tree_lat = max((lat for row in sums_lat for _, _, lat in row), default=0)
+        partials = []
+        for p, row in enumerate(sums_lat):
+            shifted = []
+            for g, total, lat in row:
+                for _ in range(tree_lat - lat):
+                    total = pipe.stage(total, f"r{p}g{g}_d")
+                shifted.append(total << (2 * g))
+            combined, _ = adder_tree(pipe, shifted, reg_every=0, name=f"r{p}_fuse")
+            partials.append(pipe.stage(combined, f"partial{p}"))
+        self._tree_latency = tree_lat
+
+        for _ in range(tree_lat + 1):
             tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
-        m.d.comb += [
-            out.valid.eq(tags["valid"]),
-            out.first.eq(tags["first"]),
-            out.last.eq(tags["last"]),
-        ]
+        m.d.comb += [out.valid.eq(tags["valid"]), out.last.eq(tags["last"])]
         out.connect(partials)
         return m
+
+
+def lut_table_consts(m, bits, fn, name):
+    """:func:`~bitfab.hw.pe_common.lut_table` with ``Const`` inputs folded into the table."""
+    consts = {i: b.value & 1 for i, b in enumerate(bits) if isinstance(b, Const)}
+    var = [b for b in bits if not isinstance(b, Const)]
+
+    def fn_var(*xs):
+        it = iter(xs)
+        return fn(*[consts[i] if i in consts else next(it) for i in range(len(bits))])
+
+    if not var:
+        v = fn_var()
+        return Const(v, signed(max(int_bits(v), 1)))
+    return lut_table(m, var, fn_var, name)
 
 
 __all__ = ["BitFusionArray"]

@@ -15,19 +15,13 @@ from bitfab.hw.packing import decode
 from bitfab.hw.pe_common import (
     AccumulateOutput,
     Pipeline,
-    adder_tree,
     array_signature_members,
-    dot_start_flag,
     lane,
-    lut_table,
-    pair_leaves,
+    leaf_sum,
     sign_extend_lane,
+    tree_latency,
     validate_params,
 )
-
-
-def _value(bit_field: int, width: int, kind: str) -> int:
-    return decode(bit_field, width, kind)
 
 
 class BitParallelArray(wiring.Component):
@@ -90,29 +84,26 @@ class BitParallelArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Clock edges from the transfer of a dot product's last fold to its result on ``o``."""
-        return 2 + self._tree_latency + (1 if self._uses_dsp() else 0)
+        return 3 + self._tree_latency + (1 if self._uses_dsp() else 0)
 
     def _uses_dsp(self) -> bool:
         return self.dsp and self._leaf_mode() == "mul" and min(self.wbits, self.abits) >= 3
 
+    def _lane_bits(self) -> int:
+        return self.wbits + self.abits
+
     def _leaf_mode(self) -> str:
-        if self.wbits + self.abits <= 2:
-            return "pair"
-        if self.wbits + self.abits <= 4:
-            return "table"
-        return "mul"
+        """ "table": each lane's product is a truth table of its <= 4 operand bits (lanes packed
+        into LUT4-sized tables by :func:`leaf_sum`); "mul": a ``*`` per lane."""
+        return "table" if self._lane_bits() <= 4 else "mul"
 
     def _n_leaves(self) -> int:
-        return (self.simd + 1) // 2 if self._leaf_mode() == "pair" else self.simd
+        if self._leaf_mode() == "table":
+            return -(-self.simd // (4 // self._lane_bits()))
+        return self.simd
 
     def _count_tree_latency(self) -> int:
-        n, depth, lat = self._n_leaves(), 0, 0
-        while n > 1:
-            n = (n + 1) // 2
-            depth += 1
-            if self.reg_every and depth % self.reg_every == 0 and n > 1:
-                lat += 1
-        return lat
+        return tree_latency(self._n_leaves(), self.reg_every)
 
     # -- hardware ------------------------------------------------------------------------------
     def elaborate(self, platform):
@@ -123,61 +114,60 @@ class BitParallelArray(wiring.Component):
         pipe = Pipeline(m, out.adv)
         i = self.i
         m.d.comb += i.ready.eq(out.adv)
-        start = dot_start_flag(m, i)
 
         w_word, a_word = i.payload.w, i.payload.a
-        mode = self._leaf_mode()
         extra = 1 if self._uses_dsp() else 0
         if extra:
             w_word = pipe.stage(w_word, name="w_in")
             a_word = pipe.stage(a_word, name="a_in")
 
-        def product(wbits_field: int, abits_field: int) -> int:
-            return _value(wbits_field, wb, wk) * _value(abits_field, ab, ak)
+        def product(*bits) -> int:
+            wf = sum(x << k for k, x in enumerate(bits[:wb]))
+            af = sum(x << k for k, x in enumerate(bits[wb:]))
+            return decode(wf, wb, wk) * decode(af, ab, ak)
 
         partials = []
         for p in range(pe):
-            if mode == "pair":
-                bits = [
-                    (lane(w_word, p * simd + s, wb)[0], lane(a_word, s, ab)[0]) for s in range(simd)
+            wls = [lane(w_word, p * simd + s, wb) for s in range(simd)]
+            als = [lane(a_word, s, ab) for s in range(simd)]
+            if self._leaf_mode() == "table":
+                leaves = [
+                    ([wl[k] for k in range(wb)] + [al[k] for k in range(ab)], product)
+                    for wl, al in zip(wls, als, strict=True)
                 ]
-                leaves = pair_leaves(m, bits, product, name=f"p{p}")
-            elif mode == "table":
-                leaves = []
-                for s in range(simd):
-                    wl, al = lane(w_word, p * simd + s, wb), lane(a_word, s, ab)
-                    ins = [wl[k] for k in range(wb)] + [al[k] for k in range(ab)]
-
-                    def fn(*xs):
-                        wf = sum(x << k for k, x in enumerate(xs[:wb]))
-                        af = sum(x << k for k, x in enumerate(xs[wb:]))
-                        return product(wf, af)
-
-                    leaves.append(lut_table(m, ins, fn, name=f"p{p}_s{s}"))
+                total, lat = leaf_sum(
+                    m, pipe, leaves, reg_every=self.reg_every, reg_leaves=True, name=f"row{p}"
+                )
             else:
-                leaves = []
-                for s in range(simd):
-                    wv = sign_extend_lane(lane(w_word, p * simd + s, wb), wk, wb)
-                    av = sign_extend_lane(lane(a_word, s, ab), ak, ab)
+                prods = []
+                for wl, al in zip(wls, als, strict=True):
+                    wv = sign_extend_lane(wl, wk, wb)
+                    av = sign_extend_lane(al, ak, ab)
                     if wk == "bipolar":
-                        prod = Mux(lane(w_word, p * simd + s, wb)[0], av, -av)
+                        prods.append(Mux(wl[0], av, -av))
                     elif ak == "bipolar":
-                        prod = Mux(lane(a_word, s, ab)[0], wv, -wv)
+                        prods.append(Mux(al[0], wv, -wv))
                     else:
-                        prod = wv * av
-                    leaves.append(prod)
-            leaves = [pipe.stage(v, name=f"prod{p}") for v in leaves]
-            total, _ = adder_tree(pipe, leaves, reg_every=self.reg_every, name=f"tree{p}")
-            partials.append(total)
+                        prods.append(wv * av)
+                total, lat = leaf_sum(
+                    m,
+                    pipe,
+                    [],
+                    extra=prods,
+                    reg_every=self.reg_every,
+                    reg_leaves=True,
+                    name=f"row{p}",
+                )
+            assert lat == self._tree_latency + 1
+            # register the row sum: the accumulate stage is then register -> carry chain
+            partials.append(pipe.stage(total, name=f"partial{p}"))
 
-        # tags travel with the data: products register + tree registers (+ DSP input register)
-        valid = i.valid & i.ready
-        first, last = start, i.payload.last
-        for _ in range(extra + 1 + self._tree_latency):
+        # tags travel with the data: (DSP input register,) leaves, tree registers, row sum
+        valid, last = i.valid, i.payload.last
+        for _ in range(extra + 2 + self._tree_latency):
             valid = pipe.stage(valid, name="valid")
-            first = pipe.stage(first, name="first")
             last = pipe.stage(last, name="last")
-        m.d.comb += [out.valid.eq(valid), out.first.eq(first), out.last.eq(last)]
+        m.d.comb += [out.valid.eq(valid), out.last.eq(last)]
         out.connect(partials)
         return m
 

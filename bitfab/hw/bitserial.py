@@ -17,12 +17,11 @@ from amaranth.lib import wiring
 from bitfab.hw.pe_common import (
     AccumulateOutput,
     Pipeline,
-    adder_tree,
     array_signature_members,
-    dot_start_flag,
     int_bits,
     lane,
-    pair_leaves,
+    leaf_sum,
+    tree_latency,
     validate_params,
 )
 
@@ -80,13 +79,7 @@ class BitSerialArray(wiring.Component):
         p = self.params
         self.pe, self.simd, self.wbits, self.abits = p.pe, p.simd, p.wbits, p.abits
         self.wkind, self.akind, self.acc_width = p.wkind, p.akind, p.acc_width
-        n, depth, lat = (simd + 1) // 2, 0, 0
-        while n > 1:
-            n = (n + 1) // 2
-            depth += 1
-            if reg_every and depth % reg_every == 0 and n > 1:
-                lat += 1
-        self._tree_latency = lat
+        self._tree_latency = tree_latency((simd + 1) // 2, reg_every)
         super().__init__(array_signature_members(p, runtime_precision=True))
 
     def cycles_per_fold(self, wbits: int | None = None, abits: int | None = None) -> int:
@@ -104,7 +97,7 @@ class BitSerialArray(wiring.Component):
     def latency(self) -> int:
         """Clock edges from the transfer of a dot product's last fold to its result on ``o``
         (the fold transfers on its last plane-pair cycle)."""
-        return 2 + self._tree_latency + (self.abits > 1) + (self.wbits > 1)
+        return 3 + self._tree_latency + (self.abits > 1) + (self.wbits > 1)
 
     def elaborate(self, platform):
         m = Module()
@@ -114,7 +107,6 @@ class BitSerialArray(wiring.Component):
         adv = out.adv
         pipe = Pipeline(m, adv)
         i = self.i
-        start = dot_start_flag(m, i)
 
         # ---- sequencer: weight plane wi (outer), activation plane aj (inner), MSB first ----
         fresh = Signal(init=1)  # the next step is the first of a fold
@@ -170,7 +162,6 @@ class BitSerialArray(wiring.Component):
             "t_last": aj == 0,
             "u_first": wi == wtop,
             "u_last": wi == 0,
-            "d_first": start,
             "d_last": i.payload.last,
         }
         tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
@@ -179,10 +170,11 @@ class BitSerialArray(wiring.Component):
         fn = _plane_fn(wk, ak)
         dots = []
         for p in range(pe):
-            leaves = pair_leaves(m, [(wpl[p][s], apl[s]) for s in range(simd)], fn, f"row{p}")
-            dot, _ = adder_tree(pipe, leaves, reg_every=self.reg_every, name=f"pc{p}")
-            dots.append(dot)
-        for _ in range(self._tree_latency):
+            leaves = [([wpl[p][s], apl[s]], fn) for s in range(simd)]
+            dot, lat = leaf_sum(m, pipe, leaves, reg_every=self.reg_every, name=f"pc{p}")
+            assert lat == self._tree_latency
+            dots.append(pipe.stage(dot, f"pc{p}"))  # registered plane dot product
+        for _ in range(self._tree_latency + 1):
             tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
 
         # ---- stage T: Horner over activation planes (with the sign of the plane pair) ----
@@ -217,11 +209,7 @@ class BitSerialArray(wiring.Component):
             tags["valid"] = tags["valid"] & tags["u_last"]
 
         # ---- stage D: dot-product accumulator and output ----
-        m.d.comb += [
-            out.valid.eq(tags["valid"]),
-            out.first.eq(tags["d_first"]),
-            out.last.eq(tags["d_last"]),
-        ]
+        m.d.comb += [out.valid.eq(tags["valid"]), out.last.eq(tags["d_last"])]
         out.connect(vals)
         return m
 

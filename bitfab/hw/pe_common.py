@@ -202,6 +202,17 @@ class Pipeline:
         return reg
 
 
+def tree_latency(n_terms: int, reg_every: int) -> int:
+    """Register stages :func:`adder_tree` inserts for ``n_terms`` terms."""
+    depth, lat = 0, 0
+    while n_terms > 1:
+        n_terms = (n_terms + 1) // 2
+        depth += 1
+        if reg_every and depth % reg_every == 0 and n_terms > 1:
+            lat += 1
+    return lat
+
+
 def adder_tree(
     pipe: Pipeline, values: Sequence[Value], *, reg_every: int = 2, name: str = "sum"
 ) -> tuple[Value, int]:
@@ -230,33 +241,100 @@ def adder_tree(
     return level[0], latency
 
 
-def pair_leaves(
+def _is_const(v) -> bool:
+    return isinstance(v, Const)
+
+
+def leaf_sum(
     m: Module,
-    bits: Sequence[tuple[Value, ...]],
-    fn: Callable[..., int],
-    name: str,
-) -> list[Signal]:
-    """Leaf values of a popcount-like tree: ``fn`` applied to each lane's bits, summed in pairs.
+    pipe: Pipeline,
+    leaves: Sequence[tuple[Sequence[Value], Callable[..., int]]],
+    *,
+    extra: Sequence[Value] = (),
+    reg_every: int = 2,
+    reg_leaves: bool = False,
+    name: str = "sum",
+) -> tuple[Value, int]:
+    """Sum of small truth-table terms, mapped for LUT4 + carry-chain fabrics.
 
-    ``bits[s]`` is the tuple of (at most 2) single-bit operands of lane ``s``; ``fn(*lane_bits)``
-    its integer contribution. Two lanes (4 input bits) go into one truth table, so each leaf
-    output bit is one LUT4 and the operand logic (AND, XNOR, sign) costs nothing extra.
+    ``leaves``: ``(bits, fn)`` pairs; ``fn(*bits) -> int`` is the term's value for single-bit
+    inputs ``bits`` (``Const`` bits are folded into the table). ``extra``: terms that are
+    already signals (summed as they are). The builder
+
+    1. packs consecutive terms into one table while they have at most 4 variable inputs in all
+       (e.g. two XNOR or AND products), so each table output bit is one LUT4 and the operand
+       logic costs nothing;
+    2. factors out ``2**k`` when every table is constant modulo ``2**k`` (e.g. a pair of
+       bipolar products is -2/0/+2): the tables shrink by ``k`` bits and the residues, summed
+       into a constant, fill the ``k`` low bits of the result for free (their carry part is
+       folded into the first table);
+    3. adds the tables in a balanced, pipelined :func:`adder_tree` (``reg_leaves``: register
+       the terms first, one more cycle of latency).
+
+    Returns ``(sum, latency_in_cycles)``.
     """
-    leaves = []
-    for k in range(0, len(bits), 2):
-        group = list(bits[k : k + 2])
-        inputs = [b for lane_bits in group for b in lane_bits]
-        sizes = [len(lane_bits) for lane_bits in group]
+    norm = []  # (variable bits, fn of variable bits)
+    for bits, fn in leaves:
+        consts = {i: b.value & 1 for i, b in enumerate(bits) if _is_const(b)}
+        var = [b for b in bits if not _is_const(b)]
+        n_all = len(bits)
 
-        def pair_fn(*xs, sizes=sizes):
-            total, pos = 0, 0
-            for n in sizes:
-                total += fn(*xs[pos : pos + n])
+        def fn_var(*xs, fn=fn, consts=consts, n_all=n_all):
+            it = iter(xs)
+            return fn(*[consts[i] if i in consts else next(it) for i in range(n_all)])
+
+        norm.append((var, fn_var))
+    packed: list[tuple[list, list]] = []  # (bits, [(n_bits, fn), ...])
+    for var, fn in norm:
+        if packed and len(packed[-1][0]) + len(var) <= 4:
+            packed[-1][0].extend(var)
+            packed[-1][1].append((len(var), fn))
+        else:
+            packed.append((list(var), [(len(var), fn)]))
+
+    def table_of(parts):
+        def total(*xs):
+            acc, pos = 0, 0
+            for n, fn in parts:
+                acc += fn(*xs[pos : pos + n])
                 pos += n
-            return total
+            return acc
 
-        leaves.append(lut_table(m, inputs, pair_fn, name=f"{name}_leaf{k // 2}"))
-    return leaves
+        return total
+
+    tables = []
+    for bits, parts in packed:
+        fn = table_of(parts)
+        values = [fn(*[(c >> j) & 1 for j in range(len(bits))]) for c in range(1 << len(bits))]
+        tables.append((bits, fn, values))
+    k = 0
+    if not extra and tables:
+        while k < 6 and all(len({v % (2 << k) for v in vals}) == 1 for _, _, vals in tables):
+            k += 1
+    const = sum(vals[0] % (1 << k) for _, _, vals in tables)
+    c_hi, c_lo = divmod(const, 1 << k)
+    terms = []
+    for idx, (bits, fn, vals) in enumerate(tables):
+        r = vals[0] % (1 << k)
+        bias = c_hi if idx == 0 else 0
+
+        def scaled(*xs, fn=fn, r=r, bias=bias):
+            return ((fn(*xs) - r) >> k) + bias
+
+        if bits:
+            terms.append(lut_table(m, bits, scaled, name=f"{name}_t{idx}"))
+        else:
+            terms.append(Const(scaled(), signed(int_bits(scaled()))))
+    terms.extend(extra)
+    if not terms:
+        return Const(0, 1), int(reg_leaves)
+    if reg_leaves:
+        terms = [pipe.stage(t, name=f"{name}_leaf") for t in terms]
+    total, lat = adder_tree(pipe, terms, reg_every=reg_every, name=name)
+    lat += int(reg_leaves)
+    if k:
+        total = Cat(Const(c_lo, k), total).as_signed()
+    return total, lat
 
 
 def sign_extend_lane(bits: Value, kind: str, width: int) -> Value:
@@ -271,11 +349,13 @@ def sign_extend_lane(bits: Value, kind: str, width: int) -> Value:
 class AccumulateOutput:
     """Dot-product accumulator per PE row and the registered output stream.
 
-    Fed by the last pipeline stage with ``valid`` (a partial sum is present), ``first`` (it is
-    the first partial of a dot product: start from 0) and ``last`` (it closes the dot product:
-    write the sum to ``o``). Creates ``self.adv``, the pipeline-wide advance enable: everything
-    stalls only when a closing partial meets an output word that has not been taken yet.
-    ``adv`` depends combinationally on ``o.ready`` (one AND/OR) but never on ``i.valid``.
+    Fed by the last pipeline stage with ``valid`` (a partial sum is present) and ``last`` (it
+    closes the dot product: write the sum to ``o``). The accumulator register is cleared (its
+    flip-flops' synchronous reset) when a dot product closes, so the first partial of the next
+    one needs no multiplexer: one ``acc_width``-bit adder per row. Creates ``self.adv``, the
+    pipeline-wide advance enable: everything stalls only when a closing partial meets an output
+    word that has not been taken yet. ``adv`` depends combinationally on ``o.ready`` (one
+    AND/OR) but never on ``i.valid``.
     """
 
     def __init__(self, m: Module, o, pe: int, acc_width: int):
@@ -284,7 +364,6 @@ class AccumulateOutput:
         self.pe = pe
         self.acc_width = acc_width
         self.valid = Signal(name="acc_in_valid")
-        self.first = Signal(name="acc_in_first")
         self.last = Signal(name="acc_in_last")
         self.adv = Signal(name="adv")
         m.d.comb += self.adv.eq(~(self.valid & self.last & o.valid & ~o.ready))
@@ -297,21 +376,14 @@ class AccumulateOutput:
         for p, part in enumerate(partials):
             acc = Signal(signed(self.acc_width), name=f"acc{p}")
             nxt = Signal(signed(self.acc_width), name=f"acc_next{p}")
-            m.d.comb += nxt.eq(Mux(self.first, 0, acc) + part)
+            m.d.comb += nxt.eq(acc + part)
             with m.If(self.adv & self.valid):
-                m.d.sync += acc.eq(nxt)
                 with m.If(self.last):
-                    m.d.sync += o.payload[p].eq(nxt)
+                    m.d.sync += [acc.eq(0), o.payload[p].eq(nxt)]
+                with m.Else():
+                    m.d.sync += acc.eq(nxt)
         with m.If(self.adv & self.valid & self.last):
             m.d.sync += o.valid.eq(1)
-
-
-def dot_start_flag(m: Module, i) -> Signal:
-    """Register that is 1 when the next fold on ``i`` starts a new dot product."""
-    start = Signal(init=1, name="dot_start")
-    with m.If(i.valid & i.ready):
-        m.d.sync += start.eq(i.payload.last)
-    return start
 
 
 __all__ = [
@@ -320,7 +392,6 @@ __all__ = [
     "Pipeline",
     "adder_tree",
     "array_signature_members",
-    "dot_start_flag",
     "fold_range",
     "int_bits",
     "input_layout",
@@ -328,9 +399,10 @@ __all__ = [
     "lut_table",
     "min_acc_width",
     "output_layout",
-    "pair_leaves",
+    "leaf_sum",
     "product_range",
     "sign_extend_lane",
     "signed_width",
+    "tree_latency",
     "validate_params",
 ]
