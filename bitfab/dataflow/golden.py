@@ -173,6 +173,16 @@ class GoldenModel:
         classes = np.asarray(ctx[self.output_name]).reshape(len(x), -1)[:, 0].astype(np.int64)
         return classes, tensors
 
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        """The integer class scores ``[N, classes]`` (the LabelSelect input) of ``images``."""
+        x = _as_images(images)
+        node = next(n for n in self.model.graph.node if n.op_type == "LabelSelect")
+        out = []
+        for start in range(0, len(x), 100):
+            ctx = self._exec(x[start : start + 100], full=True)
+            out.append(np.asarray(ctx[node.input[0]]).reshape(len(x[start : start + 100]), -1))
+        return np.concatenate(out)
+
     def datatype(self, layer: str):  # noqa: ANN201 - qonnx DataType
         """FINN data type of a layer's output tensor (``"input"`` for the graph input)."""
         tensor = self.input_name if layer == "input" else self._out_of[layer]
@@ -240,11 +250,12 @@ TIE_RTOL = 1e-4
 class AgreementReport:
     """Golden (dataflow) class vs QONNX class on every image.
 
-    ``mismatches`` are all images where the classes differ. ``ties`` is the subset where the
-    QONNX score of the golden class equals the QONNX maximum within ``TIE_RTOL`` relative: the
-    integer accumulators are equal and only float rounding in the QONNX model (a different sum
-    order) broke the tie differently; the golden model, like FINN's LabelSelect/TopK, returns the
-    lowest tied index. ``real_mismatches`` are the others.
+    ``mismatches`` are all images where the classes differ. ``ties`` is the subset where both
+    (a) the dataflow graph's integer scores (the LabelSelect input) of the two classes are equal
+    and (b) the QONNX float scores of the two classes agree within ``TIE_RTOL`` of the largest
+    |score|: only float rounding in the QONNX model (a different sum order) broke the tie; the
+    golden model, like FINN's LabelSelect/TopK, returns the lowest tied index.
+    ``real_mismatches`` are the others.
     """
 
     images: int
@@ -327,11 +338,13 @@ def check_agreement(
     r = np.argmax(sc, axis=1).astype(np.int64)
     mism = [int(i) for i in np.flatnonzero(g != r)]
     ties = []
-    for i in mism:
-        top = sc[i, r[i]]
-        tol = TIE_RTOL * max(1e-12, float(np.max(np.abs(sc[i]))))
-        if 0 <= g[i] < sc.shape[1] and top - sc[i, g[i]] <= tol:
-            ties.append(i)
+    if mism:
+        int_scores = golden.scores(x[mism])
+        for k, i in enumerate(mism):
+            tol = TIE_RTOL * max(1e-12, float(np.max(np.abs(sc[i]))))
+            int_tie = 0 <= g[i] < int_scores.shape[1] and int_scores[k, g[i]] == int_scores[k, r[i]]
+            if int_tie and sc[i, r[i]] - sc[i, g[i]] <= tol:
+                ties.append(i)
     return AgreementReport(len(x), mism, ties, g, r, t1 - t0, t2 - t1)
 
 
