@@ -6,7 +6,8 @@ For each trained run (``runs/tfc_w1a1``, ``runs/cnv_w2a2``, ``runs/mixed`` by de
 2. :func:`bitfab.dataflow.golden.check_agreement` on all 10,000 test images: the class of the
    dataflow graph executed by FINN/qonnx (uint8 pixels in) against the class of the QONNX model
    (pixels / 255 in), image by image, with the golden and QONNX speeds (images/s);
-3. both accuracies against the labels.
+3. both accuracies against the labels;
+4. golden speed per image (plain ``execute_onnx``) and batched, side by side on 200 images.
 
 Results go to ``bench/results/golden_agreement.json`` (rewritten at once after every run, so
 finished runs survive an interruption). Disagreements are split into float ties of the QONNX
@@ -52,7 +53,7 @@ def run_one(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bitfab.dataflow.build import build_dataflow
-    from bitfab.dataflow.golden import check_agreement
+    from bitfab.dataflow.golden import check_agreement, images_per_second
 
     src = runs_dir / name / "model.onnx"
     out = work / name
@@ -73,6 +74,8 @@ def run_one(
         )
         t_check = time.perf_counter() - t1
     summary = rep.summary()
+    # per-image execute_onnx vs the batched run, side by side on the same images
+    speed = images_per_second(out / "dataflow.onnx", images[:200], (1, batch))
     metrics_path = runs_dir / name / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     return {
@@ -89,6 +92,11 @@ def run_one(
         "golden_accuracy": float(np.mean(rep.golden == labels)),
         "qonnx_accuracy": float(np.mean(rep.reference == labels)),
         "check_wall_seconds": round(t_check, 2),
+        "golden_images_per_s_side_by_side": {
+            "images": min(200, len(images)),
+            "batch_1_execute_onnx": round(speed[1], 2),
+            f"batch_{batch}": round(speed[batch], 2),
+        },
         "batch": batch,
     }
 
