@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.simtime import get_sim_time
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from bitfab.sim.verilog import PortMap, StreamPort
 
@@ -124,6 +125,15 @@ class StreamSource:
             self.offered = False
             self.index += 1
 
+    def wake_trigger(self):
+        """After :meth:`sample`: ``None`` if nothing can change for this stream until the DUT
+        raises ``ready`` (then the trigger to wait for), ``False`` if it must be stepped."""
+        if self.index >= len(self.words):
+            return None
+        if self.offered and self._ready is not None:
+            return self._ready.rising_edge
+        return False
+
     def reset(self) -> None:
         self.offered = False
         if self._valid is not None:
@@ -166,6 +176,7 @@ class StreamSink:
         self._valid = getattr(dut, port.valid) if port.valid else None
         self._ready = _Writer(getattr(dut, port.ready)) if port.ready else None
         self._ready_now = False
+        self._took = False
 
     @property
     def done(self) -> bool:
@@ -184,10 +195,21 @@ class StreamSink:
             word |= _raw_read(h) << off
         return word
 
+    def wake_trigger(self):
+        """After :meth:`sample`: ``None`` when done, the trigger to wait for when ready is held
+        high with no stalls and valid is low, else ``False`` (must be stepped)."""
+        if self.done:
+            return None
+        if self.stall or not self._ready_now or self._valid is None or self._took:
+            return False
+        return self._valid.rising_edge
+
     def sample(self, cycle: int) -> None:
         """In the read-only phase: take the word if valid and ready are both high."""
+        self._took = False
         if not self._ready_now or (self._valid is not None and not _raw_read(self._valid)):
             return
+        self._took = True
         word = self._get()
         i = len(self.got)
         self.got.append(word)
@@ -272,6 +294,8 @@ async def run_streams(
     seed: int = 0,
     max_cycles: int = 1_000_000,
     label: str = "",
+    skip_idle: bool = True,
+    period_ns: int = CLOCK_PERIOD_NS,
 ) -> StreamsResult:
     """Feed ``inputs`` (stream name -> words) and collect ``outputs`` (stream name -> count),
     all streams concurrently, in one coroutine.
@@ -280,6 +304,11 @@ async def run_streams(
     ``expected`` (stream name -> words) a mismatching word raises :class:`StreamMismatch`
     immediately. Raises ``TimeoutError`` after ``max_cycles`` cycles without all outputs.
     Each stream gets its own ``random.Random`` derived from ``seed``, so a run is reproducible.
+
+    With ``skip_idle`` (default), cycles in which every stream just waits for the DUT (sources
+    holding a word with ``ready`` low, sinks with ``ready`` high, no stalls and ``valid`` low)
+    cost no Python: the coroutine sleeps until one of those signals rises. ``period_ns`` must
+    be the clock period given to :func:`start_clock` (cycle counts are derived from sim time).
     """
     rng = random.Random(seed)
     expected = expected or {}
@@ -301,6 +330,7 @@ async def run_streams(
     ]
     edge = RisingEdge(getattr(dut, ports.clk))
     ro = ReadOnly()
+    t0 = get_sim_time("ns")
     cycle = 0
     pending = [s for s in sinks if not s.done]
     while pending:
@@ -314,15 +344,19 @@ async def run_streams(
             s.sample()
         for k in pending:
             k.sample(cycle)
-        await edge
-        if cycle >= max_cycles:
-            raise TimeoutError(
-                f"{label}no complete output after {max_cycles} cycles: "
-                + ", ".join(f"{k.port.attr}: {len(k.got)}/{k.count} words" for k in sinks)
-                + "; "
-                + ", ".join(f"{s.port.attr}: {s.index}/{len(s.words)} sent" for s in sources)
-            )
         pending = [k for k in pending if not k.done]
+        if cycle >= max_cycles and pending:
+            _timeout(label, max_cycles, sources, sinks)
+        wake = _idle_wait(sources, pending) if skip_idle and pending else None
+        if wake:
+            # Every stream waits for the DUT: sleep until one of its signals rises (always at
+            # a clock edge, as the DUT's inputs are constant meanwhile) or the cycle budget ends.
+            budget = Timer((max_cycles - cycle) * period_ns, "ns")
+            if await First(*wake, budget) is budget:
+                _timeout(label, max_cycles, sources, sinks)
+            cycle = round((get_sim_time("ns") - t0) / period_ns)
+        else:
+            await edge
     for s in sources:
         s.reset()
     for k in sinks:
@@ -332,6 +366,27 @@ async def run_streams(
         cycles=cycle,
         last_cycle={k.port.attr: k.last_cycle for k in sinks},
         unsent={s.port.attr: len(s.words) - s.index for s in sources},
+    )
+
+
+def _idle_wait(sources: list[StreamSource], sinks: list[StreamSink]) -> list | None:
+    """Triggers to sleep on if no stream needs per-cycle stepping, else ``None``."""
+    wake = []
+    for x in (*sources, *sinks):
+        t = x.wake_trigger()
+        if t is False:
+            return None
+        if t is not None:
+            wake.append(t)
+    return wake or None
+
+
+def _timeout(label: str, max_cycles: int, sources, sinks) -> None:
+    raise TimeoutError(
+        f"{label}no complete output after {max_cycles} cycles: "
+        + ", ".join(f"{k.port.attr}: {len(k.got)}/{k.count} words" for k in sinks)
+        + "; "
+        + ", ".join(f"{s.port.attr}: {s.index}/{len(s.words)} sent" for s in sources)
     )
 
 
