@@ -749,9 +749,144 @@ def cycle_figures() -> list[dict]:
     return rows
 
 
+#: Layers synthesized for docs/hw_layers.md (name, component, structural params).
+SYNTH_CONFIGS = [
+    (
+        "MVAU_w1a1_32x32_pe8_simd8",
+        "MVAU",
+        dict(
+            MW=32,
+            MH=32,
+            PE=8,
+            SIMD=8,
+            input_kind="unsigned",
+            input_bits=1,
+            weight_kind="unsigned",
+            weight_bits=1,
+            binaryXnorMode=1,
+            numSteps=1,
+            output_kind="unsigned",
+            output_bits=1,
+        ),
+    ),
+    (
+        "MVAU_w2a2_72x8_pe8_simd8",
+        "MVAU",
+        dict(
+            MW=72,
+            MH=8,
+            PE=8,
+            SIMD=8,
+            input_kind="signed",
+            input_bits=2,
+            weight_kind="signed",
+            weight_bits=2,
+            numSteps=3,
+            ActVal=-2,
+            output_kind="signed",
+            output_bits=2,
+            numInputVectors=[1, 24, 24],
+        ),
+    ),
+    (
+        "MVAU_w2a2_72x8_pe8_simd8_bitserial",
+        "MVAU",
+        dict(
+            MW=72,
+            MH=8,
+            PE=8,
+            SIMD=8,
+            input_kind="signed",
+            input_bits=2,
+            weight_kind="signed",
+            weight_bits=2,
+            numSteps=3,
+            ActVal=-2,
+            output_kind="signed",
+            output_bits=2,
+            numInputVectors=[1, 24, 24],
+            array="bitserial",
+        ),
+    ),
+    (
+        "MVAU_w2a2_256x64_pe4_simd16",
+        "MVAU",
+        dict(
+            MW=256,
+            MH=64,
+            PE=4,
+            SIMD=16,
+            input_kind="unsigned",
+            input_bits=2,
+            weight_kind="signed",
+            weight_bits=2,
+            numSteps=3,
+            output_kind="unsigned",
+            output_bits=2,
+        ),
+    ),
+    (
+        "SWG_3x3_c8_26x26_simd8",
+        "SlidingWindow",
+        dict(
+            ConvKernelDim=[3, 3],
+            IFMChannels=8,
+            IFMDim=[26, 26],
+            SIMD=8,
+            input_kind="signed",
+            input_bits=2,
+        ),
+    ),
+    (
+        "Thresholding_c64_pe4_15steps_u8",
+        "Thresholding",
+        dict(NumChannels=64, PE=4, input_kind="unsigned", input_bits=8, numSteps=15),
+    ),
+    (
+        "Pool_c16_pe8_2x2",
+        "Pool",
+        dict(
+            Channels=16,
+            PE=8,
+            KernelSize=[2, 2],
+            OutImgDims=[4, 4],
+            input_kind="signed",
+            input_bits=2,
+        ),
+    ),
+]
+
+
+def synth_figures(target: str = "ecp5-25f", out_root: str = "/tmp/bitfab-layer-synth"):
+    """Synthesize and place-and-route each :data:`SYNTH_CONFIGS` layer with
+    :func:`bitfab.flows.synth.synthesize` (LUT fabric, out-of-context harness); yield rows."""
+    from bitfab.flows.synth import synthesize
+
+    rng = np.random.default_rng(0)
+    for name, comp, p in SYNTH_CONFIGS:
+        dut = make_case(comp, p, rng).build()
+        rep = synthesize(dut, target, f"{out_root}/{target}/{name}", name=name)
+        d = rep.design_only
+        yield dict(
+            name=name,
+            target=target,
+            lut=d.lut,
+            ff=d.ff,
+            carry=d.carry,
+            bram=d.bram,
+            fmax_mhz=round(rep.fmax_mhz, 1),
+        )
+
+
 if __name__ == "__main__":
-    for row in cycle_figures():
-        print(json.dumps(row))
+    import sys
+
+    if sys.argv[1:2] == ["synth"]:
+        for row in synth_figures(*sys.argv[2:3]):
+            print(json.dumps(row), flush=True)
+    else:
+        for row in cycle_figures():
+            print(json.dumps(row))
 
 
 # --------------------------------------------------------------------------------------------
