@@ -17,7 +17,7 @@ activation thresholds of the layer after it):
    InferLabelSelectLayer, InferThresholdingLayer, InferPool, InferConvInpGen, RemoveCNVtoFCFlatten,
    AbsorbConsecutiveTransposes, :class:`RemoveInputLayoutOp`;
 6. :class:`MinimizeAccumulators` (FINN's MinimizeAccumulatorWidth, fixed for XNOR-popcount
-   MVAUs), RoundAndClipThresholds, InferDataTypes, names.
+   MVAUs), RoundAndClipThresholds, InferDataTypes, :class:`RemoveIdentityThresholding`, names.
 
 The result must contain only the op types in :data:`bitfab.dataflow.folding.HW_OP_TYPES`
 (MVAU, Thresholding, ConvolutionInputGenerator, Pool, LabelSelect); any other node is reported
@@ -75,6 +75,7 @@ from bitfab.dataflow.layers import is_hw_node  # noqa: E402
 from bitfab.dataflow.transforms import (  # noqa: E402
     MinimizeAccumulators,
     PrependPixelScale,
+    RemoveIdentityThresholding,
     RemoveInputLayoutOp,
 )
 from bitfab.errors import BitfabError  # noqa: E402
@@ -143,6 +144,7 @@ def _minimize(m: ModelWrapper) -> ModelWrapper:
     m = m.transform(MinimizeAccumulators())
     m = m.transform(RoundAndClipThresholds())
     m = m.transform(InferDataTypes())
+    m = m.transform(RemoveIdentityThresholding())
     m = m.transform(RemoveUnusedTensors())
     m = m.transform(SortGraph())
     m = m.transform(GiveUniqueNodeNames())

@@ -4,6 +4,8 @@
   ``Mul(1/255)`` in front of the model (absorbed into the first thresholds by streamlining).
 - :class:`~bitfab.dataflow.transforms.remove_input_layout_op.RemoveInputLayoutOp`: drop a leading
   Reshape/Flatten/Transpose that does not change the order of the input bytes.
+- :class:`~bitfab.dataflow.transforms.remove_identity_thresholding.RemoveIdentityThresholding`:
+  drop a Thresholding that maps every input value to itself (8-bit pixel input quantizers).
 - :class:`~bitfab.dataflow.transforms.apply_folding.ApplyFolding`: set and check PE/SIMD per layer.
 - :class:`~bitfab.dataflow.transforms.minimize_accumulators.MinimizeAccumulators`: FINN's
   accumulator minimization, with the XNOR-popcount range fixed.
@@ -13,6 +15,7 @@
 from bitfab.dataflow.transforms.apply_folding import ApplyFolding
 from bitfab.dataflow.transforms.minimize_accumulators import MinimizeAccumulators
 from bitfab.dataflow.transforms.prepend_pixel_scale import PrependPixelScale
+from bitfab.dataflow.transforms.remove_identity_thresholding import RemoveIdentityThresholding
 from bitfab.dataflow.transforms.remove_input_layout_op import RemoveInputLayoutOp
 from bitfab.dataflow.transforms.set_batch_size import SetBatchSize
 
@@ -20,6 +23,7 @@ __all__ = [
     "ApplyFolding",
     "MinimizeAccumulators",
     "PrependPixelScale",
+    "RemoveIdentityThresholding",
     "RemoveInputLayoutOp",
     "SetBatchSize",
 ]
