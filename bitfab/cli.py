@@ -31,7 +31,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="activation bits 1-8, one number or one per hidden activation (default = wbits)")
     p.add_argument("--in-bits", default=None,
                    help="input bits: 1 = bipolar sign of pixel>=128, 2-8 = unsigned (8 = exact pixel); "
-                   "default 1 for MLPs, 8 for CNNs")
+                   "default 8; 1 = FINN's classic binarized TFC input")
     p.add_argument("--dropout", type=float, default=None, help="dropout rate (default 0)")
     p.add_argument("--config", default=None,
                    help="TOML file with model, wbits, abits, in_bits, dropout (flags override it)")
@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_train(sub)
     _add_dataflow(sub)
+    from bitfab.flows.cli import add_boards, add_synth
+
+    add_synth(sub)
+    add_boards(sub)
     return parser
 
 
