@@ -39,11 +39,17 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _brick_fn(x0, x1, y0, y1, xs=0, ys=0) -> int:
-    """Product of two 2-bit slices; ``xs``/``ys``: the slice is signed."""
-    x = x0 + 2 * x1 - 4 * (x1 & xs)
-    y = y0 + 2 * y1 - 4 * (y1 & ys)
-    return x * y
+def _make_brick_fn(w_bipolar: bool, a_bipolar: bool):
+    """Product of two 2-bit slices ``(x0, x1)``, ``(y0, y1)``; ``xs``/``ys``: the slice is
+    signed. A bipolar operand's slice is its raw bit ``x0`` (value ``2*x0 - 1``), so no
+    inverter sits in front of the tables."""
+
+    def brick(x0, x1, y0, y1, xs=0, ys=0) -> int:
+        x = 2 * x0 - 1 if w_bipolar else x0 + 2 * x1 - 4 * (x1 & xs)
+        y = 2 * y0 - 1 if a_bipolar else y0 + 2 * y1 - 4 * (y1 & ys)
+        return x * y
+
+    return brick
 
 
 class BitFusionArray(wiring.Component):
@@ -175,9 +181,10 @@ class BitFusionArray(wiring.Component):
     @staticmethod
     def _slices(raw, width: int, kind: str, n: int) -> list[tuple]:
         """The ``n`` 2-bit slices of a lane as (bit0, bit1) pairs, sign- or zero-extended
-        (constant bits are ``Const``); a bipolar lane is the signed 2-bit -1/+1: (1, ~b)."""
+        (constant bits are ``Const``); a bipolar lane is ``(b, 0)``, read as ``2b - 1`` (the
+        signed 2-bit -1/+1) by the brick tables."""
         if kind == "bipolar":
-            return [(Const(1, 1), ~raw[0])]
+            return [(raw[0], Const(0, 1))]
         if kind == "signed":
             bits = [raw[min(j, width - 1)] for j in range(2 * n)]
         else:
@@ -248,12 +255,18 @@ class BitFusionArray(wiring.Component):
         tags = {"valid": i.valid, "last": i.payload.last & fold_done}
         tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
 
+        # With a single slot there is no routing: the brick tables read the input word and
+        # their outputs are registered (LUT and flip-flop share a logic cell). Otherwise the
+        # routed inputs are registered and the tables read the registers.
+        direct = n_slots == 1
+        brick = _make_brick_fn(self.wkind == "bipolar", self.akind == "bipolar")
+
         def route(b, keyfn, valfn, width, name):
-            """Brick input, registered in stage 0 (constants stay ``Const``)."""
+            """Brick input, registered in stage 0 unless ``direct`` (``Const`` stays)."""
             mux, key = self._routed(m, slot, b, keyfn, valfn, width, name)
             if mux is None:
                 mux = Const(0, width) if key is None else valfn(key)
-            return mux if isinstance(mux, Const) else pipe.stage(mux, name)
+            return mux if isinstance(mux, Const) or direct else pipe.stage(mux, name)
 
         def group_set(b):
             return sorted({d[1] + d[2] for s in self.slots if (d := s[b]) is not None})
@@ -301,9 +314,9 @@ class BitFusionArray(wiring.Component):
                 w_flag = route(b, lambda d: d[3], lambda key: Const(key, 1), 1, f"ws{p}_{b}")
                 bits = [*w_bits, *a_bits[b], w_flag, a_flag[b]]
                 if isinstance(g_sel[b], int):
-                    leaves[g_sel[b]].append((bits, _brick_fn))
+                    leaves[g_sel[b]].append((bits, brick))
                 else:
-                    prod = lut_table_consts(m, bits, _brick_fn, f"brick{p}_{b}")
+                    prod = lut_table_consts(m, bits, brick, f"brick{p}_{b}")
                     for g in group_set(b):
                         extra[g].append(Mux(g_sel[b] == g, prod, 0))
             rows.append((leaves, extra))
@@ -320,11 +333,12 @@ class BitFusionArray(wiring.Component):
                         leaves[g],
                         extra=extra[g],
                         reg_every=self.reg_every,
+                        reg_leaves=direct,
                         name=f"r{p}g{g}",
                     )
                     row.append((g, total, lat))
             sums_lat.append(row)
-        tree_lat = max((lat for row in sums_lat for _, _, lat in row), default=0)
+        tree_lat = max((lat for row in sums_lat for _, _, lat in row), default=int(direct))
         partials = []
         for p, row in enumerate(sums_lat):
             shifted = []
@@ -334,9 +348,9 @@ class BitFusionArray(wiring.Component):
                 shifted.append(total << (2 * g))
             combined, _ = adder_tree(pipe, shifted, reg_every=0, name=f"r{p}_fuse")
             partials.append(pipe.stage(combined, f"partial{p}"))
-        self._tree_latency = tree_lat
-
-        for _ in range(tree_lat + 1):
+        # stage 0 (routing or leaf registers) is the tags' first stage
+        self._tree_latency = tree_lat - int(direct)
+        for _ in range(self._tree_latency + 1):
             tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
         m.d.comb += [out.valid.eq(tags["valid"]), out.last.eq(tags["last"])]
         out.connect(partials)
