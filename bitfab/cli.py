@@ -116,6 +116,53 @@ def _cmd_dataflow(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- flow: the main job (owned by bitfab.pipeline) -----------------------------------------------
+def _add_flow(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "flow",
+        help="the main job: train, streamline, check the golden model",
+        description="Train a zoo model (bitfab train), streamline it to a folded HW-layer graph "
+        "(bitfab dataflow), and check that the dataflow golden model gives the QONNX model's class "
+        "on the Fashion-MNIST test set. Writes OUT/train, OUT/dataflow and OUT/report.json. A "
+        "finished training with the same config and epochs in OUT/train is reused.",
+    )
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--model", default="tfc", help="zoo model (default tfc)")
+    p.add_argument("--wbits", default="1", help="weight bits 1-8, or comma list per layer (default 1)")
+    p.add_argument("--abits", default=None, help="activation bits 1-8 or list (default: = wbits)")
+    p.add_argument("--in-bits", default=None, help="input bits 1-8 (default: the model's)")
+    p.add_argument("--config", default=None, help="TOML model config (flags override it)")
+    p.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
+    fold = p.add_mutually_exclusive_group()
+    fold.add_argument("--target-cycles", type=int, metavar="N",
+                      help="folding target: slowest layer <= N cycles per image")
+    fold.add_argument("--lut-budget", type=int, metavar="N", help="folding target: LUT estimate")
+    p.add_argument("--check-images", type=int, default=None,
+                   help="test images for the golden check (default: all 10,000)")
+    p.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
+    p.add_argument("--fresh", action="store_true", help="retrain even if OUT/train is finished")
+    p.set_defaults(func=_cmd_flow)
+
+
+def _cmd_flow(args: argparse.Namespace) -> int:
+    from bitfab.models.config import load_toml, make_config
+    from bitfab.pipeline import run_flow
+
+    opts = load_toml(args.config) if args.config else {}
+    flags = {"model": args.model, "wbits": args.wbits, "abits": args.abits, "in_bits": args.in_bits}
+    opts.update({k: v for k, v in flags.items() if v is not None})
+    cfg = make_config(**opts)
+    r = run_flow(cfg, args.out, epochs=args.epochs, target_cycles=args.target_cycles,
+                 lut_budget=args.lut_budget, check_images=args.check_images,
+                 data_dir=args.data_dir, fresh=args.fresh)
+    g, d = r["golden_agreement"], r["dataflow"]
+    print(f"{r['model']} {r['precision']}: test accuracy {r['test_accuracy']:.2%}; "
+          f"{d['layers']} HW layers, {d['cycles_per_image']} cycles/image (bottleneck "
+          f"{d['bottleneck']}); golden model agrees with QONNX on {g['images'] - g['real_mismatch_count']}"
+          f"/{g['images']} images ({g['tie_mismatch_count']} float ties) -> {args.out}/report.json")
+    return 0
+
+
 # --- main ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -126,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_train(sub)
     _add_dataflow(sub)
+    _add_flow(sub)
     from bitfab.flows.cli import add_boards, add_synth
 
     add_synth(sub)
