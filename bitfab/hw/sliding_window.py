@@ -165,7 +165,6 @@ class SlidingWindow(wiring.Component):
         (kh, kw), (h, w), (oh, ow) = self.ConvKernelDim, self.IFMDim, self.OFMDim
         (sh, sw), (dh, dw) = self.Stride, self.Dilation
         cfn = self.IFMChannels // self.SIMD
-        rows = self.rows
         depth = self.buffer_words
         total = h * w * cfn  # input words per image
         row_words = w * cfn
@@ -177,23 +176,29 @@ class SlidingWindow(wiring.Component):
         # ---- writer: raster order, ring of `depth` words
         wcount = Signal(range(total + 1))
         waddr = Signal(range(depth))
-        # ---- reader counters
+        # ---- reader counters, and their contributions to the needed word's linear input index
+        # and ring address, kept incrementally in registers (adds only, no multipliers):
+        #   lin  = row + ky_off + col + kx_off + cf     (row = oy*Sh*W*CF = first word needed)
+        #   addr = slot_rw + col + kx_off + cf          (slot_rw = ((oy*Sh + ky*Dh) mod R)*W*CF)
         oy = Signal(range(oh))
         ox = Signal(range(ow))
         ky = Signal(range(kh))
         kx = Signal(range(kw))
         cf = Signal(range(cfn))
-        base = Signal(range(rows))  # (oy*Sh) mod rows
+        row = Signal(range(total + 1))
+        ky_off = Signal(range(total + 1))
+        col = Signal(range(row_words + 1))
+        kx_off = Signal(range(row_words + 1))
+        base_rw = Signal(range(depth))  # ((oy*Sh) mod R) * W*CF
+        slot_rw = Signal(range(depth))
         rdone = Signal()  # all windows of this image issued
         wdone = Signal()
         m.d.comb += wdone.eq(wcount == total)
         new_image = Signal()
         m.d.comb += new_image.eq(rdone & wdone)
 
-        min_needed = Signal(range(total + 1))
-        m.d.comb += min_needed.eq(oy * (sh * row_words))
         m.d.comb += [
-            self.i.ready.eq(~wdone & (rdone | (wcount < min_needed + depth))),
+            self.i.ready.eq(~wdone & (rdone | (wcount < row + depth))),
             wr.addr.eq(waddr),
             wr.data.eq(self.i.payload),
             wr.en.eq(self.i.valid & self.i.ready),
@@ -204,24 +209,16 @@ class SlidingWindow(wiring.Component):
                 waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1)),
             ]
 
-        # ---- reader: the window element needed next, its address and linear input index
-        iy_off = ky * dh
-        slot_sum = Signal(range(2 * rows))
-        slot = Signal(range(rows))
-        m.d.comb += [
-            slot_sum.eq(base + iy_off),
-            slot.eq(Mux(slot_sum >= rows, slot_sum - rows, slot_sum)),
-        ]
-        ix = Signal(range(w))
-        m.d.comb += ix.eq(ox * sw + kx * dw)
-        lin = Signal(range(total))
-        m.d.comb += lin.eq((oy * sh + iy_off) * row_words + ix * cfn + cf)
+        in_row = Signal(range(row_words + 1))
+        m.d.comb += in_row.eq(col + kx_off + cf)
+        lin = Signal(range(2 * total + 1))
+        m.d.comb += lin.eq(row + ky_off + in_row)
         b_valid = Signal()
         issue = Signal()
         m.d.comb += [
             issue.eq(~rdone & (lin < wcount) & (~b_valid | self.o.ready)),
             rd.en.eq(issue),
-            rd.addr.eq(slot * row_words + ix * cfn + cf),
+            rd.addr.eq(slot_rw + in_row),
             self.o.valid.eq(b_valid),
             self.o.payload.eq(rd.data),
         ]
@@ -230,26 +227,49 @@ class SlidingWindow(wiring.Component):
         with m.Elif(self.o.ready):
             m.d.sync += b_valid.eq(0)
 
+        def ring_add(value, step: int):
+            nv = value + step
+            return Mux(nv >= depth, nv - depth, nv)
+
+        # per counter: register updates on increment and on wrap (to 0)
+        inc = {
+            "cf": [cf.eq(cf + 1)],
+            "kx": [kx.eq(kx + 1), kx_off.eq(kx_off + dw * cfn)],
+            "ky": [
+                ky.eq(ky + 1),
+                ky_off.eq(ky_off + dh * row_words),
+                slot_rw.eq(ring_add(slot_rw, dh * row_words)),
+            ],
+            "ox": [ox.eq(ox + 1), col.eq(col + sw * cfn)],
+            "oy": [
+                oy.eq(oy + 1),
+                row.eq(row + sh * row_words),
+                base_rw.eq(ring_add(base_rw, sh * row_words)),
+                slot_rw.eq(ring_add(base_rw, sh * row_words)),
+            ],
+        }
+        wrap = {
+            "cf": [cf.eq(0)],
+            "kx": [kx.eq(0), kx_off.eq(0)],
+            "ky": [ky.eq(0), ky_off.eq(0), slot_rw.eq(base_rw)],
+            "ox": [ox.eq(0), col.eq(0)],
+            "oy": [oy.eq(0), row.eq(0), base_rw.eq(0), slot_rw.eq(0), rdone.eq(1)],
+        }
         # counter order: innermost first
         if self.depthwise:
-            order = [(kx, kw), (ky, kh), (cf, cfn)]
+            order = [("kx", kx, kw), ("ky", ky, kh), ("cf", cf, cfn)]
         else:
-            order = [(cf, cfn), (kx, kw), (ky, kh)]
-        order += [(ox, ow), (oy, oh)]
+            order = [("cf", cf, cfn), ("kx", kx, kw), ("ky", ky, kh)]
+        order += [("ox", ox, ow), ("oy", oy, oh)]
 
         def advance(level: int):
-            sig, n = order[level]
+            name, sig, n = order[level]
             with m.If(sig == n - 1):
-                m.d.sync += sig.eq(0)
-                if sig is oy:
-                    m.d.sync += [rdone.eq(1), base.eq(0)]
-                else:
-                    if sig is ox:
-                        nb = base + sh
-                        m.d.sync += base.eq(Mux(nb >= rows, nb - rows, nb))
-                    advance(level + 1)
+                m.d.sync += wrap[name]
+                if level + 1 < len(order):
+                    advance(level + 1)  # outer updates come later and win
             with m.Else():
-                m.d.sync += sig.eq(sig + 1)
+                m.d.sync += inc[name]
 
         with m.If(issue):
             advance(0)
