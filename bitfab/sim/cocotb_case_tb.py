@@ -10,7 +10,8 @@ holds::
                 "inputs": {input stream: [int, ...]},   # raw payload words
                 "expected": {output stream: [int, ...]},
                 "gap": float, "stall": float, "seed": int,
-                "max_cycles": int (optional)}, ...]}
+                "max_cycles": int (optional),
+                "skip_idle": bool (optional, default true)}, ...]}
 
 Cases run one after the other in one simulation; each starts with a reset, with its setup
 constants applied during reset. The test fails at the first mismatching output word, naming
@@ -63,6 +64,7 @@ async def replay_cases(dut) -> None:
                 seed=case.get("seed", 0),
                 max_cycles=case.get("max_cycles", 1_000_000),
                 label=f"case {name!r}: ",
+                skip_idle=case.get("skip_idle", True),
             )
             report["cases"].append(
                 {

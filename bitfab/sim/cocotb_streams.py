@@ -176,7 +176,7 @@ class StreamSink:
         self._valid = getattr(dut, port.valid) if port.valid else None
         self._ready = _Writer(getattr(dut, port.ready)) if port.ready else None
         self._ready_now = False
-        self._took = False
+        self._valid_now = False
 
     @property
     def done(self) -> bool:
@@ -196,20 +196,20 @@ class StreamSink:
         return word
 
     def wake_trigger(self):
-        """After :meth:`sample`: ``None`` when done, the trigger to wait for when ready is held
-        high with no stalls and valid is low, else ``False`` (must be stepped)."""
+        """After :meth:`sample`: ``None`` when done, the trigger to wait for when valid is low
+        (nothing can transfer until it rises, whatever ready does), else ``False`` (must be
+        stepped). Random stalls resume when valid rises."""
         if self.done:
             return None
-        if self.stall or not self._ready_now or self._valid is None or self._took:
+        if self._valid is None or self._valid_now:
             return False
         return self._valid.rising_edge
 
     def sample(self, cycle: int) -> None:
         """In the read-only phase: take the word if valid and ready are both high."""
-        self._took = False
-        if not self._ready_now or (self._valid is not None and not _raw_read(self._valid)):
+        self._valid_now = self._valid is None or bool(_raw_read(self._valid))
+        if not (self._ready_now and self._valid_now):
             return
-        self._took = True
         word = self._get()
         i = len(self.got)
         self.got.append(word)
@@ -306,8 +306,8 @@ async def run_streams(
     Each stream gets its own ``random.Random`` derived from ``seed``, so a run is reproducible.
 
     With ``skip_idle`` (default), cycles in which every stream just waits for the DUT (sources
-    holding a word with ``ready`` low, sinks with ``ready`` high, no stalls and ``valid`` low)
-    cost no Python: the coroutine sleeps until one of those signals rises. ``period_ns`` must
+    done or holding a word with ``ready`` low, sinks done or seeing ``valid`` low) cost no
+    Python: the coroutine sleeps until one of those signals rises. ``period_ns`` must
     be the clock period given to :func:`start_clock` (cycle counts are derived from sim time).
     """
     rng = random.Random(seed)

@@ -1,0 +1,163 @@
+"""Verilator vs Icarus, side by side in one run, on one PE array (same Verilog, same cases).
+
+``python -m bitfab.sim.compare_backends --help``. For each backend: build time (0 on a cache
+hit), simulator wall time, simulated clock cycles and cycles per second inside the cocotb test,
+for a free-running case (no gaps, no stalls) and a case with random valid gaps and ready
+stalls. Both backends must agree with the numpy reference (the run fails otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bitfab.hw import packing
+from bitfab.sim import rtl_runner
+from bitfab.sim.verilog import component_to_verilog
+
+ARRAYS = {
+    "bitparallel": ("bitfab.hw.bitparallel", "BitParallelArray"),
+    "bitserial": ("bitfab.hw.bitserial", "BitSerialArray"),
+    "bitfusion": ("bitfab.hw.bitfusion", "BitFusionArray"),
+}
+
+
+def pe_array_cases(
+    array, n_dots: int, folds: int, seed: int, stalls: list[tuple[float, float]]
+) -> list[dict]:
+    """Random dot products for a PE ``array`` instance, numpy reference included.
+
+    Lane ``(p, s)`` of the weight field is ``p*simd + s``; the word is ``w | a << |w| | last <<
+    (|w| + |a|)`` (docs/architecture.md, PE array contract); outputs wrap to ``acc_width``.
+    """
+    rng = np.random.default_rng(seed)
+    pe, simd, wb, ab = array.pe, array.simd, array.wbits, array.abits
+    wk, ak, acc = array.wkind, array.akind, array.acc_width
+
+    def values(kind, bits, shape):
+        if kind == "bipolar":
+            return rng.choice(np.array([-1, 1]), size=shape)
+        lo, hi = (
+            (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+            if kind == "signed"
+            else (0, (1 << bits) - 1)
+        )
+        return rng.integers(lo, hi + 1, size=shape)
+
+    words, expected = [], []
+    for _ in range(n_dots):
+        W = values(wk, wb, (folds, pe, simd))
+        A = values(ak, ab, (folds, simd))
+        for f in range(folds):
+            w = packing.pack(W[f].reshape(-1).tolist(), wb, wk)
+            a = packing.pack(A[f].tolist(), ab, ak)
+            last = int(f == folds - 1)
+            words.append(w | a << (pe * simd * wb) | last << (pe * simd * wb + simd * ab))
+        dot = np.einsum("fps,fs->p", W.astype(np.int64), A.astype(np.int64))
+        wrapped = [((int(v) + (1 << (acc - 1))) % (1 << acc)) - (1 << (acc - 1)) for v in dot]
+        expected.append(packing.pack(wrapped, acc, "signed"))
+    setup = {}
+    if "wbits_rt" in array.signature.members:
+        setup = {"wbits_rt": wb, "abits_rt": ab}
+    return [
+        rtl_runner.case_dict(
+            {"setup": setup, "inputs": {"i": words}, "expected": {"o": expected}},
+            name=f"gap{g}-stall{s}",
+            gap=g,
+            stall=s,
+            seed=seed + j,
+        )
+        for j, (g, s) in enumerate(stalls)
+    ]
+
+
+def compare(
+    array: str = "bitparallel",
+    pe: int = 4,
+    simd: int = 4,
+    wbits: int = 4,
+    abits: int = 4,
+    kinds: tuple[str, str] = ("signed", "unsigned"),
+    dots: int = 2000,
+    folds: int = 4,
+    backends: tuple[str, ...] = ("verilator", "icarus"),
+    seed: int = 0,
+) -> dict:
+    """Run the same cases on every backend; return the measured figures (JSON-ready)."""
+    mod, cls = ARRAYS[array]
+    make = getattr(importlib.import_module(mod), cls)
+    comp = make(pe, simd, wbits, abits, kinds[0], kinds[1])
+    cases = pe_array_cases(comp, dots, folds, seed, [(0.0, 0.0), (0.3, 0.3)])
+    design = component_to_verilog(comp)
+    out = {
+        "design": f"{cls}(pe={pe}, simd={simd}, wbits={wbits}, abits={abits}, "
+        f"wkind={kinds[0]}, akind={kinds[1]})",
+        "words_per_case": len(cases[0]["inputs"]["i"]),
+        "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
+        "results": [],
+    }
+    for backend in backends:
+        res = rtl_runner.run_cases(design, cases, backend)
+        if not res.passed:
+            raise SystemExit(f"{backend}: {res.message}")
+        for c in res.cases:
+            out["results"].append(
+                {
+                    "backend": backend,
+                    "case": c["name"],
+                    "cycles": c["cycles"],
+                    "tb_s": round(c["wall_s"], 3),
+                    "cycles_per_s": round(c["cycles"] / c["wall_s"]),
+                    "build_s": round(res.build_s, 1),
+                    "built": res.built,
+                    "sim_process_s": round(res.sim_s, 2),
+                }
+            )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m bitfab.sim.compare_backends",
+        description="Verilator vs Icarus on one PE array, side by side (same Verilog, same cases).",
+    )
+    ap.add_argument("--array", choices=sorted(ARRAYS), default="bitparallel")
+    ap.add_argument("--pe", type=int, default=4)
+    ap.add_argument("--simd", type=int, default=4)
+    ap.add_argument("--wbits", type=int, default=4)
+    ap.add_argument("--abits", type=int, default=4)
+    ap.add_argument("--dots", type=int, default=2000, help="dot products per case")
+    ap.add_argument("--folds", type=int, default=4, help="input words per dot product")
+    ap.add_argument("--backends", nargs="+", default=["verilator", "icarus"])
+    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    a = ap.parse_args(argv)
+    out = compare(
+        a.array,
+        a.pe,
+        a.simd,
+        a.wbits,
+        a.abits,
+        dots=a.dots,
+        folds=a.folds,
+        backends=tuple(a.backends),
+    )
+    print(f"{out['design']}: {out['words_per_case']} input words per case ({out['machine']})")
+    print(f"{'backend':10} {'case':16} {'cycles':>8} {'tb s':>7} {'cycles/s':>9} {'build s':>8}")
+    for r in out["results"]:
+        print(
+            f"{r['backend']:10} {r['case']:16} {r['cycles']:8d} {r['tb_s']:7.2f} "
+            f"{r['cycles_per_s']:9d} {r['build_s']:8.1f}"
+        )
+    if a.json:
+        a.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
