@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -37,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bitfab.boards import get_target  # noqa: E402
 from bitfab.errors import BitfabError  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "pe_arrays.json"
@@ -67,8 +69,9 @@ def plan() -> list[dict]:
     """The sweep, most informative runs first (later ones are skipped if time runs out).
 
     ``bits`` is the elaborated precision. ``bricks`` (bit-fusion only): None = default (one fold
-    per cycle at full precision); an int = a fixed brick budget whose throughput scales with the
-    run-time precision (the Bit Fusion paper's operating mode).
+    per cycle at full precision); ``"simd"`` = one brick per lane, a fixed budget whose
+    throughput scales with the run-time precision (the Bit Fusion paper's operating mode).
+    W8A8 runs use a small 2x8 array (a 4x16 bit-parallel W8A8 array needs 13.5 k LUTs).
     """
     runs = []
 
@@ -81,28 +84,63 @@ def plan() -> list[dict]:
                 bits=bits,
                 family=family,
                 target=target or TARGETS[family],
-                bricks=bricks,
+                bricks=simd if bricks == "simd" else bricks,
             )
         )
 
+    kinds = ("bitparallel", "bitserial", "bitfusion")
     for family in ("ice40", "ecp5"):
-        for bits in (1, 2, 4, 8):
-            for kind in ("bitparallel", "bitserial", "bitfusion"):
+        for bits in (1, 2, 4):
+            for kind in kinds:
                 add(kind, 4, 16, bits, family)
-        add("bitfusion", 4, 16, 8, family, bricks=16)  # 1 brick per lane: 2-bit = 1 fold/cycle
+        add("bitserial", 4, 16, 8, family)
+    for family in ("ice40", "ecp5"):  # 8-bit comparison at a size that fits
+        for kind in kinds:
+            add(kind, 2, 8, 8, family)
+        add("bitfusion", 2, 8, 8, family, bricks="simd")
     for family in ("ice40", "ecp5"):
         for bits in (1, 2, 4, 8):
-            for kind in ("bitparallel", "bitserial", "bitfusion"):
-                if family == "ice40" and bits == 8 and kind != "bitserial":
-                    continue  # 256 8x8 multipliers: > 5,280 LUTs by construction
+            for kind in kinds:
                 add(kind, 8, 32, bits, family)
-        add("bitfusion", 8, 32, 8, family, bricks=32)
-    add("bitparallel", 8, 64, 1, "ice40")  # W1A1 MAC/LUT target: a wider fold amortizes more
-    add("bitserial", 8, 64, 1, "ice40")
-    for bits in (1, 2, 4):
-        for kind in ("bitparallel", "bitserial", "bitfusion"):
+        add("bitfusion", 8, 32, 8, family, bricks="simd")
+        if family == "ice40":  # W1A1 MAC/LUT target: a wider fold amortizes more
+            add("bitparallel", 8, 64, 1, "ice40")
+            add("bitserial", 8, 64, 1, "ice40")
+    for bits in (1, 2):
+        for kind in kinds:
             add(kind, 16, 64, bits, "ecp5", target="ecp5-85f")
+    for family in ("ice40", "ecp5"):  # large and slow: last
+        add("bitparallel", 4, 16, 8, family)
+        add("bitfusion", 4, 16, 8, family)
+        add("bitfusion", 4, 16, 8, family, bricks="simd")
     return runs
+
+
+def estimate_luts(spec: dict, runs: list[dict]) -> tuple[int, str] | None:
+    """LUTs of ``spec`` scaled from the largest measured run of the same array on the same family
+    (LUTs grow about linearly with pe*simd), with the key of that run; None if none measured."""
+    size = spec["pe"] * spec["simd"]
+    per_lane = spec["bricks"] is not None and spec["bricks"] == spec["simd"]
+    best = None
+    for e in runs:
+        if e.get("derived_from_run") or e.get("family") != spec["family"]:
+            continue
+        if e.get("status") == "ok":
+            bits, lut = e["elaborated_bits"], e["lut"]
+            e_per_lane = e.get("bricks_spec") == "simd"
+        else:  # a failed run records the spec and, if Yosys got that far, its LUT count
+            found = re.search(r"needs (\d+) LUTs", e.get("error", ""))
+            bits, lut = e.get("bits"), int(found.group(1)) if found else None
+            e_per_lane = e.get("bricks") is not None and e.get("bricks") == e.get("simd")
+        if (e.get("kind"), bits) != (spec["kind"], spec["bits"]) or not lut:
+            continue
+        if spec["kind"] == "bitfusion" and e_per_lane != per_lane:
+            continue
+        if best is None or e["pe"] * e["simd"] > best[0]:
+            best = (e["pe"] * e["simd"], lut, e["key"])
+    if best is None:
+        return None
+    return round(best[1] * size / best[0]), best[2]
 
 
 def run_key(r: dict) -> str:
@@ -162,6 +200,7 @@ def _entry(spec: dict, arr, report, rt_bits: int, derived: bool) -> dict:
         "key": run_key(spec) + (f"@rt{rt_bits}" if derived else ""),
         "kind": spec["kind"],
         "bricks": getattr(arr, "bricks", None),
+        "bricks_spec": "simd" if spec["bricks"] and spec["bricks"] == spec["simd"] else None,
         "pe": spec["pe"],
         "simd": spec["simd"],
         "elaborated_bits": spec["bits"],
@@ -246,6 +285,17 @@ def sweep(args) -> int:
             if dt.datetime.now() + dt.timedelta(seconds=guess) > deadline:
                 console.print(f"[yellow]skip {key}: would end after the deadline")
                 continue
+        est = estimate_luts(spec, data["runs"])
+        cap = get_target(spec["target"]).luts
+        if est is not None and est[0] > 1.05 * cap:
+            msg = (
+                f"predicted not to fit {spec['target']}: ~{est[0]} LUTs scaled from {est[1]}"
+                f" (device has {cap}); not run to save time"
+            )
+            console.print(f"[yellow]skip {key}: {msg}")
+            data["runs"].append({"key": key, **spec, "status": "skipped", "error": msg})
+            _save(data)
+            continue
         console.print(f"[bold]({n}/{len(todo)}) {key}")
         t0 = time.perf_counter()
         try:
