@@ -49,14 +49,14 @@ class Arch:
 
 
 ARCHS: dict[str, Arch] = {
-    "tfc": Arch((), (64, 64, 64), 1, "FINN TFC: MLP 784-64-64-64-10"),
-    "sfc": Arch((), (256, 256, 256), 1, "FINN SFC: MLP 784-256-256-256-10"),
-    "lfc": Arch((), (1024, 1024, 1024), 1, "FINN LFC: MLP 784-1024-1024-1024-10"),
+    "tfc": Arch((), (64, 64, 64), 8, "FINN TFC: MLP 784-64-64-64-10"),
+    "sfc": Arch((), (256, 256, 256), 8, "FINN SFC: MLP 784-256-256-256-10"),
+    "lfc": Arch((), (1024, 1024, 1024), 8, "FINN LFC: MLP 784-1024-1024-1024-10"),
     "cnv-s": Arch(
-        ((16, False), (16, True), (32, False), (32, True)),
+        ((16, True), (32, True), (64, False)),
         (),
         8,
-        "small CNN for iCE40 UP5K: conv16-conv16-pool-conv32-conv32-pool-fc10",
+        "small CNN for iCE40 UP5K: conv16-pool-conv32-pool-conv64-fc10 (29 k weights)",
     ),
     "cnv-m": Arch(
         ((32, False), (32, True), (64, False), (64, True)),
@@ -73,8 +73,8 @@ class ModelConfig:
 
     ``wbits[i]``: bits of weight layer ``i`` (convs, hidden FCs, classifier, in order);
     ``abits[i]``: bits of the activation after weight layer ``i`` (all but the classifier);
-    ``in_bits``: input precision. 1 = bipolar, 2-8 = signed weights / signed activations /
-    unsigned input; 32 everywhere = float model.
+    ``in_bits``: input precision. 1 = bipolar; 2-8 = signed weights, unsigned activations and
+    input; 32 everywhere = float model.
     """
 
     model: str
@@ -166,7 +166,7 @@ def make_config(
     """Build and validate a :class:`ModelConfig`; every defect raises :class:`BitfabError`.
 
     ``abits`` defaults to ``wbits``' first value when that is a number, ``in_bits`` to the model's
-    default (1 for the MLPs as in FINN's TFC, 8 for the CNNs). ``wbits=32``/``"float"`` makes the
+    default (8 = the exact pixel; ``in_bits=1`` gives FINN's classic binarized TFC input). ``wbits=32``/``"float"`` makes the
     float model (then abits/in_bits must be 32/float or unset).
     """
     if model not in ARCHS:

@@ -5,8 +5,10 @@ fixed scales that FINN streamlining turns into thresholds:
 
 - weights: 1 bit -> bipolar {-1, +1} (scale 1); b > 1 bits -> signed narrow-range integers
   ``k / (2**(b-1) - 1)``, ``|k| <= 2**(b-1) - 1``, i.e. values in [-1, 1].
-- hidden activations: 1 bit -> bipolar sign {-1, +1}; b > 1 -> signed narrow-range integers
-  ``k / (2**(b-1) - 1)`` in [-1, 1] (clipped; the BatchNorm before it learns the range).
+- hidden activations: 1 bit -> bipolar sign {-1, +1} (as bnn_pynq); b > 1 -> unsigned integers
+  ``k / (2**b - 1)`` in [0, 1], a clipped ReLU (the BatchNorm before it learns the range). Unsigned
+  uses all 2**b levels (bnn_pynq's signed narrow range leaves 2 bits ternary); FINN thresholds
+  produce either kind.
 - input: 1 bit -> bipolar sign of ``x - 0.5`` (done in the model); b > 1 -> unsigned integers
   ``k / (2**b - 1)`` in [0, 1], so at 8 bits the input Quant reproduces the uint8 pixel exactly.
 """
@@ -50,17 +52,21 @@ class WeightQuant(CommonQuant, WeightQuantSolver):
     scaling_const = 1.0
 
 
-class ActQuant(CommonQuant, ActQuantSolver):
-    """Hidden activations in [-1, 1]: bipolar sign at 1 bit, signed narrow-range above."""
+class BipolarActQuant(CommonQuant, ActQuantSolver):
+    """1-bit hidden activations (and 1-bit input): bipolar sign {-1, +1}."""
 
     min_val = -1.0
     max_val = 1.0
 
 
-class InputQuant(CommonQuant, ActQuantSolver):
-    """Unsigned input in [0, 1] with ``2**b - 1`` steps (b >= 2); at 8 bits that is pixel / 255."""
+class UnsignedActQuant(CommonQuant, ActQuantSolver):
+    """b-bit hidden activations (b >= 2): unsigned ``k / (2**b - 1)`` in [0, 1], a clipped ReLU."""
 
     signed = False
     narrow_range = False
     min_val = 0.0
     max_val = 1.0
+
+
+class InputQuant(UnsignedActQuant):
+    """Unsigned input in [0, 1] with ``2**b - 1`` steps (b >= 2); at 8 bits that is pixel / 255."""

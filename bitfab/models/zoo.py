@@ -8,8 +8,8 @@ Structure (kept inside what FINN's streamlining handles):
 
 The classifier has no BatchNorm and no bias: its logits are (integer dot product) x (scalar scale),
 so argmax is decided by integers. Quantizers: :mod:`bitfab.models.quant`. The float model (bench
-only) has the same layers with plain ``nn`` modules and ``Hardtanh`` (the clip the quantized
-activations apply) in place of the activation quantizers.
+only) has the same layers with plain ``nn`` modules and ``Hardtanh(0, 1)`` (the clipped ReLU of
+the >1-bit activation quantizers) in place of the activation quantizers.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 
 from bitfab.models.config import ModelConfig
-from bitfab.models.quant import ActQuant, InputQuant, WeightQuant
+from bitfab.models.quant import BipolarActQuant, InputQuant, UnsignedActQuant, WeightQuant
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (1, 28, 28)
@@ -28,8 +28,10 @@ BN_EPS = 1e-4
 
 def _act(bits: int, is_float: bool) -> nn.Module:
     if is_float:
-        return nn.Hardtanh()
-    return QuantIdentity(act_quant=ActQuant, bit_width=bits)
+        return nn.Hardtanh(0.0, 1.0)  # the clipped ReLU the unsigned quantizers apply
+    if bits == 1:
+        return QuantIdentity(act_quant=BipolarActQuant, bit_width=1)
+    return QuantIdentity(act_quant=UnsignedActQuant, bit_width=bits)
 
 
 def _weight_layer(kind: str, n_in: int, n_out: int, bits: int, is_float: bool) -> nn.Module:
@@ -57,7 +59,7 @@ class ZooNet(nn.Module):
         if f:
             self.input_quant: nn.Module = nn.Identity()
         elif cfg.in_bits == 1:
-            self.input_quant = QuantIdentity(act_quant=ActQuant, bit_width=1)
+            self.input_quant = QuantIdentity(act_quant=BipolarActQuant, bit_width=1)
         else:
             self.input_quant = QuantIdentity(act_quant=InputQuant, bit_width=cfg.in_bits)
         self.in_dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 and not arch.convs else None

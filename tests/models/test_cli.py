@@ -9,7 +9,7 @@ from bitfab.cli import main
 
 def test_train_cli_writes_outputs(tmp_path, capsys):
     cfg = tmp_path / "mixed.toml"
-    cfg.write_text('model = "cnv-s"\nwbits = [2, 4, 4, 2, 2]\nabits = [2, 2, 4, 2]\n')
+    cfg.write_text('model = "cnv-s"\nwbits = [2, 4, 4, 2]\nabits = [2, 1, 4]\n')
     out = tmp_path / "run"
     rc = main(
         [
@@ -37,8 +37,8 @@ def test_train_cli_writes_outputs(tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     assert m["config"] == {
         "model": "cnv-s",
-        "wbits": [2, 4, 4, 2, 2],
-        "abits": [2, 2, 4, 2],
+        "wbits": [2, 4, 4, 2],
+        "abits": [2, 1, 4],
         "in_bits": 4,
         "dropout": 0.0,
     }

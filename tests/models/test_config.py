@@ -23,7 +23,7 @@ def test_mixed_lists_and_strings():
     cfg = make_config("tfc", [2, 4, 4, 2], "4,2,4", in_bits="8")
     assert cfg.wbits == (2, 4, 4, 2) and cfg.abits == (4, 2, 4) and cfg.in_bits == 8
     assert cfg.precision == "mixed"
-    assert make_config("cnv-s", "2,2,2,2,2").abits == (2, 2, 2, 2)  # abits default = wbits[0]
+    assert make_config("cnv-s", "2,2,2,2").abits == (2, 2, 2)  # abits default = wbits[0]
 
 
 @pytest.mark.parametrize(
@@ -72,9 +72,9 @@ def test_float_mode():
 
 def test_toml(tmp_path):
     p = tmp_path / "c.toml"
-    p.write_text('model = "cnv-s"\nwbits = [2, 4, 4, 2, 8]\nabits = [2, 2, 4, 4]\nin_bits = 8\n')
+    p.write_text('model = "cnv-s"\nwbits = [2, 4, 4, 8]\nabits = [2, 1, 4]\nin_bits = 8\n')
     cfg = make_config(**load_toml(p))
-    assert cfg.wbits == (2, 4, 4, 2, 8) and cfg.abits == (2, 2, 4, 4)
+    assert cfg.wbits == (2, 4, 4, 8) and cfg.abits == (2, 1, 4)
     p.write_text('model = "tfc"\nweights = 2\n')
     with pytest.raises(BitfabError, match="unknown key"):
         load_toml(p)
