@@ -166,57 +166,60 @@ class SlidingWindow(wiring.Component):
         (sh, sw), (dh, dw) = self.Stride, self.Dilation
         cfn = self.IFMChannels // self.SIMD
         depth = self.buffer_words
-        total = h * w * cfn  # input words per image
         row_words = w * cfn
 
         m.submodules.buf = buf = Memory(shape=unsigned(len(self.i.payload)), depth=depth, init=[])
         wr = buf.write_port()
         rd = buf.read_port()
 
-        # ---- writer: raster order, ring of `depth` words
-        wcount = Signal(range(total + 1))
+        # ---- writer: raster order into a ring of `depth` words; progress kept as
+        # (complete rows `wrows`, words of the current row `wpos`)
+        wrows = Signal(range(h + 1))
+        wpos = Signal(range(row_words))
         waddr = Signal(range(depth))
-        # ---- reader counters, and their contributions to the needed word's linear input index
-        # and ring address, kept incrementally in registers (adds only, no multipliers):
-        #   lin  = row + ky_off + col + kx_off + cf     (row = oy*Sh*W*CF = first word needed)
-        #   addr = slot_rw + col + kx_off + cf          (slot_rw = ((oy*Sh + ky*Dh) mod R)*W*CF)
+        # ---- reader counters and, kept incrementally in registers (adds only):
+        #   top  = oy*Sh, iy = oy*Sh + ky*Dh       (input row of the needed word)
+        #   in_row = col + kx_off + cf = (ox*Sw + kx*Dw)*CF + cf   (its word within the row)
+        #   addr = slot_rw + in_row, slot_rw = ((oy*Sh + ky*Dh) mod R) * W*CF
         oy = Signal(range(oh))
         ox = Signal(range(ow))
         ky = Signal(range(kh))
         kx = Signal(range(kw))
         cf = Signal(range(cfn))
-        row = Signal(range(total + 1))
-        ky_off = Signal(range(total + 1))
+        top = Signal(range(h + 1))
+        iy = Signal(range(h + 1))
         col = Signal(range(row_words + 1))
         kx_off = Signal(range(row_words + 1))
         base_rw = Signal(range(depth))  # ((oy*Sh) mod R) * W*CF
         slot_rw = Signal(range(depth))
         rdone = Signal()  # all windows of this image issued
         wdone = Signal()
-        m.d.comb += wdone.eq(wcount == total)
+        m.d.comb += wdone.eq(wrows == h)
         new_image = Signal()
         m.d.comb += new_image.eq(rdone & wdone)
 
         m.d.comb += [
-            self.i.ready.eq(~wdone & (rdone | (wcount < row + depth))),
+            # a row slot is refilled only when the current output row no longer needs it
+            self.i.ready.eq(~wdone & (rdone | (wrows < top + self.rows))),
             wr.addr.eq(waddr),
             wr.data.eq(self.i.payload),
             wr.en.eq(self.i.valid & self.i.ready),
         ]
         with m.If(wr.en):
-            m.d.sync += [
-                wcount.eq(wcount + 1),
-                waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1)),
-            ]
+            m.d.sync += waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1))
+            with m.If(wpos == row_words - 1):
+                m.d.sync += [wpos.eq(0), wrows.eq(wrows + 1)]
+            with m.Else():
+                m.d.sync += wpos.eq(wpos + 1)
 
         in_row = Signal(range(row_words + 1))
         m.d.comb += in_row.eq(col + kx_off + cf)
-        lin = Signal(range(2 * total + 1))
-        m.d.comb += lin.eq(row + ky_off + in_row)
+        written = Signal()  # the needed word is in the buffer
+        m.d.comb += written.eq((iy < wrows) | ((iy == wrows) & (in_row < wpos)))
         b_valid = Signal()
         issue = Signal()
         m.d.comb += [
-            issue.eq(~rdone & (lin < wcount) & (~b_valid | self.o.ready)),
+            issue.eq(~rdone & written & (~b_valid | self.o.ready)),
             rd.en.eq(issue),
             rd.addr.eq(slot_rw + in_row),
             self.o.valid.eq(b_valid),
@@ -237,13 +240,14 @@ class SlidingWindow(wiring.Component):
             "kx": [kx.eq(kx + 1), kx_off.eq(kx_off + dw * cfn)],
             "ky": [
                 ky.eq(ky + 1),
-                ky_off.eq(ky_off + dh * row_words),
+                iy.eq(iy + dh),
                 slot_rw.eq(ring_add(slot_rw, dh * row_words)),
             ],
             "ox": [ox.eq(ox + 1), col.eq(col + sw * cfn)],
             "oy": [
                 oy.eq(oy + 1),
-                row.eq(row + sh * row_words),
+                top.eq(top + sh),
+                iy.eq(top + sh),
                 base_rw.eq(ring_add(base_rw, sh * row_words)),
                 slot_rw.eq(ring_add(base_rw, sh * row_words)),
             ],
@@ -251,9 +255,9 @@ class SlidingWindow(wiring.Component):
         wrap = {
             "cf": [cf.eq(0)],
             "kx": [kx.eq(0), kx_off.eq(0)],
-            "ky": [ky.eq(0), ky_off.eq(0), slot_rw.eq(base_rw)],
+            "ky": [ky.eq(0), iy.eq(top), slot_rw.eq(base_rw)],
             "ox": [ox.eq(0), col.eq(0)],
-            "oy": [oy.eq(0), row.eq(0), base_rw.eq(0), slot_rw.eq(0), rdone.eq(1)],
+            "oy": [oy.eq(0), top.eq(0), iy.eq(0), base_rw.eq(0), slot_rw.eq(0), rdone.eq(1)],
         }
         # counter order: innermost first
         if self.depthwise:
@@ -275,5 +279,5 @@ class SlidingWindow(wiring.Component):
             advance(0)
 
         with m.If(new_image):
-            m.d.sync += [rdone.eq(0), wcount.eq(0), waddr.eq(0)]
+            m.d.sync += [rdone.eq(0), wrows.eq(0), wpos.eq(0), waddr.eq(0)]
         return m
