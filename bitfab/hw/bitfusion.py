@@ -253,7 +253,7 @@ class BitFusionArray(wiring.Component):
         ]
         asl = [self._slices(lane(a_word, s, ab), ab, self.akind, self.ca_max) for s in range(simd)]
         tags = {"valid": i.valid, "last": i.payload.last & fold_done}
-        tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+        tags = {k: pipe.stage(v, f"tag_{k}", reset=k == "valid") for k, v in tags.items()}
 
         # With a single slot there is no routing: the brick tables read the input word and
         # their outputs are registered (LUT and flip-flop share a logic cell). Otherwise the
@@ -351,7 +351,7 @@ class BitFusionArray(wiring.Component):
         # stage 0 (routing or leaf registers) is the tags' first stage
         self._tree_latency = tree_lat - int(direct)
         for _ in range(self._tree_latency + 1):
-            tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+            tags = {k: pipe.stage(v, f"tag_{k}", reset=k == "valid") for k, v in tags.items()}
         m.d.comb += [out.valid.eq(tags["valid"]), out.last.eq(tags["last"])]
         out.connect(partials)
         return m

@@ -165,7 +165,7 @@ class BitParallelArray(wiring.Component):
         # tags travel with the data: (DSP input register,) leaves, tree registers, row sum
         valid, last = i.valid, i.payload.last
         for _ in range(extra + 2 + self._tree_latency):
-            valid = pipe.stage(valid, name="valid")
+            valid = pipe.stage(valid, name="valid", reset=True)
             last = pipe.stage(last, name="last")
         m.d.comb += [out.valid.eq(valid), out.last.eq(last)]
         out.connect(partials)

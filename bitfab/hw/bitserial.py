@@ -11,7 +11,7 @@ operand). The shift is done by two Horner accumulators (planes MSB first: ``t = 
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 
 from bitfab.hw.pe_common import (
@@ -158,13 +158,11 @@ class BitSerialArray(wiring.Component):
         tags = {
             "valid": i.valid,
             "neg": neg,
-            "t_first": aj == atop,
             "t_last": aj == 0,
-            "u_first": wi == wtop,
             "u_last": wi == 0,
             "d_last": i.payload.last,
         }
-        tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+        tags = {k: pipe.stage(v, f"tag_{k}", reset=k == "valid") for k, v in tags.items()}
 
         # ---- stage 1: per-row plane dot products (popcount trees) ----
         fn = _plane_fn(wk, ak)
@@ -175,35 +173,42 @@ class BitSerialArray(wiring.Component):
             assert lat == self._tree_latency
             dots.append(pipe.stage(dot, f"pc{p}"))  # registered plane dot product
         for _ in range(self._tree_latency + 1):
-            tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+            tags = {k: pipe.stage(v, f"tag_{k}", reset=k == "valid") for k, v in tags.items()}
+
+        def horner(vals, width, group_last, name):
+            """Per row ``r = 2r + v`` over a group of planes; emits ``r`` at the group's last
+            plane into an output register and clears ``r`` (the flip-flops' synchronous reset)
+            for the next group, so there is no "first plane" multiplexer."""
+            take = adv & tags["valid"]
+            clear = ResetSignal() | (take & group_last)
+            outs = []
+            for p, v in enumerate(vals):
+                r = Signal(signed(width), name=f"{name}{p}", reset_less=True)
+                r_next = Signal(signed(width), name=f"{name}_next{p}")
+                r_out = Signal(signed(width), name=f"{name}_out{p}", reset_less=True)
+                m.d.comb += r_next.eq((r << 1) + v)
+                with m.If(clear):
+                    m.d.sync += r.eq(0)
+                with m.Elif(take):
+                    m.d.sync += r.eq(r_next)
+                with m.If(take & group_last):
+                    m.d.sync += r_out.eq(r_next)
+                outs.append(r_out)
+            return outs
 
         # ---- stage T: Horner over activation planes (with the sign of the plane pair) ----
         vals = [Mux(tags["neg"], -d, d) if (wk == "signed" or ak == "signed") else d for d in dots]
         if ab > 1:
-            width = int_bits(simd * (1 << ab)) + 1
-            nxt = []
-            for p, v in enumerate(vals):
-                t = Signal(signed(width), name=f"t{p}")
-                with m.If(adv & tags["valid"]):
-                    m.d.sync += t.eq(Mux(tags["t_first"], 0, t << 1) + v)
-                nxt.append(t)
-            vals = nxt
-            tv = pipe.stage(tags["valid"] & tags["t_last"], "t_valid")
-            tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+            vals = horner(vals, int_bits(simd * (1 << ab)) + 1, tags["t_last"], "t")
+            tv = pipe.stage(tags["valid"] & tags["t_last"], "t_valid", reset=True)
+            tags = {k: pipe.stage(v, f"tag_{k}", reset=k == "valid") for k, v in tags.items()}
             tags["valid"] = tv
 
         # ---- stage U: Horner over weight planes ----
         if wb > 1:
-            width = int_bits(simd * (1 << (ab + wb))) + 1
-            nxt = []
-            for p, v in enumerate(vals):
-                u = Signal(signed(width), name=f"u{p}")
-                with m.If(adv & tags["valid"]):
-                    m.d.sync += u.eq(Mux(tags["u_first"], 0, u << 1) + v)
-                nxt.append(u)
-            vals = nxt
-            uv = pipe.stage(tags["valid"] & tags["u_last"], "u_valid")
-            tags = {k: pipe.stage(v, f"tag_{k}") for k, v in tags.items()}
+            vals = horner(vals, int_bits(simd * (1 << (ab + wb))) + 1, tags["u_last"], "u")
+            uv = pipe.stage(tags["valid"] & tags["u_last"], "u_valid", reset=True)
+            tags = {k: pipe.stage(v, f"tag_{k}", reset=k == "valid") for k, v in tags.items()}
             tags["valid"] = uv
         else:
             tags["valid"] = tags["valid"] & tags["u_last"]

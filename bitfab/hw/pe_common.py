@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, Value, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -193,10 +193,12 @@ class Pipeline:
         self.domain = domain
         self._n = 0
 
-    def stage(self, value: Value, name: str = "pipe") -> Signal:
+    def stage(self, value: Value, name: str = "pipe", *, reset: bool = False) -> Signal:
+        """``reset=True`` for control bits (valid flags); data registers have no reset, which
+        keeps their flip-flops free of reset/enable merging logic."""
         value = Value.cast(value)
         self._n += 1
-        reg = Signal(value.shape(), name=f"{name}_r{self._n}")
+        reg = Signal(value.shape(), name=f"{name}_r{self._n}", reset_less=not reset)
         with self.m.If(self.adv):
             self.m.d[self.domain] += reg.eq(value)
         return reg
@@ -373,15 +375,20 @@ class AccumulateOutput:
         m, o = self.m, self.o
         with m.If(o.ready):
             m.d.sync += o.valid.eq(0)
+        take = self.adv & self.valid
+        # one synchronous clear (domain reset or a closing partial) and one enable for all
+        # accumulator bits: maps onto the flip-flops' own reset and enable pins
+        clear = ResetSignal() | (take & self.last)
         for p, part in enumerate(partials):
-            acc = Signal(signed(self.acc_width), name=f"acc{p}")
+            acc = Signal(signed(self.acc_width), name=f"acc{p}", reset_less=True)
             nxt = Signal(signed(self.acc_width), name=f"acc_next{p}")
             m.d.comb += nxt.eq(acc + part)
-            with m.If(self.adv & self.valid):
-                with m.If(self.last):
-                    m.d.sync += [acc.eq(0), o.payload[p].eq(nxt)]
-                with m.Else():
-                    m.d.sync += acc.eq(nxt)
+            with m.If(clear):
+                m.d.sync += acc.eq(0)
+            with m.Elif(take):
+                m.d.sync += acc.eq(nxt)
+            with m.If(take & self.last):
+                m.d.sync += o.payload[p].eq(nxt)
         with m.If(self.adv & self.valid & self.last):
             m.d.sync += o.valid.eq(1)
 
