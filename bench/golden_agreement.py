@@ -50,12 +50,21 @@ def _write_json(path: Path, data: dict) -> None:
 def run_one(
     name: str, runs_dir: Path, work: Path, images: np.ndarray, labels: np.ndarray, batch: int
 ) -> dict:
+    import shutil
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bitfab.dataflow.build import build_dataflow
     from bitfab.dataflow.golden import check_agreement, images_per_second
 
-    src = runs_dir / name / "model.onnx"
+    # work on a snapshot: the training stage may replace runs/NAME while this runs
+    orig = runs_dir / name / "model.onnx"
+    snap = work / f"{name}_src"
+    snap.mkdir(parents=True, exist_ok=True)
+    mtime = dt.datetime.fromtimestamp(orig.stat().st_mtime).isoformat(timespec="seconds")
+    src = Path(shutil.copy2(orig, snap / "model.onnx"))
+    metrics_src = runs_dir / name / "metrics.json"
+    metrics = json.loads(metrics_src.read_text()) if metrics_src.exists() else {}
     out = work / name
     t0 = time.perf_counter()
     report = build_dataflow(src, out, progress=True)
@@ -76,14 +85,12 @@ def run_one(
     summary = rep.summary()
     # per-image execute_onnx vs the batched run, side by side on the same images
     speed = images_per_second(out / "dataflow.onnx", images[:200], (1, batch))
-    metrics_path = runs_dir / name / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     return {
         "run": name,
-        "model": str(src.relative_to(ROOT)) if src.is_relative_to(ROOT) else str(src),
+        "model": str(orig.relative_to(ROOT)) if orig.is_relative_to(ROOT) else str(orig),
         "config": metrics.get("config"),
         "trained_test_accuracy": metrics.get("test_accuracy"),
-        "model_mtime": dt.datetime.fromtimestamp(src.stat().st_mtime).isoformat(timespec="seconds"),
+        "model_mtime": mtime,
         "dataflow_seconds": round(t_build, 2),
         "op_types": report["op_types"],
         "hw_layers": len(report["layers"]),
@@ -111,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
 
+    from bitfab.errors import BitfabError
     from bitfab.models.data import load_dataset
 
     images, labels = load_dataset("fashion-mnist", "test")
@@ -139,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
             continue
         t = time.perf_counter()
-        entry = run_one(name, Path(args.runs_dir), work, images, labels, args.batch)
+        try:
+            entry = run_one(name, Path(args.runs_dir), work, images, labels, args.batch)
+        except (OSError, BitfabError) as e:
+            result["runs"].append({"run": name, "error": f"{type(e).__name__}: {e}"})
+            _write_json(Path(args.out), result)
+            status = 1
+            continue
         entry["wall_seconds"] = round(time.perf_counter() - t, 2)
         result["runs"].append(entry)
         _write_json(Path(args.out), result)
