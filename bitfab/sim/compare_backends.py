@@ -29,7 +29,12 @@ ARRAYS = {
 
 
 def pe_array_cases(
-    array, n_dots: int, folds: int, seed: int, stalls: list[tuple[float, float]]
+    array,
+    n_dots: int,
+    folds: int,
+    seed: int,
+    stalls: list[tuple[float, float]],
+    skip_idle: bool = True,
 ) -> list[dict]:
     """Random dot products for a PE ``array`` instance, numpy reference included.
 
@@ -72,6 +77,7 @@ def pe_array_cases(
             gap=g,
             stall=s,
             seed=seed + j,
+            skip_idle=skip_idle,
         )
         for j, (g, s) in enumerate(stalls)
     ]
@@ -88,17 +94,19 @@ def compare(
     folds: int = 4,
     backends: tuple[str, ...] = ("verilator", "icarus"),
     seed: int = 0,
+    skip_idle: bool = True,
 ) -> dict:
     """Run the same cases on every backend; return the measured figures (JSON-ready)."""
     mod, cls = ARRAYS[array]
     make = getattr(importlib.import_module(mod), cls)
     comp = make(pe, simd, wbits, abits, kinds[0], kinds[1])
-    cases = pe_array_cases(comp, dots, folds, seed, [(0.0, 0.0), (0.3, 0.3)])
+    cases = pe_array_cases(comp, dots, folds, seed, [(0.0, 0.0), (0.3, 0.3)], skip_idle)
     design = component_to_verilog(comp)
     out = {
         "design": f"{cls}(pe={pe}, simd={simd}, wbits={wbits}, abits={abits}, "
         f"wkind={kinds[0]}, akind={kinds[1]})",
         "words_per_case": len(cases[0]["inputs"]["i"]),
+        "skip_idle": skip_idle,
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
         "results": [],
     }
@@ -135,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dots", type=int, default=2000, help="dot products per case")
     ap.add_argument("--folds", type=int, default=4, help="input words per dot product")
     ap.add_argument("--backends", nargs="+", default=["verilator", "icarus"])
+    ap.add_argument(
+        "--no-skip-idle",
+        action="store_true",
+        help="step every clock cycle in Python (no sleeping through idle cycles)",
+    )
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     a = ap.parse_args(argv)
     out = compare(
@@ -146,8 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         dots=a.dots,
         folds=a.folds,
         backends=tuple(a.backends),
+        skip_idle=not a.no_skip_idle,
     )
-    print(f"{out['design']}: {out['words_per_case']} input words per case ({out['machine']})")
+    print(
+        f"{out['design']}: {out['words_per_case']} input words per case, "
+        f"skip_idle={out['skip_idle']} ({out['machine']})"
+    )
     print(f"{'backend':10} {'case':16} {'cycles':>8} {'tb s':>7} {'cycles/s':>9} {'build s':>8}")
     for r in out["results"]:
         print(

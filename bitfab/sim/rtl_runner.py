@@ -430,12 +430,15 @@ def case_dict(
     stall: float = 0.0,
     seed: int = 0,
     max_cycles: int = 1_000_000,
+    skip_idle: bool = True,
 ) -> dict:
     """A JSON-ready case for :data:`CASE_TB` from a dict or from an object with ``setup``,
     ``inputs`` and ``expected`` attributes (the Case objects of ``tests/hw/*_cases.py``).
 
     ``setup`` maps plain input port names to ints; ``inputs``/``expected`` map stream names to
-    sequences of raw payload words (numpy arrays are accepted).
+    sequences of raw payload words (numpy arrays are accepted). ``gap``/``stall``: per-cycle
+    probabilities of an idle input cycle / a stalled output cycle; ``skip_idle=False`` steps
+    every cycle in Python (see :func:`bitfab.sim.cocotb_streams.run_streams`).
     """
 
     def get(k, default=None):
@@ -455,6 +458,7 @@ def case_dict(
         "stall": float(get("stall", stall) if isinstance(case, Mapping) else stall),
         "seed": int(get("seed", seed) if isinstance(case, Mapping) else seed),
         "max_cycles": int(max_cycles),
+        "skip_idle": bool(skip_idle),
     }
 
 

@@ -89,3 +89,34 @@ def dot_acc_case(rng: np.random.Generator, n_dots: int, width: int, acc: int):
             )
         expected.append(int(np.dot(a, b)) & ((1 << acc) - 1))
     return words, expected
+
+
+class SlowIncrement(wiring.Component):
+    """Takes one ``width``-bit word, works ``k`` cycles (run-time input, 0..255), then offers the
+    word plus one (wrapping); mimics a bit-serial unit that is idle on its streams most cycles."""
+
+    def __init__(self, width: int = 8):
+        self.width = width
+        super().__init__(
+            {
+                "i": In(stream.Signature(unsigned(width))),
+                "o": Out(stream.Signature(unsigned(width))),
+                "k": In(8),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(8)
+        busy = Signal()
+        m.d.comb += self.i.ready.eq(~busy & ~self.o.valid)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [self.o.payload.eq(self.i.payload + 1), busy.eq(1), count.eq(self.k)]
+        with m.If(busy):
+            with m.If(count == 0):
+                m.d.sync += [busy.eq(0), self.o.valid.eq(1)]
+            with m.Else():
+                m.d.sync += count.eq(count - 1)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sim_toys import DotAcc, LaneAdder, dot_acc_case, lane_adder_ref
+from sim_toys import DotAcc, LaneAdder, SlowIncrement, dot_acc_case, lane_adder_ref
 
 from bitfab.sim.rtl_runner import case_dict
 
@@ -93,3 +93,30 @@ def test_struct_payload_dot_product(rtl_run):
     res = rtl_run(DotAcc(4, 12), cases)
     assert res.passed, res.message
     assert res.cycles >= sum(len(c["inputs"]["i"]) for c in cases)
+
+
+def test_skipping_idle_cycles_keeps_cycle_counts(rtl_run):
+    rng = np.random.default_rng(8)
+    words = [int(w) for w in rng.integers(0, 256, 300)]
+    exp = [(w + 1) & 0xFF for w in words]
+    cases = [
+        case_dict(
+            {"setup": {"k": k}, "inputs": {"i": words}, "expected": {"o": exp}},
+            name=f"k{k}-skip{skip}-g{g}",
+            gap=g,
+            stall=g,
+            seed=k,
+            skip_idle=skip,
+        )
+        for k in (0, 5, 40)
+        for g in (0.0, 0.5)
+        for skip in (False, True)
+    ]
+    res = rtl_run(SlowIncrement(), cases)
+    assert res.passed, res.message
+    cyc = {c["name"]: c["cycles"] for c in res.cases}
+    for k in (0, 5, 40):
+        # no gaps/stalls: the run is deterministic, so sleeping must not change the count
+        assert cyc[f"k{k}-skipTrue-g0.0"] == cyc[f"k{k}-skipFalse-g0.0"]
+        assert cyc[f"k{k}-skipTrue-g0.0"] >= len(words) * (k + 2)
+        assert cyc[f"k{k}-skipTrue-g0.5"] > cyc[f"k{k}-skipTrue-g0.0"]
