@@ -38,7 +38,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=10, help="total epochs (with --resume: the new total; default 10)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 128)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate, cosine decay (default 0.01)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate, cosine decay (default 0.03; float model 0.01)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.pt (its config and hyper-parameters)")
