@@ -182,3 +182,51 @@ def test_apply_folding_checks_before_changing(dataflow_models):
         getCustomOp(n).get_nodeattr("SIMD") == 1 for n in model.graph.node if n.op_type == "MVAU"
     )
     assert all(is_hw_node(n) for n in model.graph.node)
+
+
+def _swg(i: int, ch: int, dim: int, k: int) -> LayerShape:
+    return LayerShape(
+        f"SWG_{i}",
+        "ConvolutionInputGenerator",
+        simd_dim=ch,
+        in_bits=2,
+        attrs={
+            "ConvKernelDim": [k, k],
+            "IFMDim": [dim, dim],
+            "OFMDim": [dim - k + 1, dim - k + 1],
+            "Stride": [1, 1],
+            "Dilation": [1, 1],
+            "depthwise": 0,
+        },
+    )
+
+
+def _pool(i: int, ch: int, odim: int) -> LayerShape:
+    return LayerShape(
+        f"Pool_{i}",
+        "Pool",
+        pe_dim=ch,
+        in_bits=2,
+        attrs={"KernelSize": [2, 2], "OutImgDims": [odim, odim], "BatchSize": 1},
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 96),
+    st.integers(4, 28),
+    st.sampled_from([1, 3, 5]),
+    st.integers(1, 96),
+    st.integers(1, 14),
+    st.integers(1, 100_000),
+)
+def test_target_cycles_swg_and_pool(ch, dim, k, pch, odim, target):
+    layers = [_swg(0, ch, max(dim, k), k), _pool(0, pch, odim)]
+    plan = fold_for_target_cycles(layers, target)
+    (_, simd), (pe, _) = plan.fold["SWG_0"], plan.fold["Pool_0"]
+    assert ch % simd == 0 and pch % pe == 0
+    assert plan.fold["SWG_0"][0] == 1 and plan.fold["Pool_0"][1] == 1
+    for ly in layers:
+        fastest = min(exp_cycles(ly, *ps) for ps in fold_options(ly))
+        got = exp_cycles(ly, *plan.fold[ly.name])
+        assert got <= target if fastest <= target else got == fastest
