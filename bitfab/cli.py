@@ -69,7 +69,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
               seed=args.seed, resume=args.resume, data_dir=args.data_dir, dataset=args.dataset,
               limit=args.limit, check_images=args.check_images, progress=not args.quiet)
     chk = m["export_check"]
-    extra = "" if chk is None else f", export check {chk['argmax_agree']}/{chk['images']} agree"
+    extra = "" if chk is None else (f", QONNX export check {chk['argmax_agree']}/{chk['images']} "
+                                     f"agree ({chk['disagree_at_tie']} differ at top-2 ties)")
     print(f"{m['model']} {m['precision']}: test accuracy {m['test_accuracy']:.2%} "
           f"({m['epochs']} epochs, {m['train_seconds']:.0f} s){extra} -> {args.out}")
     return 0

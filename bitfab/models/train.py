@@ -171,6 +171,7 @@ def train(
     from the checkpoint; passing different ones is an error). Without ``resume`` ``out_dir`` must
     not hold a previous run. ``batch_size``/``lr``/``seed`` default to 128 / 0.03 (float model: 0.01) / 0.
     """
+    wall0 = time.perf_counter()
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT
     _check_positive("epochs", epochs, int)
@@ -321,6 +322,7 @@ def train(
         "epochs": epochs,
         **hp,
         "train_seconds": round(train_seconds, 2),
+        "wall_seconds": None,
         "history": history,
         "versions": versions(),
         "machine": machine_info(),
@@ -339,5 +341,6 @@ def train(
                     f"{check['disagree_not_tie']} of {check['images']} test images (not at ties)"
                 )
             metrics["export_check"] = check
+        metrics["wall_seconds"] = round(time.perf_counter() - wall0, 2)
         (tmp / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
