@@ -80,6 +80,7 @@ class BitSerialArray(wiring.Component):
         self.pe, self.simd, self.wbits, self.abits = p.pe, p.simd, p.wbits, p.abits
         self.wkind, self.akind, self.acc_width = p.wkind, p.akind, p.acc_width
         self._tree_latency = tree_latency((simd + 1) // 2, reg_every)
+        self._signed = int("signed" in (p.wkind, p.akind))
         super().__init__(array_signature_members(p, runtime_precision=True))
 
     def cycles_per_fold(self, wbits: int | None = None, abits: int | None = None) -> int:
@@ -97,7 +98,7 @@ class BitSerialArray(wiring.Component):
     def latency(self) -> int:
         """Clock edges from the transfer of a dot product's last fold to its result on ``o``
         (the fold transfers on its last plane-pair cycle)."""
-        return 3 + self._tree_latency + (self.abits > 1) + (self.wbits > 1)
+        return 3 + self._tree_latency + self._signed + (self.abits > 1) + (self.wbits > 1)
 
     def elaborate(self, platform):
         m = Module()
@@ -197,7 +198,11 @@ class BitSerialArray(wiring.Component):
             return outs
 
         # ---- stage T: Horner over activation planes (with the sign of the plane pair) ----
-        vals = [Mux(tags["neg"], -d, d) if (wk == "signed" or ak == "signed") else d for d in dots]
+        if self._signed:  # negate on sign planes, registered (keeps two carry chains apart)
+            vals = [pipe.stage(Mux(tags["neg"], -d, d), f"sv{p}") for p, d in enumerate(dots)]
+            tags = {k: pipe.stage(v, f"tag_{k}", reset=k == "valid") for k, v in tags.items()}
+        else:
+            vals = dots
         if ab > 1:
             vals = horner(vals, int_bits(simd * (1 << ab)) + 1, tags["t_last"], "t")
             tv = pipe.stage(tags["valid"] & tags["t_last"], "t_valid", reset=True)
