@@ -106,6 +106,7 @@ class Build:
     built: bool
     build_s: float
     design: VerilogDesign
+    waves: bool = False
 
 
 @dataclass
@@ -284,22 +285,28 @@ def build(
     *,
     build_args: Sequence[str] | None = None,
     cache_dir: Path | str | None = None,
+    waves: bool = False,
 ) -> Build:
     """Build ``design`` (a :class:`VerilogDesign` or an Amaranth component) for ``backend``,
-    or return the cached build if the same Verilog was built before with the same options."""
+    or return the cached build if the same Verilog was built before with the same options.
+
+    ``waves=True`` builds with signal tracing (a separate cache entry); runs of such a build
+    write ``dump.vcd`` (Verilator) or ``top.fst`` (Icarus) into their run folder.
+    """
     design = _as_design(design)
     if build_args is None:
         build_args = VERILATOR_ARGS if backend == "verilator" else ()
     build_args = tuple(build_args)
     runner = _runner(backend)
-    key = _key(design, backend, build_args)
+    key_args = (*build_args, "--bitfab-waves") if waves else build_args
+    key = _key(design, backend, key_args)
     root = Path(cache_dir) if cache_dir is not None else cache_root()
     final = root / f"{backend}-{design.top}-{key[:20]}"
     if (final / _DONE).exists():
-        return Build(backend, design.top, key, final, False, 0.0, design)
+        return Build(backend, design.top, key, final, False, 0.0, design, waves)
     with _locked(root / f".{final.name}.lock"):
         if (final / _DONE).exists():  # another process built it while we waited
-            return Build(backend, design.top, key, final, False, 0.0, design)
+            return Build(backend, design.top, key, final, False, 0.0, design, waves)
         tmp = root / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         try:
@@ -307,7 +314,7 @@ def build(
             src.write_text(design.text)
             log = tmp / "build.log"
             t0 = time.perf_counter()
-            with _runtime_objects(root, backend, build_args, tmp) as seed:
+            with _runtime_objects(root, backend, key_args, tmp) as seed:
                 _before_make(runner, seed)
                 try:
                     runner.build(
@@ -318,6 +325,7 @@ def build(
                         timescale=TIMESCALE,
                         always=True,
                         log_file=log,
+                        waves=waves,
                     )
                 except (RuntimeError, subprocess.CalledProcessError, SystemExit) as e:
                     raise RuntimeError(
@@ -333,7 +341,7 @@ def build(
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-    return Build(backend, design.top, key, final, True, build_s, design)
+    return Build(backend, design.top, key, final, True, build_s, design, waves)
 
 
 def run(
@@ -343,7 +351,6 @@ def run(
     *,
     seed: int = 0,
     keep_dir: Path | str | None = None,
-    waves: bool = False,
 ) -> SimResult:
     """Run cocotb ``test_module`` against build ``b``.
 
@@ -381,8 +388,12 @@ def run(
             extra_env={PARAMS_ENV: str(params_path), RESULT_ENV: str(result_path)},
             seed=seed,
             log_file=log,
-            waves=waves,
+            waves=b.waves,
             timescale=TIMESCALE,
+            # Icarus bakes the (temporary) build folder into its dump path: point it here.
+            plusargs=[f"+dumpfile_path={run_dir / (b.top + '.fst')}"]
+            if b.waves and b.backend == "icarus"
+            else [],
         )
     except SystemExit as e:  # cocotb's runner exits on failure when run under pytest
         exit_code = e.code if isinstance(e.code, int) else 1
@@ -470,9 +481,11 @@ def run_cases(
     build_args: Sequence[str] | None = None,
     cache_dir: Path | str | None = None,
     keep_dir: Path | str | None = None,
+    waves: bool = False,
 ) -> SimResult:
     """Build (or reuse) ``design`` and replay ``cases`` (dicts as made by :func:`case_dict`)
-    in ONE simulation with the generic testbench :mod:`bitfab.sim.cocotb_case_tb`."""
-    b = build(design, backend, build_args=build_args, cache_dir=cache_dir)
+    in ONE simulation with the generic testbench :mod:`bitfab.sim.cocotb_case_tb`.
+    ``waves=True`` (with ``keep_dir``) leaves a waveform file there."""
+    b = build(design, backend, build_args=build_args, cache_dir=cache_dir, waves=waves)
     params = {"ports": b.design.ports.to_json(), "cases": [dict(c) for c in cases]}
     return run(b, CASE_TB, params, keep_dir=keep_dir)

@@ -109,3 +109,20 @@ def test_build_error_names_the_design(tmp_path):
 def test_unknown_backend():
     with pytest.raises(ValueError, match="unknown simulator backend 'ghdl'"):
         rtl_runner.build(component_to_verilog(LaneAdder(lanes=1, width=2)), "ghdl")
+
+
+def test_icarus_waves_land_in_the_run_folder(tmp_path):
+    import random
+
+    r = random.Random(2)
+    words = [r.getrandbits(8) for _ in range(20)]
+    res = rtl_runner.run_cases(
+        LaneAdder(lanes=1),
+        _cases(words, [1], 0.2, 0.2, lanes=1),
+        "icarus",
+        cache_dir=tmp_path / "cache",
+        keep_dir=tmp_path / "run",
+        waves=True,
+    )
+    assert res.passed, res.message
+    assert (tmp_path / "run" / "top.fst").stat().st_size > 0

@@ -39,7 +39,7 @@ def _replay(case, name: str, seed: int, stalls=STALLS) -> list[dict]:
 
 def _check(rtl_run, component, cases: list[dict]):
     res = rtl_run(component, cases)
-    assert res.passed, res.message
+    assert res.passed, f"{res.message} (simulator log: {res.log})"
     assert len(res.cases) == len(cases)
     return res
 
