@@ -136,7 +136,12 @@ def count_at_least(x, thresholds: Sequence) -> object:
     The comparison bits are summed by a balanced adder tree (depth ``log2(numSteps)``); the
     count does not rely on the thresholds being sorted, exactly as qonnx's ``count_nonzero``.
     """
-    terms = [x >= t for t in thresholds] or [C(0, 1)]
+    return popcount([x >= t for t in thresholds])
+
+
+def popcount(bits: Sequence) -> object:
+    """Amaranth value: the number of set bits among ``bits`` (balanced adder tree)."""
+    terms = list(bits) or [C(0, 1)]
     while len(terms) > 1:
         terms = [
             terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
@@ -286,11 +291,15 @@ class Thresholding(wiring.Component):
         # ahead by one cycle)
         fold = Signal(range(self.TMEM))
         primed = Signal()
-        o_valid = Signal()
-        take = Signal()
         m.d.sync += primed.eq(1)
+        # two stall-together stages: comparisons, then popcount + bias into the output register
+        s1_valid = Signal()
+        o_valid = Signal()
+        adv = Signal()
+        take = Signal()
         m.d.comb += [
-            self.i.ready.eq(primed & (~o_valid | self.o.ready)),
+            adv.eq(~o_valid | self.o.ready),
+            self.i.ready.eq(primed & adv),
             take.eq(self.i.valid & self.i.ready),
             self.o.valid.eq(o_valid),
         ]
@@ -299,19 +308,32 @@ class Thresholding(wiring.Component):
             m.d.sync += fold.eq(nxt)
         thr = threshold_read_ports(m, self.thresholds, pe, tb, Mux(take, nxt, fold), "tmem")
 
-        outs = []
-        for p in range(pe):
-            x = lane(self.i.payload, p, self.input_bits, self.input_kind)
-            ts = thr[p]
-            outs.append(
-                encode_output(
-                    count_at_least(x, ts), self.ActVal, self.output_kind, self.output_bits
+        steps = self.numSteps
+        cmp_bits = Signal(pe * steps)
+        m.d.comb += cmp_bits.eq(
+            Cat(
+                *(
+                    lane(self.i.payload, p, self.input_bits, self.input_kind) >= t
+                    for p in range(pe)
+                    for t in thr[p]
                 )
             )
-        payload = Signal(self.PE * self.output_bits)
-        m.d.comb += payload.eq(Cat(*outs))
-        with m.If(take):
-            m.d.sync += [self.o.payload.eq(payload), o_valid.eq(1)]
-        with m.Elif(self.o.ready):
-            m.d.sync += o_valid.eq(0)
+        )
+        s1_bits = Signal(pe * steps)
+        outs = [
+            encode_output(
+                popcount([s1_bits[p * steps + s] for s in range(steps)]),
+                self.ActVal,
+                self.output_kind,
+                self.output_bits,
+            )
+            for p in range(pe)
+        ]
+        with m.If(adv):
+            m.d.sync += [
+                s1_valid.eq(take),
+                s1_bits.eq(cmp_bits),
+                o_valid.eq(s1_valid),
+                self.o.payload.eq(Cat(*outs)),
+            ]
         return m
