@@ -304,6 +304,10 @@ def sweep(args) -> int:
             entries = [{"key": key, **spec, "status": "does not fit", "error": str(exc)}]
         except ValueError as exc:  # the array refuses these parameters
             entries = [{"key": key, **spec, "status": "unsupported", "error": str(exc)}]
+        except Exception as exc:  # noqa: BLE001 - an array being edited must not stop the sweep
+            entries = [
+                {"key": key, **spec, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
+            ]
         dur = time.perf_counter() - t0
         durations.append(dur)
         for e in entries:
