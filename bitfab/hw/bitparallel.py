@@ -97,7 +97,18 @@ class BitParallelArray(wiring.Component):
         into LUT4-sized tables by :func:`leaf_sum`); "mul": a ``*`` per lane."""
         return "table" if self._lane_bits() <= 4 else "mul"
 
+    def _split_mul(self) -> bool:
+        """Multipliers with an operand wider than 5 bits are split (Fmax; not with dsp)."""
+        return (
+            self._leaf_mode() == "mul"
+            and not self.dsp
+            and "bipolar" not in (self.wkind, self.akind)
+            and max(self.wbits, self.abits) > 5
+        )
+
     def _n_leaves(self) -> int:
+        if self._split_mul():
+            return 2 * self.simd
         if self._leaf_mode() == "table":
             return -(-self.simd // (4 // self._lane_bits()))
         return self.simd
@@ -147,6 +158,23 @@ class BitParallelArray(wiring.Component):
                         prods.append(Mux(wl[0], av, -av))
                     elif ak == "bipolar":
                         prods.append(Mux(al[0], wv, -wv))
+                    elif self._split_mul():
+                        # split the wider operand in two halves: two shallow multipliers whose
+                        # (registered) products go to the adder tree as separate terms
+                        if ab >= wb:
+                            lo, hi, sh = (
+                                al[:4].as_unsigned(),
+                                sign_extend_lane(al[4:], ak, ab - 4),
+                                4,
+                            )
+                            prods += [wv * lo, (wv * hi) << sh]
+                        else:
+                            lo, hi, sh = (
+                                wl[:4].as_unsigned(),
+                                sign_extend_lane(wl[4:], wk, wb - 4),
+                                4,
+                            )
+                            prods += [lo * av, (hi * av) << sh]
                     else:
                         prods.append(wv * av)
                 total, lat = leaf_sum(

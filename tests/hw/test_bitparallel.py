@@ -61,7 +61,7 @@ def test_wide_accumulator_and_many_folds():
 
 def test_dsp_variant_matches():
     rng = np.random.default_rng(5)
-    params = dict(pe=2, simd=3, wbits=6, abits=5, wkind="signed", akind="signed")
+    params = dict(pe=2, simd=3, wbits=5, abits=5, wkind="signed", akind="signed")
     case = make_case(ARRAY, {**params, "extra": {"dsp": True}, "folds": [2, 1]}, rng)
     dut = case.build()
     assert dut.dsp and dut.latency == BitParallelArray(**{**params}).latency + 1
