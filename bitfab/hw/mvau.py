@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -342,12 +343,16 @@ class MVAU(wiring.Component):
         with m.If(adv):
             m.d.sync += [sf.eq(sf_next), nf.eq(nf_next), waddr.eq(waddr_next)]
 
-        # ---- output: popcount correction, thresholds, output register
-        o_valid = Signal()
+        # ---- output: popcount correction, thresholds, into a 2-word output FIFO whose
+        # registered "not full" is the array's ready (cuts the combinational ready path from
+        # the downstream layer through the whole array)
+        m.submodules.ofifo = ofifo = SyncFIFO(width=self.PE * self.output_bits, depth=2)
         take = Signal()
         m.d.comb += [
-            self.o.valid.eq(o_valid),
-            arr.o.ready.eq(primed & (~o_valid | self.o.ready)),
+            self.o.valid.eq(ofifo.r_rdy),
+            self.o.payload.eq(ofifo.r_data),
+            ofifo.r_en.eq(self.o.ready),
+            arr.o.ready.eq(primed & ofifo.w_rdy),
             take.eq(arr.o.valid & arr.o.ready),
         ]
         accs = []
@@ -377,10 +382,5 @@ class MVAU(wiring.Component):
                         count_at_least(v, ts), self.ActVal, self.output_kind, self.output_bits
                     )
                 )
-        out_word = Signal(self.PE * self.output_bits)
-        m.d.comb += out_word.eq(Cat(*lanes))
-        with m.If(take):
-            m.d.sync += [self.o.payload.eq(out_word), o_valid.eq(1)]
-        with m.Elif(self.o.ready):
-            m.d.sync += o_valid.eq(0)
+        m.d.comb += [ofifo.w_data.eq(Cat(*lanes)), ofifo.w_en.eq(take)]
         return m
