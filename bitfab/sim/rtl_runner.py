@@ -49,6 +49,7 @@ __all__ = [
     "case_dict",
     "run",
     "run_cases",
+    "run_fast",
     "setup_simulator_path",
 ]
 
@@ -57,6 +58,7 @@ BACKENDS: tuple[str, ...] = ("verilator", "icarus")
 PARAMS_ENV = "BITFAB_SIM_PARAMS"
 RESULT_ENV = "BITFAB_SIM_RESULT"
 CASE_TB = "bitfab.sim.cocotb_case_tb"
+FAST_TB = "bitfab.sim.cocotb_fast_tb"
 TIMESCALE = ("1ns", "1ps")
 # Amaranth's Verilog trips lint warnings (widths, unoptimisable comb loops through structs)
 # that are not errors; -O3 makes the model faster at a small build-time cost.
@@ -351,8 +353,12 @@ def run(
     *,
     seed: int = 0,
     keep_dir: Path | str | None = None,
+    prepare: Callable[[Path], Sequence[str]] | None = None,
 ) -> SimResult:
     """Run cocotb ``test_module`` against build ``b``.
+
+    ``prepare(run_dir)``, if given, may write input files into the run folder and returns
+    extra plusargs (``+name=value``) for the simulator.
 
     ``params`` is written as JSON to a file named by ``$BITFAB_SIM_PARAMS`` in the simulator's
     environment; the module may write a result JSON (keys ``cycles``, ``error``, ``cases``) to
@@ -373,6 +379,7 @@ def run(
     results_xml = run_dir / "results.xml"
     log = run_dir / "sim.log"
     params_path.write_text(json.dumps(dict(params or {})))
+    plusargs = list(prepare(run_dir)) if prepare is not None else []
     with contextlib.suppress(FileNotFoundError):
         result_path.unlink()
     t0 = time.perf_counter()
@@ -391,9 +398,12 @@ def run(
             waves=b.waves,
             timescale=TIMESCALE,
             # Icarus bakes the (temporary) build folder into its dump path: point it here.
-            plusargs=[f"+dumpfile_path={run_dir / (b.top + '.fst')}"]
-            if b.waves and b.backend == "icarus"
-            else [],
+            plusargs=plusargs
+            + (
+                [f"+dumpfile_path={run_dir / (b.top + '.fst')}"]
+                if b.waves and b.backend == "icarus"
+                else []
+            ),
         )
     except SystemExit as e:  # cocotb's runner exits on failure when run under pytest
         exit_code = e.code if isinstance(e.code, int) else 1
@@ -489,3 +499,92 @@ def run_cases(
     b = build(design, backend, build_args=build_args, cache_dir=cache_dir, waves=waves)
     params = {"ports": b.design.ports.to_json(), "cases": [dict(c) for c in cases]}
     return run(b, CASE_TB, params, keep_dir=keep_dir)
+
+
+def _depth(n: int) -> int:
+    # memories sized in powers of two (>= 1024 words) so that runs of similar length share a build
+    d = 1024
+    while d < n:
+        d *= 2
+    return d
+
+
+def run_fast(
+    design: VerilogDesign | Any,
+    case: Mapping[str, Any] | Any,
+    backend: str = "verilator",
+    *,
+    gap: float | None = None,
+    stall: float | None = None,
+    seed: int | None = None,
+    max_cycles: int = 10_000_000,
+    build_args: Sequence[str] | None = None,
+    cache_dir: Path | str | None = None,
+    keep_dir: Path | str | None = None,
+) -> SimResult:
+    """Replay ONE case with the free-running Verilog harness (:mod:`bitfab.sim.fast_harness`):
+    stimulus, random gaps/stalls and checking run inside the simulator, Python only waits for
+    the end. For long runs (thousands of images). ``case`` as for :func:`case_dict`; ``gap``,
+    ``stall``, ``seed`` override the case's. Memories are sized at build time in powers of two
+    (>= 1024 words per stream), so runs of similar length reuse one build.
+    """
+    from bitfab.sim.fast_harness import TB_TOP, harness_verilog
+
+    design = _as_design(design)
+    c = case_dict(case)
+    gap = c["gap"] if gap is None else gap
+    stall = c["stall"] if stall is None else stall
+    seed = c["seed"] if seed is None else seed
+    words = {**c["inputs"], **c["expected"]}
+    for s in words:
+        if s not in design.ports.streams:
+            raise ValueError(
+                f"no stream {s!r} on the design; streams: {sorted(design.ports.streams)}"
+            )
+    missing = [s for s in design.ports.streams if s not in words]
+    if missing:
+        raise ValueError(
+            f"the free-running harness needs words for every stream; missing {missing}"
+        )
+    depths = {s: _depth(len(w)) for s, w in words.items()}
+    tb = VerilogDesign(
+        design.text + harness_verilog(design.ports, depths, design.top), TB_TOP, design.ports
+    )
+    b = build(tb, backend, build_args=build_args, cache_dir=cache_dir)
+    import random
+
+    rng = random.Random(seed)
+    expected_files: dict[str, str] = {}
+
+    def prepare(run_dir: Path) -> list[str]:
+        args = []
+        for s, w in words.items():
+            f = run_dir / f"words_{s}.hex"
+            f.write_text("\n".join(f"{int(x):x}" for x in w) + "\n")
+            p = gap if design.ports.streams[s].direction == "in" else stall
+            args += [
+                f"+bitfab_file_{s}={f}",
+                f"+bitfab_n_{s}={len(w)}",
+                f"+bitfab_thr_{s}={round(float(p) * 65536)}",
+                f"+bitfab_seed_{s}={rng.getrandbits(31) | 1}",
+            ]
+            if s in c["expected"]:
+                expected_files[s] = str(f)
+        return args
+
+    # the expected files' paths are only known once the run folder exists: write them first
+    params: dict[str, Any] = {
+        "ports": design.ports.to_json(),
+        "name": c["name"] or "case0",
+        "setup": c["setup"],
+        "counts": {s: len(w) for s, w in words.items()},
+        "max_cycles": int(max_cycles),
+    }
+
+    def prepare_all(run_dir: Path) -> list[str]:
+        args = prepare(run_dir)
+        params["expected_files"] = expected_files
+        (run_dir / "params.json").write_text(json.dumps(params))
+        return args
+
+    return run(b, FAST_TB, params, keep_dir=keep_dir, prepare=prepare_all)
