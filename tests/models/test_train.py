@@ -92,3 +92,9 @@ def test_resume_rejects_other_config(tmp_path):
         train(make_config("tfc", 2, 2), tmp_path / "r", epochs=2, resume=True, **KW)
     with pytest.raises(BitfabError, match="lr"):
         train(None, tmp_path / "r", epochs=2, resume=True, **{**KW, "lr": 0.5})
+
+
+def test_float_model_trains_without_export(tmp_path):
+    m = train(make_config("cnv-s", "float"), tmp_path / "f", epochs=1, **KW)
+    assert m["precision"] == "float" and m["export_check"] is None and m["lr"] == 0.01
+    assert {p.name for p in (tmp_path / "f").iterdir()} == {"metrics.json", "checkpoint.pt"}
