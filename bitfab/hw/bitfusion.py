@@ -346,10 +346,13 @@ class BitFusionArray(wiring.Component):
                 for _ in range(tree_lat - lat):
                     total = pipe.stage(total, f"r{p}g{g}_d")
                 shifted.append(total << (2 * g))
-            combined, _ = adder_tree(pipe, shifted, reg_every=0, name=f"r{p}_fuse")
+            # fuse the shift groups (the widest adders: pipelined like the group trees)
+            combined, fuse_lat = adder_tree(
+                pipe, shifted, reg_every=self.reg_every, name=f"r{p}_fuse"
+            )
             partials.append(pipe.stage(combined, f"partial{p}"))
         # stage 0 (routing or leaf registers) is the tags' first stage
-        self._tree_latency = tree_lat - int(direct)
+        self._tree_latency = tree_lat - int(direct) + fuse_lat
         for _ in range(self._tree_latency + 1):
             tags = {k: pipe.stage(v, f"tag_{k}", reset=k == "valid") for k, v in tags.items()}
         m.d.comb += [out.valid.eq(tags["valid"]), out.last.eq(tags["last"])]
