@@ -1,0 +1,127 @@
+"""Performance model of a streaming accelerator, evaluated before any simulation.
+
+Per layer (all figures in clock cycles):
+
+- ``cycles``: cycles per image of the unit when it is never starved nor stalled. MVAU:
+  ``MH/PE * MW/SIMD * prod(numInputVectors) * array.cycles_per_fold(wbits, abits)`` (1 per fold
+  bit-parallel, ``wbits*abits`` bit-serial, bit-fusion's brick schedule); Thresholding,
+  Pool, LabelSelect, FMPadding: FINN's ``get_exp_cycles`` (one word per cycle); width
+  converters: ``max(in words, out words)``. Sliding windows: in steady state the line buffer
+  of the next image fills while the current image's last rows are emitted, so the unit's
+  period is ``max(input words, output words)`` per image, not FINN's ``get_exp_cycles``
+  (which adds the buffer fill once per image; kept as ``finn_cycles``).
+- ``first_out``: cycles from its first input word to its first output word (pipeline fill).
+- ``tail``: cycles from its last input word to its last output word.
+
+Whole model: the initiation interval (cycles per image, images back to back) is the largest
+``cycles`` of any unit, which the FIFO sizing (:mod:`bitfab.hw.fifo_sizing`) makes reachable.
+The latency of one image (first input word accepted -> last output word) follows the chain:
+unit ``l`` starts ``first_out`` of unit ``l-1`` after unit ``l-1`` started, and finishes at
+``max(start_l + cycles_l, finish_{l-1} + tail_l)``; plus one cycle per FIFO between units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bitfab.hw.compiler import LayerSpec
+
+#: Extra cycles of a StreamFIFO (``SyncFIFOBuffered``: one cycle in, registered output).
+FIFO_LATENCY = 1
+
+
+@dataclass
+class LayerPerf:
+    """Performance figures of one unit (clock cycles; ``per_fold`` cycles per fold of an
+    MVAU's PE array, 1 otherwise)."""
+
+    name: str
+    op_type: str
+    cycles: int
+    finn_cycles: int
+    first_out: int
+    tail: int
+    per_fold: int = 1
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ModelPerf:
+    """Whole-accelerator estimate: ``ii`` cycles per image (back to back), ``latency`` cycles
+    of one image through the empty pipeline, ``bottleneck`` the unit setting ``ii``."""
+
+    layers: list[LayerPerf]
+    ii: int
+    latency: int
+    bottleneck: str
+
+    def total_cycles(self, n_images: int) -> int:
+        """Estimated cycles until the last output of ``n_images`` back-to-back images."""
+        return self.latency + max(0, n_images - 1) * self.ii
+
+    def to_json(self) -> dict:
+        return {
+            "cycles_per_image": self.ii,
+            "latency": self.latency,
+            "bottleneck": self.bottleneck,
+            "layers": [ly.to_json() for ly in self.layers],
+        }
+
+
+def layer_perf(spec: LayerSpec, unit) -> LayerPerf:  # noqa: ANN001 - an Amaranth component
+    """Performance figures of one built unit (``spec.build()``)."""
+    op = spec.op_type
+    finn = int(unit.cycles_per_image()) if hasattr(unit, "cycles_per_image") else 0
+    w_in, w_out = spec.fmt_in.words, spec.fmt_out.words
+    if op == "MVAU":
+        pf = int(unit.array.cycles_per_fold(unit.weight_bits, unit.input_bits))
+        fold = unit.SF * pf
+        lat = int(unit.array.latency) + 2  # array pipeline + threshold stage + output FIFO
+        return LayerPerf(
+            spec.name, op, finn, finn, fold + lat, (unit.NF - 1) * fold + pf + lat, pf
+        )
+    if op == "ConvolutionInputGenerator":
+        (kh, kw), (h, w) = unit.ConvKernelDim, unit.IFMDim
+        cf = unit.IFMChannels // unit.SIMD
+        dh, dw = unit.Dilation
+        fill = ((kh - 1) * dh * w + (kw - 1) * dw + 1) * cf
+        cycles = max(w_in, w_out)
+        # after the last input word, the last output row's windows remain
+        ow = unit.OFMDim[1]
+        per_out_row = w_out // max(1, unit.OFMDim[0])
+        tail = min(w_out, per_out_row) + 2 if ow else 2
+        return LayerPerf(spec.name, op, cycles, finn, fill + 2, tail)
+    if op == "Pool":
+        kk = int(np.prod(unit.KernelSize))
+        return LayerPerf(spec.name, op, finn, finn, kk + 1, 2)
+    if op == "LabelSelect":
+        per = unit.Labels // unit.PE
+        return LayerPerf(spec.name, op, finn, finn, per + 1, 2)
+    if op == "StreamingDataWidthConverter":
+        ratio = math.ceil(unit.outWidth / unit.inWidth)
+        cyc = max(w_in, w_out)
+        return LayerPerf(spec.name, op, cyc, cyc, ratio + 1, max(1, w_out // max(1, w_in)) + 1)
+    if op == "StreamingFIFO":
+        return LayerPerf(spec.name, op, w_in, w_in, 2, 2)
+    # Thresholding, FMPadding: one word per cycle, registered output
+    return LayerPerf(spec.name, op, finn, finn, 2, 2)
+
+
+def model_perf(specs: list[LayerSpec], units: list, fifo_depths: list[int]) -> ModelPerf:
+    """Whole-model estimate for built ``units`` of ``specs`` and the FIFO depths between them."""
+    layers = [layer_perf(s, u) for s, u in zip(specs, units, strict=True)]
+    start_prev = 0
+    finish_prev = layers[0].cycles + layers[0].tail - 1
+    first_prev = layers[0].first_out
+    for k, ly in enumerate(layers[1:], start=1):
+        hop = FIFO_LATENCY if fifo_depths[k - 1] > 0 else 0
+        start = start_prev + first_prev + hop
+        finish = max(start + ly.cycles, finish_prev + ly.tail + hop)
+        start_prev, finish_prev, first_prev = start, finish, ly.first_out
+    bottleneck = max(layers, key=lambda ly: ly.cycles)
+    return ModelPerf(layers, bottleneck.cycles, int(finish_prev), bottleneck.name)
