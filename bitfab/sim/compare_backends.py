@@ -1,9 +1,11 @@
 """Verilator vs Icarus, side by side in one run, on one PE array (same Verilog, same cases).
 
-``python -m bitfab.sim.compare_backends --help``. For each backend: build time (0 on a cache
-hit), simulator wall time, simulated clock cycles and cycles per second inside the cocotb test,
-for a free-running case (no gaps, no stalls) and a case with random valid gaps and ready
-stalls. Both backends must agree with the numpy reference (the run fails otherwise).
+``python -m bitfab.sim.compare_backends --help``. For each backend and each harness (``cocotb``:
+Python drives the streams, :mod:`bitfab.sim.cocotb_case_tb`; ``fast``: the free-running Verilog
+harness, :func:`bitfab.sim.rtl_runner.run_fast`): build time (0 on a cache hit), simulated
+clock cycles and cycles per second inside the cocotb test, for a case without gaps or stalls
+and a case with random valid gaps and ready stalls. Every run must agree with the numpy
+reference (the command fails otherwise).
 """
 
 from __future__ import annotations
@@ -114,17 +116,26 @@ def compare(
         res = rtl_runner.run_cases(design, cases, backend)
         if not res.passed:
             raise SystemExit(f"{backend}: {res.message}")
-        for c in res.cases:
+        runs = [("cocotb", c, res) for c in res.cases]
+        for case in cases:  # the same cases in the free-running Verilog harness
+            fres = rtl_runner.run_fast(design, case, backend)
+            if not fres.passed:
+                raise SystemExit(f"{backend} (fast harness): {fres.message}")
+            if not fres.cases:
+                raise SystemExit(f"{backend} (fast harness): no case report")
+            runs.append(("fast", fres.cases[0], fres))
+        for mode, c, r in runs:
             out["results"].append(
                 {
                     "backend": backend,
+                    "harness": mode,
                     "case": c["name"],
                     "cycles": c["cycles"],
                     "tb_s": round(c["wall_s"], 3),
                     "cycles_per_s": round(c["cycles"] / c["wall_s"]),
-                    "build_s": round(res.build_s, 1),
-                    "built": res.built,
-                    "sim_process_s": round(res.sim_s, 2),
+                    "build_s": round(r.build_s, 1),
+                    "built": r.built,
+                    "sim_process_s": round(r.sim_s, 2),
                 }
             )
     return out
@@ -165,10 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{out['design']}: {out['words_per_case']} input words per case, "
         f"skip_idle={out['skip_idle']} ({out['machine']})"
     )
-    print(f"{'backend':10} {'case':16} {'cycles':>8} {'tb s':>7} {'cycles/s':>9} {'build s':>8}")
+    print(
+        f"{'backend':10} {'harness':8} {'case':16} {'cycles':>8} {'tb s':>7} {'cycles/s':>9} "
+        f"{'build s':>8}"
+    )
     for r in out["results"]:
         print(
-            f"{r['backend']:10} {r['case']:16} {r['cycles']:8d} {r['tb_s']:7.2f} "
+            f"{r['backend']:10} {r['harness']:8} {r['case']:16} {r['cycles']:8d} {r['tb_s']:7.2f} "
             f"{r['cycles_per_s']:9d} {r['build_s']:8.1f}"
         )
     if a.json:
