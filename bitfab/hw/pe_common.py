@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -164,17 +164,22 @@ def lut_table(m: Module, inputs: Sequence[Value], fn: Callable[..., int], name: 
     """A small combinational function of single bits, given as a truth table.
 
     ``fn(*bits) -> int`` is evaluated for every input combination at elaboration; the result
-    signal is signed and just wide enough. Each output bit is a function of the inputs only, so
+    signal is just wide enough, unsigned when no value is negative. Each output bit is a function of the inputs only, so
     Yosys/ABC map it to one LUT4 when there are at most 4 inputs (e.g. two XNOR products and
     their sum, or one 2x2-bit BitBrick).
     """
     n = len(inputs)
     table = [fn(*[(code >> k) & 1 for k in range(n)]) for code in range(1 << n)]
-    width = max(int_bits(v) for v in table)
+    if min(table) >= 0:  # unsigned: cheaper adders (no sign extension)
+        width = max(max(table).bit_length(), 1)
+        shape = unsigned(width)
+    else:
+        width = max(int_bits(v) for v in table)
+        shape = signed(width)
     rom = 0
     for code, v in enumerate(table):
         rom |= (v & ((1 << width) - 1)) << (code * width)
-    out = Signal(signed(width), name=name)
+    out = Signal(shape, name=name)
     # a constant word indexed by the inputs: a $shiftx of a constant, which Yosys/ABC reduce
     # to one LUT per output bit (and which simulates as one shift in Amaranth's simulator)
     m.d.comb += out.eq(Const(rom, width << n).word_select(Cat(*inputs), width))
@@ -267,10 +272,10 @@ def leaf_sum(
        (e.g. two XNOR or AND products), so each table output bit is one LUT4 and the operand
        logic costs nothing;
     2. factors out ``2**k`` when every table is constant modulo ``2**k`` (e.g. a pair of
-       bipolar products is -2/0/+2): the tables shrink by ``k`` bits and the residues, summed
-       into a constant, fill the ``k`` low bits of the result for free (their carry part is
-       folded into the first table);
-    3. adds the tables in a balanced, pipelined :func:`adder_tree` (``reg_leaves``: register
+       bipolar products is -2/0/+2): the tables shrink by ``k`` bits;
+    3. makes every table unsigned (subtracting its minimum) when that pays for the constant
+       added after the tree (its low ``k`` bits are free);
+    4. adds the tables in a balanced, pipelined :func:`adder_tree` (``reg_leaves``: register
        the terms first, one more cycle of latency).
 
     Returns ``(sum, latency_in_cycles)``.
@@ -313,29 +318,45 @@ def leaf_sum(
     if not extra and tables:
         while k < 6 and all(len({v % (2 << k) for v in vals}) == 1 for _, _, vals in tables):
             k += 1
-    const = sum(vals[0] % (1 << k) for _, _, vals in tables)
-    c_hi, c_lo = divmod(const, 1 << k)
+    # every table becomes unsigned (minus its minimum): unsigned adder trees map to plain
+    # carry chains, signed ones cost sign-extension logic. The offsets and residues are one
+    # constant, added at the end...
+    const = 0
     terms = []
+    lows = [min((v - vals[0] % (1 << k)) >> k for v in vals) for _, _, vals in tables]
+    # ... unless that constant needs an adder of its own and the tree is small (measured on
+    # iCE40: the unsigned tree wins from ~12 tables up, e.g. 111 vs 118 LUT4 at 32 XNOR lanes,
+    # and loses below, 66 vs 62 at 16 lanes)
+    u_const = sum(
+        (low << k) + vals[0] % (1 << k) for low, (_, _, vals) in zip(lows, tables, strict=True)
+    )
+    use_unsigned = u_const >> k == 0 or len(tables) >= 12
     for idx, (bits, fn, vals) in enumerate(tables):
         r = vals[0] % (1 << k)
-        bias = c_hi if idx == 0 else 0
+        low = lows[idx] if use_unsigned else 0
+        const += (low << k) + r
 
-        def scaled(*xs, fn=fn, r=r, bias=bias):
-            return ((fn(*xs) - r) >> k) + bias
+        def scaled(*xs, fn=fn, r=r, low=low):
+            return ((fn(*xs) - r) >> k) - low
 
         if bits:
             terms.append(lut_table(m, bits, scaled, name=f"{name}_t{idx}"))
-        else:
-            terms.append(Const(scaled(), signed(int_bits(scaled()))))
     terms.extend(extra)
     if not terms:
-        return Const(0, 1), int(reg_leaves)
+        return Const(const, signed(int_bits(const))), int(reg_leaves)
     if reg_leaves:
         terms = [pipe.stage(t, name=f"{name}_leaf") for t in terms]
     total, lat = adder_tree(pipe, terms, reg_every=reg_every, name=name)
     lat += int(reg_leaves)
+    c_hi, c_lo = divmod(const, 1 << k)
+    if c_hi:
+        total = total + c_hi
     if k:
-        total = Cat(Const(c_lo, k), total).as_signed()
+        total = (
+            Cat(Const(c_lo, k), total).as_signed()
+            if total.shape().signed
+            else Cat(Const(c_lo, k), total)
+        )
     return total, lat
 
 
