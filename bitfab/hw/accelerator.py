@@ -86,3 +86,135 @@ class Accelerator(wiring.Component):
                 prev = fifo.o
         wiring.connect(m, prev, wiring.flipped(self.o))
         return m
+
+
+# --------------------------------------------------------------------------------------------
+# bitfab compile: dataflow.onnx -> DIR/accelerator.v + DIR/accelerator.json
+# --------------------------------------------------------------------------------------------
+
+#: Verilog module name of the accelerator top.
+TOP = "accelerator"
+
+
+def fmt_json(fmt) -> dict:  # noqa: ANN001 - StreamFormat
+    return {
+        "kind": fmt.kind,
+        "bits": fmt.bits,
+        "lanes": fmt.lanes,
+        "elements": fmt.elements,
+        "width": fmt.width,
+        "words_per_image": fmt.words,
+        "dw_window": list(fmt.dw_window) if fmt.dw_window else None,
+    }
+
+
+def accelerator_report(acc: Accelerator) -> dict:
+    """The content of ``accelerator.json``: per layer array kind, PE, SIMD, memory bits,
+    estimated cycles and LUTs; FIFO depths and the rule that chose them; the model estimate."""
+    from bitfab.hw.perf import lut_estimate, memory_bits
+
+    g = acc.graph
+    layers = []
+    for spec, unit, lp in zip(g.layers, acc.units, acc.perf.layers, strict=True):
+        a = spec.attrs
+        layers.append(
+            {
+                "name": spec.name,
+                "op_type": spec.op_type,
+                "inserted": spec.inserted,
+                "array": spec.array,
+                "PE": a.get("PE"),
+                "SIMD": a.get("SIMD"),
+                "memory_bits": memory_bits(spec, unit),
+                "cycles": lp.cycles,
+                "finn_cycles": lp.finn_cycles,
+                "cycles_per_fold": lp.per_fold,
+                "luts": lut_estimate(spec, unit),
+                "input": fmt_json(spec.fmt_in),
+                "output": fmt_json(spec.fmt_out),
+            }
+        )
+    fifos = [
+        {
+            "after": c.after,
+            "depth": d,
+            "width": c.width,
+            "memory_bits": d * c.width,
+            "luts": 10 + c.width if d else 0,
+            "rule": c.rule if d == c.depth else "given explicitly",
+        }
+        for c, d in zip(acc.fifo_choices, acc.fifo_depths, strict=True)
+    ]
+    return {
+        "version": 1,
+        "top": TOP,
+        "source": g.source,
+        "arrays": sorted({ly.array for ly in g.layers if ly.array}),
+        "input": fmt_json(g.input_fmt),
+        "output": {**fmt_json(g.output_fmt), "meaning": g.output_meaning},
+        "layers": layers,
+        "fifos": fifos,
+        "fifo_sizing": "analysis (bitfab.hw.fifo_sizing); checked in RTL simulation by "
+        "'bitfab verify' (measured vs estimated cycles per image)",
+        "performance": acc.perf.to_json(),
+        "memory_bits": sum(ly["memory_bits"] for ly in layers)
+        + sum(f["memory_bits"] for f in fifos),
+        "luts": sum(ly["luts"] for ly in layers) + sum(f["luts"] for f in fifos),
+    }
+
+
+def compile_accelerator(
+    dataflow,  # noqa: ANN001 - path to dataflow.onnx
+    out_dir,  # noqa: ANN001
+    array: str = "parallel",
+    config=None,  # noqa: ANN001 - TOML path or None
+) -> dict:
+    """``bitfab compile``: write ``out_dir/accelerator.v`` (one Verilog file, module
+    ``accelerator``, memories initialised inside it), ``out_dir/accelerator.json`` and a copy
+    of ``dataflow.onnx`` (the golden model of ``bitfab verify``). Returns the report."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from amaranth.back import verilog
+
+    from bitfab.hw.compiler import compile_graph, load_array_config
+    from bitfab.staging import staged_output
+
+    per_layer: dict[str, str] = {}
+    if config is not None:
+        default, per_layer = load_array_config(config)
+        if default is not None:
+            array = default
+    graph = compile_graph(dataflow, array, per_layer)
+    acc = Accelerator(graph)
+    report = accelerator_report(acc)
+    report["per_layer_arrays"] = {ly.name: ly.array for ly in graph.layers if ly.array}
+    text = verilog.convert(acc, name=TOP)
+    with staged_output(out_dir) as tmp:
+        (tmp / "accelerator.v").write_text(text)
+        shutil.copyfile(Path(dataflow), tmp / "dataflow.onnx")
+        report["source"] = str(dataflow)
+        (tmp / "accelerator.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def load_accelerator(out_dir) -> tuple[Accelerator, dict]:  # noqa: ANN001
+    """Rebuild the Accelerator that ``bitfab compile`` wrote into ``out_dir`` (same layers,
+    arrays and FIFO depths, from its ``dataflow.onnx`` copy and ``accelerator.json``)."""
+    import json
+    from pathlib import Path
+
+    from bitfab.errors import BitfabError
+    from bitfab.hw.compiler import compile_graph
+
+    d = Path(out_dir)
+    meta = d / "accelerator.json"
+    if not meta.is_file() or not (d / "dataflow.onnx").is_file():
+        raise BitfabError(f"{d}: not a 'bitfab compile' output (accelerator.json missing)")
+    report = json.loads(meta.read_text())
+    arrays = report.get("per_layer_arrays", {})
+    default = next(iter(arrays.values()), "parallel")
+    graph = compile_graph(d / "dataflow.onnx", default, arrays)
+    acc = Accelerator(graph, [f["depth"] for f in report["fifos"]])
+    return acc, report

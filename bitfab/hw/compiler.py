@@ -152,7 +152,7 @@ def load_array_config(path: str | os.PathLike[str]) -> tuple[str | None, dict[st
     default = array_kind(data["array"]) if "array" in data else None
     layers = data.get("layers", {})
     if not isinstance(layers, dict):
-        raise BitfabError(f"{p}: [layers] must be a table LAYER = \"kind\"")
+        raise BitfabError(f'{p}: [layers] must be a table LAYER = "kind"')
     return default, {str(k): array_kind(v) for k, v in layers.items()}
 
 
@@ -311,12 +311,10 @@ def compile_graph(
                 specs.append(_dwc(specs[-1].name, prev_out, fin))
         specs.append(spec)
         prev_out = fout
-    for s in specs:  # elaborate-time checks of every folding, named by layer
-        s.build()
+    for s in specs:  # construction-time checks of every folding, named by layer
+        s.build()._MustUse__silence = True
     out_meaning = "class index" if ordered[-1].op_type == "LabelSelect" else "vector"
-    return CompiledGraph(
-        str(dataflow), specs, specs[0].fmt_in, specs[-1].fmt_out, out_meaning
-    )
+    return CompiledGraph(str(dataflow), specs, specs[0].fmt_in, specs[-1].fmt_out, out_meaning)
 
 
 def _dwc(after: str, src: StreamFormat, dst: StreamFormat) -> LayerSpec:

@@ -82,9 +82,7 @@ def layer_perf(spec: LayerSpec, unit) -> LayerPerf:  # noqa: ANN001 - an Amarant
         pf = int(unit.array.cycles_per_fold(unit.weight_bits, unit.input_bits))
         fold = unit.SF * pf
         lat = int(unit.array.latency) + 2  # array pipeline + threshold stage + output FIFO
-        return LayerPerf(
-            spec.name, op, finn, finn, fold + lat, (unit.NF - 1) * fold + pf + lat, pf
-        )
+        return LayerPerf(spec.name, op, finn, finn, fold + lat, (unit.NF - 1) * fold + pf + lat, pf)
     if op == "ConvolutionInputGenerator":
         (kh, kw), (h, w) = unit.ConvKernelDim, unit.IFMDim
         cf = unit.IFMChannels // unit.SIMD
@@ -125,3 +123,64 @@ def model_perf(specs: list[LayerSpec], units: list, fifo_depths: list[int]) -> M
         start_prev, finish_prev, first_prev = start, finish, ly.first_out
     bottleneck = max(layers, key=lambda ly: ly.cycles)
     return ModelPerf(layers, bottleneck.cycles, int(finish_prev), bottleneck.name)
+
+
+# --------------------------------------------------------------------------------------------
+# resources: memory bits and a LUT4 estimate (a documented ranking model, not synthesis)
+# --------------------------------------------------------------------------------------------
+
+
+def memory_bits(spec: LayerSpec, unit) -> int:  # noqa: ANN001
+    """Bits of memory (weights, thresholds, line buffers, FIFO storage) of one unit."""
+    op = spec.op_type
+    if op == "MVAU":
+        bits = unit.MW * unit.MH * unit.weight_bits
+        if unit.thresholds is not None:
+            bits += unit.MH * int(unit.numSteps) * int(unit.tbits)
+        return bits + unit.SF * unit.SIMD * unit.input_bits  # input replay buffer
+    if op == "Thresholding":
+        return unit.NumChannels * int(unit.numSteps) * int(unit.tbits)
+    if op == "ConvolutionInputGenerator":
+        return unit.buffer_words * unit.SIMD * unit.input_bits
+    if op == "StreamingFIFO":
+        return unit.depth * unit.width
+    return 0
+
+
+def lut_estimate(spec: LayerSpec, unit) -> int:  # noqa: ANN001
+    """Estimated LUT4s of one unit. MVAU: control ``40`` + accumulators/thresholds
+    ``PE*acc*(1 + numSteps>0)`` + the array: bit-parallel ``PE*SIMD*(w*a + w + a)`` (XNOR
+    popcount: ``2*PE*SIMD``), bit-serial ``PE*SIMD*2 + PE*acc`` (one AND and one adder bit per
+    lane, a shift-add), bit-fusion ``PE*bricks*6``. Other units: Thresholding
+    ``20 + PE*tbits*numSteps``, sliding window ``30 + 2*SIMD*bits``, Pool ``10 +
+    PE*bits*2``, LabelSelect ``20 + 2*PE*bits``, width converter ``(in + out) * 1.5``, FIFO
+    ``10 + width``."""
+    op = spec.op_type
+    if op == "MVAU":
+        pe, simd, w, a = unit.PE, unit.SIMD, unit.weight_bits, unit.input_bits
+        acc = int(unit.acc_width)
+        base = 40 + pe * acc * (2 if unit.thresholds is not None else 1)
+        kind = unit.array_kind
+        if kind == "bitserial":
+            arr = pe * simd * 2 + pe * acc
+        elif kind == "bitfusion":
+            bricks = int(getattr(unit.array, "bricks", simd * ((w + 1) // 2) * ((a + 1) // 2)))
+            arr = pe * bricks * 6
+        elif unit.popcount:
+            arr = 2 * pe * simd
+        else:
+            arr = pe * simd * (w * a + w + a)
+        return int(base + arr)
+    if op == "Thresholding":
+        return int(20 + unit.PE * int(unit.tbits) * int(unit.numSteps))
+    if op == "ConvolutionInputGenerator":
+        return 30 + 2 * unit.SIMD * unit.input_bits
+    if op == "Pool":
+        return 10 + 2 * unit.PE * unit.input_bits
+    if op == "LabelSelect":
+        return 20 + 2 * unit.PE * unit.input_bits
+    if op == "StreamingDataWidthConverter":
+        return int((unit.inWidth + unit.outWidth) * 1.5)
+    if op == "StreamingFIFO":
+        return 10 + unit.width
+    return 30

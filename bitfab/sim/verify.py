@@ -1,0 +1,281 @@
+"""``bitfab verify``: an accelerator's RTL against the golden model on Fashion-MNIST test images.
+
+The accelerator folder written by ``bitfab compile`` holds ``accelerator.v``, ``accelerator.json``
+and a copy of ``dataflow.onnx`` (the golden model, FINN's Python execution of the graph).
+:func:`verify` streams N test images back to back through the RTL and compares every output
+word with the golden model:
+
+- ``verilator`` / ``icarus``: ``accelerator.v`` inside the free-running Verilog harness
+  (:mod:`bitfab.sim.accel_run`; stimulus and checking inside the simulator). Images run in
+  chunks (one simulator process each, sharing one build): first a one-image chunk, whose
+  cycle count is the measured latency, then chunks of ``chunk`` images. The measured cycles
+  per image is ``sum(chunk cycles - latency) / sum(chunk images - 1)``, the steady-state
+  initiation interval; the progress bar advances per chunk; ``jobs`` chunks run at once.
+- ``amaranth``: the rebuilt component in Amaranth's Python simulator (slow: for a few images).
+
+On a mismatch it reports the first image whose output differs and localises the fault: every
+layer is re-simulated alone (Amaranth simulator) on that image's golden input tensor of the
+layer, and the first layer whose output stream differs from its golden output tensor is named
+(or, if every layer is right alone, the wiring between them). Results go to
+``DIR/verify.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bitfab.errors import BitfabError
+
+BACKENDS = ("verilator", "icarus", "amaranth")
+ProgressFn = Callable[[int, int], None]  # (images done, images total)
+
+
+def load_test_images(n: int | None, dataset: str = "fashion-mnist") -> np.ndarray:
+    """The first ``n`` (default all) test images, uint8 ``[n, 28, 28]``."""
+    from bitfab.models.data import load_dataset
+
+    images, _ = load_dataset(dataset, "test")
+    total = len(images)
+    if n is None:
+        n = total
+    if not 1 <= n <= total:
+        raise BitfabError(f"--images {n}: must be 1..{total} (the test set has {total} images)")
+    return images[:n].reshape(n, 28, 28)
+
+
+@dataclass
+class Golden:
+    """Golden input and output stream words of a batch of images."""
+
+    in_words: list[int]
+    out_words: list[int]
+    in_per_image: int
+    out_per_image: int
+    seconds: float
+
+
+def golden_streams(acc, dataflow: Path, images: np.ndarray, batch: int = 500) -> Golden:  # noqa: ANN001
+    """Input words (the first layer's stream) and expected output words (the last layer's
+    stream) of ``images`` from the golden model of ``dataflow``."""
+    from bitfab.dataflow.golden import GoldenModel
+    from bitfab.hw.compiler import tensor_words
+
+    g = acc.graph
+    t0 = time.perf_counter()
+    gm = GoldenModel(dataflow)
+    in_words = tensor_words(images.reshape(len(images), -1), g.input_fmt)
+    if g.output_meaning == "class index":
+        out = gm.classify(images, batch=batch).reshape(len(images), 1)
+    else:
+        parts = []
+        for s in range(0, len(images), batch):
+            _, t = gm.layer_tensors(images[s : s + batch])
+            parts.append(np.asarray(t[g.layers[-1].golden_name]).reshape(len(t["input"]), -1))
+        out = np.concatenate(parts)
+    out_words = tensor_words(out, g.output_fmt)
+    return Golden(
+        in_words,
+        out_words,
+        g.input_fmt.words,
+        g.output_fmt.words,
+        time.perf_counter() - t0,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# fault localisation
+# --------------------------------------------------------------------------------------------
+
+
+def localise(acc, dataflow: Path, image: np.ndarray) -> dict:  # noqa: ANN001
+    """Re-simulate each layer alone on ``image``'s golden tensors; the first layer whose output
+    stream differs. Returns ``{"layer": name or None, "detail": one line}``."""
+    from bitfab.dataflow.golden import GoldenModel
+    from bitfab.hw.compiler import tensor_words
+    from bitfab.sim.amaranth_stream import run_streams
+
+    _, tens = GoldenModel(dataflow).layer_tensors(image.reshape(1, 28, 28))
+    prev = tens["input"]
+    for spec in acc.graph.layers:
+        unit = spec.build()
+        x = tensor_words(prev.reshape(1, -1), spec.fmt_in)
+        y_t = tens[spec.golden_name] if spec.golden_name else prev  # converters keep elements
+        y = tensor_words(np.asarray(y_t).reshape(1, -1), spec.fmt_out)
+        try:
+            r = run_streams(
+                unit, {"i": x}, {"o": len(y)}, max_cycles=50 * (len(x) + len(y)) + 10**5
+            )
+            got = r.outputs["o"]
+        except TimeoutError as e:
+            return {"layer": spec.name, "detail": f"{spec.name} ({spec.op_type}): {e}"}
+        if got != y:
+            k = next(i for i, (a, b) in enumerate(zip(got, y, strict=True)) if a != b)
+            return {
+                "layer": spec.name,
+                "detail": f"{spec.name} ({spec.op_type}) alone: output word {k} of {len(y)}: "
+                f"expected {y[k]}, got {got[k]}",
+            }
+        prev = np.asarray(y_t)
+    return {
+        "layer": None,
+        "detail": "every layer alone matches its golden tensors: the fault is in the wiring "
+        "or FIFOs between layers",
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# verify
+# --------------------------------------------------------------------------------------------
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    out = [(0, 1)]
+    s = 1
+    while s < n:
+        e = min(n, s + size)
+        out.append((s, e))
+        s = e
+    return out
+
+
+def verify(
+    acc_dir: str | os.PathLike[str],
+    images: int | None = None,
+    backend: str = "verilator",
+    *,
+    chunk: int = 1000,
+    jobs: int = 1,
+    gap: float = 0.0,
+    stall: float = 0.0,
+    dataset: str = "fashion-mnist",
+    progress: ProgressFn | None = None,
+    localise_faults: bool = True,
+    write: bool = True,
+) -> dict:
+    """Run the accelerator in ``acc_dir`` on the first ``images`` test images (default all)
+    and compare with the golden model. Returns (and writes to ``acc_dir/verify.json``) a report:
+    ``passed``, ``images``, ``mismatches`` (chunks with a mismatch), ``first_mismatch``
+    (image, word, layer, detail), measured ``cycles_per_image``/``latency`` vs the estimate
+    (``estimate``), ``ratio`` measured/estimated, simulation ``cycles_per_s``, wall times."""
+    from bitfab.hw.accelerator import TOP, load_accelerator
+
+    if backend not in BACKENDS:
+        raise BitfabError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    d = Path(acc_dir)
+    t_all = time.perf_counter()
+    acc, report = load_accelerator(d)
+    imgs = load_test_images(images, dataset)
+    n = len(imgs)
+    gold = golden_streams(acc, d / "dataflow.onnx", imgs)
+    ipi, opi = gold.in_per_image, gold.out_per_image
+    chunk = max(2, int(chunk))
+    spans = _chunks(n, chunk)
+    est = acc.perf
+    results: dict[int, tuple] = {}
+    done = [0]
+    t_sim = time.perf_counter()
+    build_s = 0.0
+    if backend == "amaranth":
+        from bitfab.sim.amaranth_stream import run_streams
+
+        for k, (s, e) in enumerate(spans):
+            t0 = time.perf_counter()
+            r = run_streams(
+                acc,
+                {"i": gold.in_words[s * ipi : e * ipi]},
+                {"o": (e - s) * opi},
+                gap=gap,
+                stall=stall,
+                seed=k,
+                max_cycles=(e - s + 4) * 4 * est.ii + 4 * est.latency + 10**4,
+            )
+            exp = gold.out_words[s * opi : e * opi]
+            got = r.outputs["o"]
+            bad = next((i for i, (a, b) in enumerate(zip(got, exp, strict=True)) if a != b), None)
+            msg = "" if bad is None else f"word {bad}: expected {exp[bad]}, got {got[bad]}"
+            results[k] = (bad is None, msg, r.cycles, time.perf_counter() - t0, bad)
+            done[0] += e - s
+            if progress:
+                progress(done[0], n)
+    else:
+        from bitfab.sim.accel_run import ChunkRunner, accel_design
+
+        design = accel_design((d / "accelerator.v").read_text(), acc, TOP)
+        big = max(e - s for s, e in spans)
+        runner = ChunkRunner(design, big * ipi, big * opi, backend)
+        build_s = runner.build.build_s
+
+        def job(k: int) -> tuple:
+            s, e = spans[k]
+            r = runner.run_chunk(
+                gold.in_words[s * ipi : e * ipi],
+                gold.out_words[s * opi : e * opi],
+                name=f"images {s}-{e - 1}",
+                gap=gap,
+                stall=stall,
+                seed=k + 1,
+                max_cycles=(e - s + 4) * 4 * est.ii + 4 * est.latency + 10**5,
+            )
+            return r.passed, r.message, r.cycles, r.tb_s, r.bad_word
+
+        t_sim = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
+            futs = {pool.submit(job, k): k for k in range(len(spans))}
+            for f in futs:
+                k = futs[f]
+                results[k] = f.result()
+                s, e = spans[k]
+                done[0] += e - s
+                if progress:
+                    progress(done[0], n)
+    sim_wall = time.perf_counter() - t_sim
+    lat = results[0][2]
+    steady = [(results[k][2] - lat, e - s - 1) for k, (s, e) in enumerate(spans) if e - s > 1]
+    ii = sum(c for c, _ in steady) / max(1, sum(m for _, m in steady)) if steady else float(lat)
+    total_cycles = sum(r[2] for r in results.values())
+    tb_s = sum(r[3] for r in results.values())
+    failing = [k for k in range(len(spans)) if not results[k][0]]
+    first = None
+    if failing:
+        k = failing[0]
+        s, _ = spans[k]
+        bad = results[k][4]
+        img = s + (bad // opi if bad is not None else 0)
+        first = {"image": img, "word": bad, "message": results[k][1]}
+        if localise_faults:
+            first.update(localise(acc, d / "dataflow.onnx", imgs[img]))
+    rep = {
+        "accelerator": str(d),
+        "backend": backend,
+        "images": n,
+        "passed": not failing,
+        "mismatching_chunks": len(failing),
+        "first_mismatch": first,
+        "cycles_per_image": round(ii, 2),
+        "latency": lat,
+        "estimate": {"cycles_per_image": est.ii, "latency": est.latency},
+        "ratio_cycles_per_image": round(ii / est.ii, 4) if est.ii else None,
+        "ratio_latency": round(lat / est.latency, 4) if est.latency else None,
+        "total_cycles": total_cycles,
+        "cycles_per_s": round(total_cycles / tb_s, 1) if tb_s > 0 else None,
+        "sim_wall_s": round(sim_wall, 2),
+        "build_s": round(build_s, 2),
+        "golden_s": round(gold.seconds, 2),
+        "wall_s": round(time.perf_counter() - t_all, 2),
+        "chunks": len(spans),
+        "jobs": int(jobs),
+        "gap": gap,
+        "stall": stall,
+        "arrays": report.get("arrays"),
+    }
+    if write:
+        (d / "verify.json").write_text(json.dumps(rep, indent=2) + "\n")
+    return rep
