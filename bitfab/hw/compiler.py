@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bitfab.dataflow import _finn  # noqa: F401  (before any finn/qonnx import)
 from bitfab.errors import BitfabError
 
 #: FINN op type -> (module, class) of the bitfab streaming layer.
@@ -193,7 +194,6 @@ def _lanes_out(op: str, a: Mapping) -> int:
 
 
 def _load_model(path):  # noqa: ANN001, ANN202
-    from bitfab.dataflow import _finn  # noqa: F401  (before any finn/qonnx import)
     from qonnx.core.modelwrapper import ModelWrapper
 
     if isinstance(path, ModelWrapper):

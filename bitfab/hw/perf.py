@@ -84,7 +84,7 @@ def layer_perf(spec: LayerSpec, unit) -> LayerPerf:  # noqa: ANN001 - an Amarant
         lat = int(unit.array.latency) + 2  # array pipeline + threshold stage + output FIFO
         return LayerPerf(spec.name, op, finn, finn, fold + lat, (unit.NF - 1) * fold + pf + lat, pf)
     if op == "ConvolutionInputGenerator":
-        (kh, kw), (h, w) = unit.ConvKernelDim, unit.IFMDim
+        (kh, kw), (_, w) = unit.ConvKernelDim, unit.IFMDim
         cf = unit.IFMChannels // unit.SIMD
         dh, dw = unit.Dilation
         fill = ((kh - 1) * dh * w + (kw - 1) * dw + 1) * cf

