@@ -118,6 +118,91 @@ def _cmd_dataflow(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- compile / verify: the accelerator (owned by bitfab.hw.accelerator, bitfab.sim.verify) --------
+def _add_compile(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compile", help="FINN dataflow graph -> streaming Amaranth accelerator (Verilog)",
+        description="One streaming unit per HW layer of DATAFLOW (from 'bitfab dataflow'), wired "
+        "in graph order with FIFOs; writes OUT/accelerator.v (one Verilog file, module "
+        "'accelerator', memories initialised inside it), OUT/accelerator.json (per layer: array "
+        "kind, PE, SIMD, memory bits, estimated cycles and LUTs; FIFO depths; cycles per image "
+        "and latency estimates) and a copy of dataflow.onnx for 'bitfab verify'.")
+    p.add_argument("dataflow", help="DIR2/dataflow.onnx from 'bitfab dataflow'")
+    p.add_argument("--array", default="parallel",
+                   help="PE array of every MVAU: parallel, bitserial or bitfusion (default parallel)")
+    p.add_argument("--config", default=None, metavar="TOML",
+                   help='per-layer arrays: top-level array = "kind" and a [layers] table '
+                   'MVAU_0 = "bitserial" (overrides --array)')
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=_cmd_compile)
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from bitfab.hw.accelerator import compile_accelerator
+
+    rep = compile_accelerator(args.dataflow, args.out, args.array, args.config)
+    perf = rep["performance"]
+    print(f"{len(rep['layers'])} units ({', '.join(rep['arrays']) or 'no MVAU'}), "
+          f"{len(rep['fifos'])} FIFOs; estimated {perf['cycles_per_image']} cycles/image "
+          f"(bottleneck {perf['bottleneck']}), latency {perf['latency']} cycles, "
+          f"~{rep['luts']} LUT, {rep['memory_bits']} memory bits -> {args.out}")
+    return 0
+
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify", help="run an accelerator's RTL on test images against the golden model",
+        description="Streams N Fashion-MNIST test images back to back through DIR/accelerator.v "
+        "(from 'bitfab compile') and compares every output with the golden model (FINN's "
+        "execution of DIR/dataflow.onnx); on a mismatch reports the first image and the first "
+        "layer whose output differs. Reports measured cycles per image, latency and simulation "
+        "speed against the estimate; writes DIR/verify.json.")
+    p.add_argument("dir", help="accelerator folder from 'bitfab compile'")
+    p.add_argument("--images", type=int, default=None, help="number of test images (default all 10,000)")
+    p.add_argument("--backend", default="verilator", choices=["verilator", "icarus", "amaranth"],
+                   help="simulator (default verilator)")
+    p.add_argument("--chunk", type=int, default=1000,
+                   help="images per simulator run (default 1000)")
+    p.add_argument("--jobs", type=int, default=1, help="simulator runs at once (default 1)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "digits"],
+                   help="test images (default fashion-mnist)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_verify)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from bitfab.sim.verify import verify
+
+    with contextlib.ExitStack() as stack:
+        progress = None
+        if not args.quiet:
+            from rich.progress import Progress
+
+            bar = stack.enter_context(Progress(transient=True))
+            task = bar.add_task(f"verify ({args.backend})", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+        rep = verify(args.dir, args.images, args.backend, chunk=args.chunk, jobs=args.jobs,
+                     dataset=args.dataset, progress=progress)
+    est = rep["estimate"]
+    print(f"{rep['images']} images, {rep['backend']}: "
+          f"{'all outputs match' if rep['passed'] else 'MISMATCH'}; "
+          f"{rep['cycles_per_image']} cycles/image (estimate {est['cycles_per_image']}, "
+          f"x{rep['ratio_cycles_per_image']}), latency {rep['latency']} (estimate "
+          f"{est['latency']}), {rep['cycles_per_s']} cycles/s, {rep['wall_s']} s -> "
+          f"{args.dir}/verify.json")
+    if not rep["passed"]:
+        fm = rep["first_mismatch"]
+        print(f"first mismatch: image {fm['image']}: {fm['message']}; {fm.get('detail', '')}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 # --- flow: the main job (owned by bitfab.pipeline) -----------------------------------------------
 def _add_flow(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -176,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_dataflow(sub)
     _add_flow(sub)
+    _add_compile(sub)
+    _add_verify(sub)
     from bitfab.flows.cli import add_boards, add_synth
 
     add_synth(sub)
