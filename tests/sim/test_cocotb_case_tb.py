@@ -3,13 +3,22 @@ clear message on a wrong word, a missing word or an input the DUT never took."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from sim_toys import DotAcc, LaneAdder, SlowIncrement, dot_acc_case, lane_adder_ref
 
 from bitfab.sim.rtl_runner import case_dict
+from bitfab.sim.verilog import component_to_verilog
 
 pytestmark = pytest.mark.verilator
+
+
+@functools.cache
+def _lane_adder():
+    """LaneAdder(lanes=4, width=8) as Verilog, converted once per test process."""
+    return component_to_verilog(LaneAdder())
 
 
 def _lane_case(words, k, gap=0.0, stall=0.0, seed=0, **kw):
@@ -39,7 +48,7 @@ def test_lane_adder_with_stalls(rtl_run, words):
         _lane_case(words, 255, stall=0.5, seed=2),
         _lane_case(words, 77, gap=0.3, stall=0.7, seed=3),
     ]
-    res = rtl_run(LaneAdder(), cases)
+    res = rtl_run(_lane_adder(), cases)
     assert res.passed, res.message
     cyc = [c["cycles"] for c in res.cases]
     # free-flowing: one word per cycle plus the FIFO latency; stalls on either side cost cycles
@@ -54,7 +63,7 @@ def test_wrong_expectation_fails_at_first_bad_word(rtl_run, words):
     true_word = bad["expected"]["o"][123]
     bad["expected"]["o"][123] ^= 1 << 30
     bad["expected"]["o"][200] ^= 1  # a later mismatch must not be the one reported
-    res = rtl_run(LaneAdder(), [good, bad])
+    res = rtl_run(_lane_adder(), [good, bad])
     assert not res.passed
     assert "case 'k5-g0.2-s0.2'" in res.message and "stream 'o' word 123 of 400" in res.message
     assert f"expected {bad['expected']['o'][123]} " in res.message
@@ -65,14 +74,14 @@ def test_wrong_expectation_fails_at_first_bad_word(rtl_run, words):
 def test_missing_output_times_out(rtl_run, words):
     case = _lane_case(words[:20], 1, max_cycles=500)
     case["expected"]["o"].append(0)
-    res = rtl_run(LaneAdder(), [case])
+    res = rtl_run(_lane_adder(), [case])
     assert not res.passed and "TimeoutError" in res.message and "o: 20/21 words" in res.message
 
 
 def test_input_never_taken_fails(rtl_run, words):
     case = _lane_case(words[:30], 2)
     del case["expected"]["o"][-5:]  # expect fewer outputs than the inputs produce
-    res = rtl_run(LaneAdder(), [case])
+    res = rtl_run(_lane_adder(), [case])
     assert not res.passed and "never taken" in res.message
 
 

@@ -3,6 +3,7 @@ cycle counts as the cocotb-driven streams, mismatches and timeouts reported prec
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -18,6 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (for the 
 from hw import layer_cases, pe_cases  # noqa: E402
 
 
+@functools.cache
+def _lane_adder():
+    """LaneAdder(lanes=4, width=8) as Verilog, converted once per test process."""
+    return component_to_verilog(LaneAdder())
+
+
 def _lane_case(n: int, k: int, seed: int = 0) -> dict:
     words = [int(w) for w in np.random.default_rng(seed).integers(0, 1 << 32, n, dtype=np.uint64)]
     return {
@@ -31,11 +38,13 @@ def _lane_case(n: int, k: int, seed: int = 0) -> dict:
 @pytest.mark.verilator
 def test_fast_matches_cocotb_driven_cycles(sim_cache_dir):
     case = _lane_case(3000, 9)
-    fast = rtl_runner.run_fast(LaneAdder(), case, cache_dir=sim_cache_dir)
-    slow = rtl_runner.run_cases(LaneAdder(), [rtl_runner.case_dict(case)], cache_dir=sim_cache_dir)
+    fast = rtl_runner.run_fast(_lane_adder(), case, cache_dir=sim_cache_dir)
+    slow = rtl_runner.run_cases(
+        _lane_adder(), [rtl_runner.case_dict(case)], cache_dir=sim_cache_dir
+    )
     assert fast.passed and slow.passed, (fast.message, slow.message)
     assert fast.cycles == slow.cycles  # no gaps/stalls: both count the same clock edges
-    stalled = rtl_runner.run_fast(LaneAdder(), case, gap=0.5, stall=0.5, cache_dir=sim_cache_dir)
+    stalled = rtl_runner.run_fast(_lane_adder(), case, gap=0.5, stall=0.5, cache_dir=sim_cache_dir)
     assert stalled.passed, stalled.message
     assert stalled.cycles > 1.5 * fast.cycles
 
@@ -46,18 +55,18 @@ def test_fast_reports_first_bad_word_timeout_and_untaken_input(sim_cache_dir):
     true_word = case["expected"]["o"][77]
     case["expected"]["o"][77] ^= 1 << 33
     case["expected"]["o"][300] ^= 1
-    res = rtl_runner.run_fast(LaneAdder(), case, gap=0.2, stall=0.2, cache_dir=sim_cache_dir)
+    res = rtl_runner.run_fast(_lane_adder(), case, gap=0.2, stall=0.2, cache_dir=sim_cache_dir)
     assert not res.passed
     assert "stream 'o' word 77 of 600" in res.message
     assert f"expected {case['expected']['o'][77]} " in res.message
     assert f"got {true_word} " in res.message
     short = _lane_case(600, 3, seed=1)
     short["expected"]["o"] = short["expected"]["o"][:500]
-    res = rtl_runner.run_fast(LaneAdder(), short, cache_dir=sim_cache_dir)
+    res = rtl_runner.run_fast(_lane_adder(), short, cache_dir=sim_cache_dir)
     assert not res.passed and "never taken" in res.message
     long = _lane_case(600, 3, seed=1)
     long["expected"]["o"].append(0)
-    res = rtl_runner.run_fast(LaneAdder(), long, max_cycles=2000, cache_dir=sim_cache_dir)
+    res = rtl_runner.run_fast(_lane_adder(), long, max_cycles=2000, cache_dir=sim_cache_dir)
     assert not res.passed and "TimeoutError" in res.message and "o: 600/601 words" in res.message
 
 
@@ -80,16 +89,10 @@ def test_fast_on_icarus(sim_cache_dir):
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("gap_stall", [(0.0, 0.0), (0.4, 0.4)])
-def test_fast_on_bitserial_array_and_mvau(sim_cache_dir, gap_stall):
+def test_fast_on_bitserial_array_and_mvau(sim_cache_dir):
     rng = np.random.default_rng(21)
     params = dict(pe=2, simd=3, wbits=4, abits=4, wkind="signed", akind="unsigned")
     case = pe_cases.make_case("bitserial", {**params, "folds": [3] * 100}, rng)
-    res = rtl_runner.run_fast(
-        case.build(), case, gap=gap_stall[0], stall=gap_stall[1], cache_dir=sim_cache_dir
-    )
-    assert res.passed, res.message
-    assert res.cycles >= case.meta["ideal_cycles"]
     mvau = layer_cases.make_case(
         "MVAU",
         dict(
@@ -107,10 +110,13 @@ def test_fast_on_bitserial_array_and_mvau(sim_cache_dir, gap_stall):
         ),
         rng,
     )
-    res = rtl_runner.run_fast(
-        mvau.build(), mvau, gap=gap_stall[0], stall=gap_stall[1], cache_dir=sim_cache_dir
-    )
-    assert res.passed, res.message
+    arr_v, mvau_v = component_to_verilog(case.build()), component_to_verilog(mvau.build())
+    for gap, stall in [(0.0, 0.0), (0.4, 0.4)]:
+        res = rtl_runner.run_fast(arr_v, case, gap=gap, stall=stall, cache_dir=sim_cache_dir)
+        assert res.passed, res.message
+        assert res.cycles >= case.meta["ideal_cycles"]
+        res = rtl_runner.run_fast(mvau_v, mvau, gap=gap, stall=stall, cache_dir=sim_cache_dir)
+        assert res.passed, res.message
 
 
 def test_harness_needs_every_stream():
