@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from bitfab.sim.verilog import VerilogDesign, component_to_verilog
 
@@ -53,7 +53,6 @@ __all__ = [
     "setup_simulator_path",
 ]
 
-Backend = Literal["verilator", "icarus"]
 BACKENDS: tuple[str, ...] = ("verilator", "icarus")
 PARAMS_ENV = "BITFAB_SIM_PARAMS"
 RESULT_ENV = "BITFAB_SIM_RESULT"
