@@ -42,12 +42,13 @@ def _ceil_div(a: int, b: int) -> int:
 def _make_brick_fn(w_bipolar: bool, a_bipolar: bool):
     """Product of two 2-bit slices ``(x0, x1)``, ``(y0, y1)``; ``xs``/``ys``: the slice is
     signed. A bipolar operand's slice is its raw bit ``x0`` (value ``2*x0 - 1``), so no
-    inverter sits in front of the tables."""
+    inverter sits in front of the tables; then all-zero inputs are not a zero product, and an
+    idle brick is silenced by ``active = 0``."""
 
-    def brick(x0, x1, y0, y1, xs=0, ys=0) -> int:
+    def brick(x0, x1, y0, y1, xs=0, ys=0, active=1) -> int:
         x = 2 * x0 - 1 if w_bipolar else x0 + 2 * x1 - 4 * (x1 & xs)
         y = 2 * y0 - 1 if a_bipolar else y0 + 2 * y1 - 4 * (y1 & ys)
-        return x * y
+        return x * y * active
 
     return brick
 
@@ -272,7 +273,8 @@ class BitFusionArray(wiring.Component):
             return sorted({d[1] + d[2] for s in self.slots if (d := s[b]) is not None})
 
         # brick inputs shared by all rows: activation slice bits, sign flag, shift group
-        a_bits, a_flag, g_sel = [], [], []
+        a_bits, a_flag, a_act, g_sel = [], [], [], []
+        bipolar = "bipolar" in (self.wkind, self.akind)
         for b in range(self.bricks):
             a_bits.append(
                 [
@@ -287,6 +289,10 @@ class BitFusionArray(wiring.Component):
                 ]
             )
             a_flag.append(route(b, lambda d: d[4], lambda key: Const(key, 1), 1, f"as{b}"))
+            # idle slots route zeros, which is a zero product unless an operand is bipolar
+            a_act.append(
+                route(b, lambda d: 1, lambda key: Const(1, 1), 1, f"act{b}") if bipolar else None
+            )
             gs = group_set(b)
             if len(gs) > 1:
                 width = max(self.groups - 1, 1).bit_length()
@@ -313,6 +319,8 @@ class BitFusionArray(wiring.Component):
                 ]
                 w_flag = route(b, lambda d: d[3], lambda key: Const(key, 1), 1, f"ws{p}_{b}")
                 bits = [*w_bits, *a_bits[b], w_flag, a_flag[b]]
+                if a_act[b] is not None:
+                    bits.append(a_act[b])
                 if isinstance(g_sel[b], int):
                     leaves[g_sel[b]].append((bits, brick))
                 else:
@@ -345,14 +353,15 @@ class BitFusionArray(wiring.Component):
             for g, total, lat in row:
                 for _ in range(tree_lat - lat):
                     total = pipe.stage(total, f"r{p}g{g}_d")
-                shifted.append(total << (2 * g))
+                # registered group sum: the fusion adders start from a register
+                shifted.append(pipe.stage(total, f"r{p}g{g}_s") << (2 * g))
             # fuse the shift groups (the widest adders: pipelined like the group trees)
             combined, fuse_lat = adder_tree(
                 pipe, shifted, reg_every=self.reg_every, name=f"r{p}_fuse"
             )
             partials.append(pipe.stage(combined, f"partial{p}"))
         # stage 0 (routing or leaf registers) is the tags' first stage
-        self._tree_latency = tree_lat - int(direct) + fuse_lat
+        self._tree_latency = tree_lat - int(direct) + 1 + fuse_lat
         for _ in range(self._tree_latency + 1):
             tags = {k: pipe.stage(v, f"tag_{k}", reset=k == "valid") for k, v in tags.items()}
         m.d.comb += [out.valid.eq(tags["valid"]), out.last.eq(tags["last"])]

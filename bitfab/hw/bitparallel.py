@@ -98,7 +98,8 @@ class BitParallelArray(wiring.Component):
         return "table" if self._lane_bits() <= 4 else "mul"
 
     def _split_mul(self) -> bool:
-        """Multipliers with an operand wider than 5 bits are split (Fmax; not with dsp)."""
+        """Multipliers with an operand wider than 5 bits are split into 4-bit chunks (Fmax;
+        not with ``dsp``)."""
         return (
             self._leaf_mode() == "mul"
             and not self.dsp
@@ -106,9 +107,26 @@ class BitParallelArray(wiring.Component):
             and max(self.wbits, self.abits) > 5
         )
 
+    @staticmethod
+    def _chunks(raw, kind: str, width: int) -> list:
+        """(value, shift) pieces of a lane: itself if <= 5 bits, else 4-bit chunks."""
+        if width <= 5:
+            return [(sign_extend_lane(raw, kind, width), 0)]
+        pieces, lo = [], 0
+        while lo < width:
+            hi = min(lo + 4, width)
+            if hi == width:
+                pieces.append((sign_extend_lane(raw[lo:hi], kind, hi - lo), lo))
+            else:
+                pieces.append((raw[lo:hi].as_unsigned(), lo))
+            lo = hi
+        return pieces
+
     def _n_leaves(self) -> int:
         if self._split_mul():
-            return 2 * self.simd
+            n_w = 1 if self.wbits <= 5 else -(-self.wbits // 4)
+            n_a = 1 if self.abits <= 5 else -(-self.abits // 4)
+            return n_w * n_a * self.simd
         if self._leaf_mode() == "table":
             return -(-self.simd // (4 // self._lane_bits()))
         return self.simd
@@ -159,22 +177,12 @@ class BitParallelArray(wiring.Component):
                     elif ak == "bipolar":
                         prods.append(Mux(al[0], wv, -wv))
                     elif self._split_mul():
-                        # split the wider operand in two halves: two shallow multipliers whose
-                        # (registered) products go to the adder tree as separate terms
-                        if ab >= wb:
-                            lo, hi, sh = (
-                                al[:4].as_unsigned(),
-                                sign_extend_lane(al[4:], ak, ab - 4),
-                                4,
-                            )
-                            prods += [wv * lo, (wv * hi) << sh]
-                        else:
-                            lo, hi, sh = (
-                                wl[:4].as_unsigned(),
-                                sign_extend_lane(wl[4:], wk, wb - 4),
-                                4,
-                            )
-                            prods += [lo * av, (hi * av) << sh]
+                        # operands wider than 5 bits are cut into <= 4-bit chunks (the top
+                        # chunk keeps the sign): shallow chunk multipliers whose registered
+                        # products go to the adder tree as separate, shifted terms
+                        for wv_c, wsh in self._chunks(wl, wk, wb):
+                            for av_c, ash in self._chunks(al, ak, ab):
+                                prods.append((wv_c * av_c) << (wsh + ash))
                     else:
                         prods.append(wv * av)
                 total, lat = leaf_sum(

@@ -69,6 +69,23 @@ def test_steady_state_cycles_per_fold(wbits, abits, wrt, art, bricks):
     assert ideal <= run.cycles <= ideal + dut.latency + 1
 
 
+@pytest.mark.parametrize(
+    "wkind,wbits,akind,abits,bricks",
+    [
+        ("bipolar", 1, "bipolar", 1, 3),
+        ("bipolar", 1, "unsigned", 3, 5),
+        ("signed", 4, "bipolar", 1, 7),
+    ],
+)
+def test_idle_bricks_contribute_nothing(wkind, wbits, akind, abits, bricks):
+    """simd not a multiple of the products per cycle: the last cycle leaves bricks idle (with
+    bipolar operands an all-zero brick input would be (-1)*(-1), not 0)."""
+    params = dict(pe=2, simd=5, wbits=wbits, abits=abits, wkind=wkind, akind=akind)
+    params.update(folds=[3, 1, 2], extra={"bricks": bricks})
+    case = make_case(ARRAY, params, np.random.default_rng(21))
+    assert run_case(case, gap=0.2, stall=0.2).outputs["o"] == case.expected["o"]
+
+
 def test_lower_precision_is_faster_with_the_same_bricks():
     dut = BitFusionArray(1, 16, 8, 8, "signed", "signed", bricks=16)
     assert [dut.cycles_per_fold(b, b) for b in (8, 4, 2)] == [16, 4, 1]
