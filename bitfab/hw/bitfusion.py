@@ -31,6 +31,7 @@ from bitfab.hw.pe_common import (
     lane,
     leaf_sum,
     lut_table,
+    silence_on_error,
     validate_params,
 )
 
@@ -76,6 +77,7 @@ class BitFusionArray(wiring.Component):
     select the fusion mode at run time; keep them constant during a dot product.
     """
 
+    @silence_on_error
     def __init__(
         self,
         pe: int,

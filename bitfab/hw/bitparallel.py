@@ -19,6 +19,7 @@ from bitfab.hw.pe_common import (
     lane,
     leaf_sum,
     sign_extend_lane,
+    silence_on_error,
     tree_latency,
     validate_params,
 )
@@ -50,6 +51,7 @@ class BitParallelArray(wiring.Component):
     sign-extended in their lanes, and a fold always takes one cycle.
     """
 
+    @silence_on_error
     def __init__(
         self,
         pe: int,

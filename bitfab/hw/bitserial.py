@@ -21,6 +21,7 @@ from bitfab.hw.pe_common import (
     int_bits,
     lane,
     leaf_sum,
+    silence_on_error,
     tree_latency,
     validate_params,
 )
@@ -58,6 +59,7 @@ class BitSerialArray(wiring.Component):
     the lane sit in its low bits, sign-extended for signed kinds.
     """
 
+    @silence_on_error
     def __init__(
         self,
         pe: int,

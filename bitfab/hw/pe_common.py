@@ -17,6 +17,7 @@ adder trees, and the accumulate-and-output stage with its back-pressure logic.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -126,6 +127,21 @@ def validate_params(
         f"{wkind} {wbits}-bit x {akind} {abits}-bit products needs {lo} bits)",
     )
     return ArrayParams(pe, simd, wbits, abits, wkind, akind, acc_width)
+
+
+def silence_on_error(init):
+    """Decorator for array constructors: an instance whose ``__init__`` raised (bad
+    parameters) is not reported by Amaranth as an unused elaboratable."""
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except Exception:
+            self._MustUse__silence = True
+            raise
+
+    return wrapper
 
 
 def input_layout(pe: int, simd: int, wbits: int, abits: int) -> data.StructLayout:
@@ -431,6 +447,7 @@ __all__ = [
     "product_range",
     "sign_extend_lane",
     "signed_width",
+    "silence_on_error",
     "tree_latency",
     "validate_params",
 ]

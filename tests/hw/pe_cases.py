@@ -241,12 +241,13 @@ def params_strategy(
     return _params()
 
 
-def run_case(case: Case, *, seed: int = 0, gap: float = 0.0, stall: float = 0.0):
-    """Replay ``case`` in Amaranth's simulator; returns ``bitfab.sim.amaranth_stream.StreamRun``."""
+def run_case(case: Case, *, seed: int = 0, gap: float = 0.0, stall: float = 0.0, dut=None):
+    """Replay ``case`` in Amaranth's simulator (on ``dut``, default ``case.build()``); returns
+    ``bitfab.sim.amaranth_stream.StreamRun``."""
     from bitfab.sim.amaranth_stream import run_streams
 
     return run_streams(
-        case.build(),
+        case.build() if dut is None else dut,
         case.inputs,
         {"o": len(case.expected["o"])},
         seed=seed,

@@ -62,7 +62,7 @@ def test_steady_state_cycles_per_fold(wbits, abits, wrt, art, bricks):
     params["extra"] = {"bricks": bricks} if bricks else {}
     case = make_case(ARRAY, params, np.random.default_rng(3))
     dut = case.build()
-    run = run_case(case)
+    run = run_case(case, dut=dut)
     assert run.outputs["o"] == case.expected["o"]
     assert dut.cycles_per_fold(wrt, art) == case.meta["cycles_per_fold"]
     ideal = case.meta["ideal_cycles"]

@@ -48,7 +48,7 @@ def test_steady_state_cycles_per_fold(wbits, abits, wrt, art, kinds):
     params.update(akind=kind[kinds[1]], wbits_rt=wrt, abits_rt=art, folds=[1] * 8 + [3] * 3)
     case = make_case(ARRAY, params, np.random.default_rng(3))
     dut = case.build()
-    run = run_case(case)
+    run = run_case(case, dut=dut)
     assert run.outputs["o"] == case.expected["o"]
     assert dut.cycles_per_fold(wrt, art) == wrt * art == case.meta["cycles_per_fold"]
     ideal = case.meta["ideal_cycles"]
