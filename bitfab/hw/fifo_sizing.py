@@ -13,9 +13,12 @@ interval (the slowest unit's cycles per image, :mod:`bitfab.hw.perf`). The rules
 - into a sliding window: one input row (``IFMDim[1] * IFMChannels / SIMD`` words) + 2, so the
   producer keeps running while the window generator emits a row of windows without reading;
 - into a width converter, Thresholding, Pool, LabelSelect, FMPadding (one word per cycle,
-  steady rate): 2 words (a registered hand-off; the units' own output registers smooth the rest);
+  steady rate): 3 words;
 - everything is capped at one image's words at the boundary + 2 (a whole image decouples
-  the two sides completely) and rounded up to at least 2.
+  the two sides completely) and at least :data:`MIN_DEPTH` = 3: ``StreamFIFO`` is
+  ``lib.fifo.SyncFIFOBuffered``, whose inner FIFO has ``depth - 1`` entries; at depth 2 that
+  is one entry, which cannot be written and read in the same cycle, so a depth-2 FIFO passes
+  only one word every two cycles (measured: it halves a sliding window's rate).
 
 :func:`fifo_depths` returns the depths and the rule that chose each one, recorded in
 ``accelerator.json``. The tests and ``bitfab verify`` check the resulting initiation interval
@@ -27,6 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bitfab.hw.compiler import LayerSpec
+
+#: Smallest depth that passes one word per cycle (see the module docstring).
+MIN_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ def _need(consumer: LayerSpec, unit) -> tuple[int, str]:  # noqa: ANN001
     if op == "ConvolutionInputGenerator":
         row = unit.IFMDim[1] * (unit.IFMChannels // unit.SIMD)
         return row + 2, "one input row of the sliding window + 2"
-    return 2, "steady-rate consumer: 2-word hand-off"
+    return MIN_DEPTH, f"steady-rate consumer: {MIN_DEPTH} words (full rate)"
 
 
 def fifo_depths(specs: list[LayerSpec], units: list) -> list[FifoChoice]:
@@ -60,7 +66,7 @@ def fifo_depths(specs: list[LayerSpec], units: list) -> list[FifoChoice]:
         prod, cons = specs[k], specs[k + 1]
         need, rule = _need(cons, units[k + 1])
         cap = prod.fmt_out.words + 2
-        depth = max(2, min(need, cap))
+        depth = max(MIN_DEPTH, min(need, cap))
         if depth == cap and cap < need:
             rule += f", capped at one image ({prod.fmt_out.words} words) + 2"
         out.append(FifoChoice(prod.name, depth, prod.fmt_out.width, rule))

@@ -159,12 +159,14 @@ def verify(
     progress: ProgressFn | None = None,
     localise_faults: bool = True,
     write: bool = True,
+    golden: str | os.PathLike[str] | None = None,
 ) -> dict:
     """Run the accelerator in ``acc_dir`` on the first ``images`` test images (default all)
     and compare with the golden model. Returns (and writes to ``acc_dir/verify.json``) a report:
     ``passed``, ``images``, ``mismatches`` (chunks with a mismatch), ``first_mismatch``
     (image, word, layer, detail), measured ``cycles_per_image``/``latency`` vs the estimate
-    (``estimate``), ``ratio`` measured/estimated, simulation ``cycles_per_s``, wall times."""
+    (``estimate``), ``ratio`` measured/estimated, simulation ``cycles_per_s``, wall times.
+    ``golden``: the dataflow graph of the golden model (default ``acc_dir/dataflow.onnx``)."""
     from bitfab.hw.accelerator import TOP, load_accelerator
 
     if backend not in BACKENDS:
@@ -174,7 +176,8 @@ def verify(
     acc, report = load_accelerator(d)
     imgs = load_test_images(images, dataset)
     n = len(imgs)
-    gold = golden_streams(acc, d / "dataflow.onnx", imgs)
+    golden_path = Path(golden) if golden is not None else d / "dataflow.onnx"
+    gold = golden_streams(acc, golden_path, imgs)
     ipi, opi = gold.in_per_image, gold.out_per_image
     chunk = max(2, int(chunk))
     spans = _chunks(n, chunk)
@@ -251,7 +254,7 @@ def verify(
         img = s + (bad // opi if bad is not None else 0)
         first = {"image": img, "word": bad, "message": results[k][1]}
         if localise_faults:
-            first.update(localise(acc, d / "dataflow.onnx", imgs[img]))
+            first.update(localise(acc, golden_path, imgs[img]))
     rep = {
         "accelerator": str(d),
         "backend": backend,
