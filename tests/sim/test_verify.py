@@ -1,0 +1,78 @@
+"""``bitfab verify`` (bitfab.sim.verify): the accelerator's RTL against the golden model.
+
+Model: the tiny trained tfc of ``tests/hw/test_compiler.tiny_dataflow`` (cached), compiled with
+``bitfab compile``. The Verilator test runs the same path as the full 10,000-image bench
+(``bench/verify_all.py``) on 200 images; the fault-localisation test verifies against a golden
+graph with one layer deliberately changed and expects that layer to be named.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from bitfab.cli import main
+from bitfab.hw.accelerator import compile_accelerator
+from bitfab.sim.verify import verify
+from tests.hw.test_compiler import tiny_dataflow
+
+
+@pytest.fixture(scope="session")
+def tiny_acc(request, tmp_path_factory) -> Path:
+    df = tiny_dataflow(Path(request.config.cache.mkdir("bitfab_accel")))
+    out = tmp_path_factory.mktemp("acc") / "tfc"
+    compile_accelerator(df, out, "bitserial")
+    return out
+
+
+@pytest.mark.verilator
+def test_verilator_200_images_match_and_meet_the_estimate(tiny_acc):
+    rep = verify(tiny_acc, 200, "verilator", chunk=100)
+    assert rep["passed"], rep["first_mismatch"]
+    assert rep["images"] == 200 and rep["chunks"] == 3  # 1-image latency run + 2 x 100
+    assert abs(rep["ratio_cycles_per_image"] - 1) <= 0.10, rep
+    assert abs(rep["ratio_latency"] - 1) <= 0.10, rep
+    on_disk = json.loads((tiny_acc / "verify.json").read_text())
+    assert on_disk["cycles_per_image"] == rep["cycles_per_image"]
+    assert rep["cycles_per_s"] > 0
+
+
+def _tampered_golden(acc_dir: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A copy of the graph whose second MVAU's thresholds are all raised to the largest one
+    (its outputs mostly 0): the golden model then disagrees with the hardware from there on."""
+    m = onnx.load(acc_dir / "dataflow.onnx")
+    node = [n for n in m.graph.node if n.op_type == "MVAU"][1]
+    init = next(i for i in m.graph.initializer if i.name == node.input[2])
+    t = numpy_helper.to_array(init).copy()
+    t[:] = t.max()
+    init.CopyFrom(numpy_helper.from_array(t, init.name))
+    path = tmp_path / "golden.onnx"
+    onnx.save(m, path)
+    return path, node.name
+
+
+def test_mismatch_names_first_image_and_layer(tiny_acc, tmp_path):
+    golden, layer = _tampered_golden(tiny_acc, tmp_path)
+    rep = verify(tiny_acc, 6, "amaranth", chunk=5, golden=golden, write=False)
+    assert not rep["passed"]
+    fm = rep["first_mismatch"]
+    assert fm["layer"] == layer, fm
+    assert 0 <= fm["image"] < 6 and "expected" in fm["message"]
+
+
+def test_icarus_backend_and_cli(tiny_acc, capsys):
+    rc = main(["verify", str(tiny_acc), "--images", "3", "--backend", "icarus", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "all outputs match" in out
+    rep = json.loads((tiny_acc / "verify.json").read_text())
+    assert rep["backend"] == "icarus" and rep["passed"] and rep["images"] == 3
+
+
+def test_cli_rejects_a_folder_that_is_not_an_accelerator(tmp_path, capsys):
+    assert main(["verify", str(tmp_path), "--images", "2", "--quiet"]) == 2
+    assert "accelerator.json" in capsys.readouterr().err
