@@ -159,13 +159,20 @@ class GoldenModel:
                 progress(k)
         return out
 
-    def layer_tensors(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def layer_tensors(
+        self, images: np.ndarray, batch: int = 100
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Classes ``[N]`` and, per HW-layer node name, its output tensor (leading dim N).
 
         The key ``"input"`` holds the graph input (raw pixels). Values are float32 arrays holding
         integers (bipolar as -1/+1) within the tensor's FINN data type, see :meth:`datatype`.
+        Runs ``batch`` images at a time (memory: every tensor of the graph per image).
         """
         x = _as_images(images)
+        if len(x) > batch:
+            parts = [self.layer_tensors(x[i : i + batch], batch) for i in range(0, len(x), batch)]
+            tensors = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
+            return np.concatenate([p[0] for p in parts]), tensors
         ctx = self._exec(x, full=True)
         tensors = {"input": np.asarray(ctx[self.input_name])}
         for name in self.layer_names:
