@@ -28,17 +28,17 @@ ARRAYS = ("parallel", "bitserial", "bitfusion")
 #: folding target (cycles per image of the slowest layer) per model and array kind; bit-serial
 #: arrays take wbits*abits cycles per fold, so their target is lower
 TARGETS = {
-    ("tfc_w1a1", "parallel"): 800,
-    ("tfc_w1a1", "bitserial"): 800,
-    ("tfc_w1a1", "bitfusion"): 800,
-    ("tfc_w2a2", "parallel"): 800,
-    ("tfc_w2a2", "bitserial"): 200,
-    ("tfc_w2a2", "bitfusion"): 800,
-    ("mixed", "parallel"): 800,
+    ("tfc_w1a1", "parallel"): 1000,
+    ("tfc_w1a1", "bitserial"): 1000,
+    ("tfc_w1a1", "bitfusion"): 1000,
+    ("tfc_w2a2", "parallel"): 1000,
+    ("tfc_w2a2", "bitserial"): 250,
+    ("tfc_w2a2", "bitfusion"): 1000,
+    ("mixed", "parallel"): 1000,
     ("mixed", "bitserial"): 100,
-    ("mixed", "bitfusion"): 800,
+    ("mixed", "bitfusion"): 1000,
     ("cnv_w2a2", "parallel"): 2000,
-    ("cnv_w2a2", "bitserial"): 1000,
+    ("cnv_w2a2", "bitserial"): 400,
     ("cnv_w2a2", "bitfusion"): 2000,
 }
 

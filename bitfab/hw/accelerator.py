@@ -60,6 +60,8 @@ class Accelerator(wiring.Component):
             StreamFIFO(width=spec.fmt_out.width, depth=d) if d > 0 else None
             for spec, d in zip(graph.layers[:-1], depths, strict=True)
         ]
+        for sub in [*self.units, *(f for f in self.fifos if f is not None)]:
+            sub._MustUse__silence = True  # elaborated with the accelerator (or not at all)
         super().__init__(
             {
                 "i": In(stream.Signature(unsigned(graph.input_fmt.width))),
@@ -217,4 +219,5 @@ def load_accelerator(out_dir) -> tuple[Accelerator, dict]:  # noqa: ANN001
     default = next(iter(arrays.values()), "parallel")
     graph = compile_graph(d / "dataflow.onnx", default, arrays)
     acc = Accelerator(graph, [f["depth"] for f in report["fifos"]])
+    acc._MustUse__silence = True  # a description of the Verilog on disk; maybe never elaborated
     return acc, report
