@@ -89,7 +89,7 @@ class BitFusionArray(wiring.Component):
         acc_width: int | None = None,
         *,
         bricks: int | None = None,
-        reg_every: int = 2,
+        reg_every: int = 1,
     ):
         self.params = validate_params(
             pe, simd, wbits, abits, wkind, akind, acc_width, array="bit-fusion array"

@@ -63,7 +63,7 @@ class BitParallelArray(wiring.Component):
         acc_width: int | None = None,
         *,
         dsp: bool = False,
-        reg_every: int = 2,
+        reg_every: int = 1,
     ):
         self.params = validate_params(
             pe, simd, wbits, abits, wkind, akind, acc_width, array="bit-parallel array"

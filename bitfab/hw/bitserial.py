@@ -70,7 +70,7 @@ class BitSerialArray(wiring.Component):
         akind: str,
         acc_width: int | None = None,
         *,
-        reg_every: int = 2,
+        reg_every: int = 1,
     ):
         self.params = validate_params(
             pe, simd, wbits, abits, wkind, akind, acc_width, array="bit-serial array"
