@@ -70,7 +70,8 @@ def plan() -> list[dict]:
 
     ``bits`` is the elaborated precision. ``bricks`` (bit-fusion only): None = default (one fold
     per cycle at full precision); ``"simd"`` = one brick per lane, a fixed budget whose
-    throughput scales with the run-time precision (the Bit Fusion paper's operating mode).
+    throughput scales with the run-time precision (the Bit Fusion paper's operating mode; at
+    least 16 bricks, the number one 8x8 product needs).
     W8A8 runs use a small 2x8 array (a 4x16 bit-parallel W8A8 array needs 13.5 k LUTs).
     """
     runs = []
@@ -84,7 +85,7 @@ def plan() -> list[dict]:
                 bits=bits,
                 family=family,
                 target=target or TARGETS[family],
-                bricks=simd if bricks == "simd" else bricks,
+                bricks=max(simd, 16) if bricks == "simd" else bricks,
             )
         )
 
@@ -120,7 +121,7 @@ def estimate_luts(spec: dict, runs: list[dict]) -> tuple[int, str] | None:
     """LUTs of ``spec`` scaled from the largest measured run of the same array on the same family
     (LUTs grow about linearly with pe*simd), with the key of that run; None if none measured."""
     size = spec["pe"] * spec["simd"]
-    per_lane = spec["bricks"] is not None and spec["bricks"] == spec["simd"]
+    per_lane = spec["bricks"] is not None and spec["bricks"] == max(spec["simd"], 16)
     best = None
     for e in runs:
         if e.get("derived_from_run") or e.get("family") != spec["family"]:
@@ -131,7 +132,7 @@ def estimate_luts(spec: dict, runs: list[dict]) -> tuple[int, str] | None:
         else:  # a failed run records the spec and, if Yosys got that far, its LUT count
             found = re.search(r"needs (\d+) LUTs", e.get("error", ""))
             bits, lut = e.get("bits"), int(found.group(1)) if found else None
-            e_per_lane = e.get("bricks") is not None and e.get("bricks") == e.get("simd")
+            e_per_lane = e.get("bricks") is not None and e.get("bricks") == max(e["simd"], 16)
         if (e.get("kind"), bits) != (spec["kind"], spec["bits"]) or not lut:
             continue
         if spec["kind"] == "bitfusion" and e_per_lane != per_lane:
@@ -200,7 +201,9 @@ def _entry(spec: dict, arr, report, rt_bits: int, derived: bool) -> dict:
         "key": run_key(spec) + (f"@rt{rt_bits}" if derived else ""),
         "kind": spec["kind"],
         "bricks": getattr(arr, "bricks", None),
-        "bricks_spec": "simd" if spec["bricks"] and spec["bricks"] == spec["simd"] else None,
+        "bricks_spec": "simd"
+        if spec["bricks"] and spec["bricks"] == max(spec["simd"], 16)
+        else None,
         "pe": spec["pe"],
         "simd": spec["simd"],
         "elaborated_bits": spec["bits"],
@@ -246,12 +249,14 @@ def _source_sha1(arr) -> str:
     return h.hexdigest()[:12]
 
 
-def run_one(spec: dict, work: Path) -> list[dict]:
+def run_one(spec: dict, work: Path, timeout_s: float = 3600.0) -> list[dict]:
     from bitfab.flows import synthesize
 
     arr = make_array(spec["kind"], spec["pe"], spec["simd"], spec["bits"], spec["bricks"])
     out = work / run_key(spec)
-    report = synthesize(arr, spec["target"], out, clock_mhz=CLOCK_MHZ[spec["family"]], seed=1)
+    report = synthesize(
+        arr, spec["target"], out, clock_mhz=CLOCK_MHZ[spec["family"]], seed=1, timeout_s=timeout_s
+    )
     shutil.rmtree(out, ignore_errors=True)  # netlists are large; the figures are in the entry
     entries = [_entry(spec, arr, report, spec["bits"], derived=False)]
     if spec["kind"] != "bitparallel" and spec["bits"] == 8:
@@ -299,9 +304,10 @@ def sweep(args) -> int:
         console.print(f"[bold]({n}/{len(todo)}) {key}")
         t0 = time.perf_counter()
         try:
-            entries = run_one(spec, work)
+            entries = run_one(spec, work, timeout_s=args.timeout)
         except BitfabError as exc:
-            entries = [{"key": key, **spec, "status": "does not fit", "error": str(exc)}]
+            status = "timeout" if "timed out" in str(exc) else "does not fit"
+            entries = [{"key": key, **spec, "status": status, "error": str(exc)}]
         except ValueError as exc:  # the array refuses these parameters
             entries = [{"key": key, **spec, "status": "unsupported", "error": str(exc)}]
         except Exception as exc:  # noqa: BLE001 - an array being edited must not stop the sweep
@@ -430,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", help="HH:MM local time: skip runs predicted to end later")
     p.add_argument("--only", nargs="*", help="run only keys containing one of these strings")
     p.add_argument("--work", default=None, help="scratch folder for build outputs")
+    p.add_argument("--timeout", type=float, default=480.0, help="per-tool timeout in seconds")
     p.add_argument("--table", action="store_true", help="print the markdown table and exit")
     p.add_argument("--summary", action="store_true", help="print targets met / not met and exit")
     p.add_argument(
