@@ -367,7 +367,7 @@ class BitFusionArray(wiring.Component):
         for _ in range(self._tree_latency + 1):
             tags = {k: pipe.stage(v, f"tag_{k}", reset=k == "valid") for k, v in tags.items()}
         m.d.comb += [out.valid.eq(tags["valid"]), out.last.eq(tags["last"])]
-        out.connect(partials)
+        out.connect(partials, pipe)
         return m
 
 

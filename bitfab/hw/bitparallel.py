@@ -206,7 +206,7 @@ class BitParallelArray(wiring.Component):
             valid = pipe.stage(valid, name="valid", reset=True)
             last = pipe.stage(last, name="last")
         m.d.comb += [out.valid.eq(valid), out.last.eq(last)]
-        out.connect(partials)
+        out.connect(partials, pipe)
         return m
 
 

@@ -222,7 +222,7 @@ class BitSerialArray(wiring.Component):
 
         # ---- stage D: dot-product accumulator and output ----
         m.d.comb += [out.valid.eq(tags["valid"]), out.last.eq(tags["d_last"])]
-        out.connect(vals)
+        out.connect(vals, pipe)
         return m
 
 

@@ -213,6 +213,7 @@ class Pipeline:
         self.adv = adv
         self.domain = domain
         self._n = 0
+        self.bits = 0  # register bits created (sizes the enable fan-out)
 
     def stage(self, value: Value, name: str = "pipe", *, reset: bool = False) -> Signal:
         """``reset=True`` for control bits (valid flags); data registers have no reset, which
@@ -220,6 +221,7 @@ class Pipeline:
         value = Value.cast(value)
         self._n += 1
         reg = Signal(value.shape(), name=f"{name}_r{self._n}", reset_less=not reset)
+        self.bits += len(reg)
         with self.m.If(self.adv):
             self.m.d[self.domain] += reg.eq(value)
         return reg
@@ -385,38 +387,78 @@ def sign_extend_lane(bits: Value, kind: str, width: int) -> Value:
     return bits.as_unsigned()
 
 
+#: Pipelines with more register bits than this get an output skid buffer (registered ``adv``).
+SKID_MIN_BITS = 1024
+
+
 class AccumulateOutput:
     """Dot-product accumulator per PE row and the registered output stream.
 
     Fed by the last pipeline stage with ``valid`` (a partial sum is present) and ``last`` (it
     closes the dot product: write the sum to ``o``). The accumulator register is cleared (its
     flip-flops' synchronous reset) when a dot product closes, so the first partial of the next
-    one needs no multiplexer: one ``acc_width``-bit adder per row. Creates ``self.adv``, the
-    pipeline-wide advance enable: everything stalls only when a closing partial meets an output
-    word that has not been taken yet. ``adv`` depends combinationally on ``o.ready`` (one
-    AND/OR) but never on ``i.valid``.
+    one needs no multiplexer: one ``acc_width``-bit adder per row.
+
+    ``self.adv`` is the pipeline-wide advance enable. Without a skid buffer it is
+    combinational: low only when a closing partial meets an output word that has not been
+    taken (``o.valid & ~o.ready``), so it depends on ``o.ready`` through one LUT and fans out
+    to every pipeline register. With a skid buffer (``skid=True``, or ``"auto"`` for pipelines
+    of more than ``SKID_MIN_BITS`` register bits) ``adv`` is a flip-flop: a blocked partial is
+    parked in a one-entry skid register (one partial-width multiplexer per row) and the
+    pipeline stops the cycle after. Either way ``adv`` never depends on ``i.valid``.
     """
 
-    def __init__(self, m: Module, o, pe: int, acc_width: int):
+    def __init__(self, m: Module, o, pe: int, acc_width: int, *, skid="auto"):
+        if skid not in (True, False, "auto"):
+            raise ValueError(f"skid must be True, False or 'auto', got {skid!r}")
         self.m = m
         self.o = o
         self.pe = pe
         self.acc_width = acc_width
+        self.skid = skid
         self.valid = Signal(name="acc_in_valid")
         self.last = Signal(name="acc_in_last")
-        self.adv = Signal(name="adv")
-        m.d.comb += self.adv.eq(~(self.valid & self.last & o.valid & ~o.ready))
+        self.adv = Signal(name="adv", init=1)
+        self.used_skid = None
 
-    def connect(self, partials: Sequence[Value]) -> None:
+    def connect(self, partials: Sequence[Value], pipe: Pipeline | None = None) -> None:
         """Accumulate ``partials[p]`` (signed values) into row ``p``; builds the output logic."""
         m, o = self.m, self.o
+        skid = self.skid
+        if skid == "auto":
+            skid = pipe is not None and pipe.bits > SKID_MIN_BITS
+        self.used_skid = skid
+        partials = [Value.cast(v) for v in partials]
+        if skid:
+            s_valid = Signal(name="skid_valid")
+            s_last = Signal(name="skid_last", reset_less=True)
+            s_data = [
+                Signal(v.shape(), name=f"skid{p}", reset_less=True) for p, v in enumerate(partials)
+            ]
+            valid = s_valid | self.valid
+            last = Mux(s_valid, s_last, self.last)
+            items = [Mux(s_valid, sd, v) for sd, v in zip(s_data, partials, strict=True)]
+        else:
+            valid, last, items = self.valid, self.last, partials
+        blocked = last & o.valid & ~o.ready
+        take = Signal(name="acc_take")
+        m.d.comb += take.eq(valid & ~blocked)
+        if skid:
+            # the pipeline moved while the item at its end could not be taken: park it
+            with m.If(~s_valid & self.valid & ~take):
+                m.d.sync += [s_valid.eq(1), s_last.eq(self.last)]
+                m.d.sync += [sd.eq(v) for sd, v in zip(s_data, partials, strict=True)]
+            with m.Elif(s_valid & take):
+                m.d.sync += s_valid.eq(0)
+            m.d.sync += self.adv.eq(~(valid & ~take))
+        else:
+            m.d.comb += self.adv.eq(~(self.valid & blocked))
         with m.If(o.ready):
             m.d.sync += o.valid.eq(0)
-        take = self.adv & self.valid
         # one synchronous clear (domain reset or a closing partial) and one enable for all
         # accumulator bits: maps onto the flip-flops' own reset and enable pins
-        clear = ResetSignal() | (take & self.last)
-        for p, part in enumerate(partials):
+        clear = ResetSignal() | (take & last)
+        for p, part in enumerate(items):
             acc = Signal(signed(self.acc_width), name=f"acc{p}", reset_less=True)
             nxt = Signal(signed(self.acc_width), name=f"acc_next{p}")
             m.d.comb += nxt.eq(acc + part)
@@ -424,15 +466,16 @@ class AccumulateOutput:
                 m.d.sync += acc.eq(0)
             with m.Elif(take):
                 m.d.sync += acc.eq(nxt)
-            with m.If(take & self.last):
+            with m.If(take & last):
                 m.d.sync += o.payload[p].eq(nxt)
-        with m.If(self.adv & self.valid & self.last):
+        with m.If(take & last):
             m.d.sync += o.valid.eq(1)
 
 
 __all__ = [
     "AccumulateOutput",
     "ArrayParams",
+    "SKID_MIN_BITS",
     "Pipeline",
     "adder_tree",
     "array_signature_members",

@@ -255,3 +255,13 @@ def run_case(case: Case, *, seed: int = 0, gap: float = 0.0, stall: float = 0.0,
         stall=stall,
         setup=case.setup,
     )
+
+
+def force_skid():
+    """Context manager: every array built inside uses the output skid buffer (registered
+    ``adv``), whatever its size (normally only pipelines over ``SKID_MIN_BITS`` bits do)."""
+    from unittest import mock
+
+    from bitfab.hw import pe_common
+
+    return mock.patch.object(pe_common, "SKID_MIN_BITS", -1)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bitfab.hw.bitserial import BitSerialArray
-from tests.hw.pe_cases import KINDS, make_case, params_strategy, run_case
+from tests.hw.pe_cases import KINDS, force_skid, make_case, params_strategy, run_case
 
 ARRAY = "bitserial"
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -24,6 +24,20 @@ def test_random_cases_with_backpressure(params, seed):
     case = make_case(ARRAY, params, rng)
     gap, stall = rng.uniform(0, 0.6), rng.uniform(0, 0.6)
     run = run_case(case, seed=seed, gap=gap, stall=stall)
+    assert run.outputs["o"] == case.expected["o"], case.name
+
+
+@settings(max_examples=15, deadline=None)
+@given(params=params_strategy(widths=(1, 2, 4, 8), max_simd=4), seed=st.integers(0, 2**32 - 1))
+def test_random_cases_with_skid_buffer(params, seed):
+    """Same, with the registered-``adv`` output skid buffer (used by large arrays)."""
+    rng = np.random.default_rng(seed)
+    case = make_case(ARRAY, params, rng)
+    with force_skid():
+        dut = case.build()
+        run = run_case(
+            case, seed=seed, gap=rng.uniform(0, 0.5), stall=rng.uniform(0.2, 0.7), dut=dut
+        )
     assert run.outputs["o"] == case.expected["o"], case.name
 
 
