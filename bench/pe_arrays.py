@@ -249,6 +249,30 @@ def _source_sha1(arr) -> str:
     return h.hexdigest()[:12]
 
 
+def current_source_sha1(kind: str) -> str:
+    """What :func:`_source_sha1` gives for an array of ``kind`` with the files as they are now."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for name in (kind, "pe_common"):
+        h.update((ROOT / "bitfab" / "hw" / f"{name}.py").read_bytes())
+    return h.hexdigest()[:12]
+
+
+def retire_stale(data: dict) -> int:
+    """Move runs measured on older array sources (or that errored) to ``data["superseded"]``."""
+    keep, old = [], data.setdefault("superseded", [])
+    for e in data["runs"]:
+        sha = e.get("array_source_sha1")
+        if e.get("status") == "error" or (sha and sha != current_source_sha1(e["kind"])):
+            old.append(e)
+        else:
+            keep.append(e)
+    moved = len(data["runs"]) - len(keep)
+    data["runs"] = keep
+    return moved
+
+
 def run_one(spec: dict, work: Path, timeout_s: float = 3600.0) -> list[dict]:
     from bitfab.flows import synthesize
 
@@ -273,6 +297,9 @@ def sweep(args) -> int:
     console = Console(stderr=True)
     data = _load()
     data["meta"] = _meta(sys.argv[1:])
+    if args.rerun_stale:
+        console.print(f"retired {retire_stale(data)} runs of older array sources")
+        _save(data)
     done = {e["key"] for e in data["runs"]}
     todo = [s for s in plan() if run_key(s) not in done]
     if args.only:
@@ -436,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", help="HH:MM local time: skip runs predicted to end later")
     p.add_argument("--only", nargs="*", help="run only keys containing one of these strings")
     p.add_argument("--work", default=None, help="scratch folder for build outputs")
+    p.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="re-run entries measured on older array sources (moved to 'superseded' in the JSON)",
+    )
     p.add_argument("--timeout", type=float, default=480.0, help="per-tool timeout in seconds")
     p.add_argument("--table", action="store_true", help="print the markdown table and exit")
     p.add_argument("--summary", action="store_true", help="print targets met / not met and exit")
