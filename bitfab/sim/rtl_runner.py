@@ -211,6 +211,31 @@ def _tail(path: Path, n: int = 30) -> str:
 _RUNTIME_OBJS = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated_threads.o")
 
 
+def _runtime_relevant(build_args: Sequence[str]) -> list[str]:
+    """The build options that can change the runtime objects: drop Verilator-only ones (lint
+    switches, Verilator's own -O level, output splitting); keep -CFLAGS, --trace, --threads..."""
+    out, skip, keep = [], False, False
+    for a in build_args:
+        if keep:  # the value of -CFLAGS / -LDFLAGS
+            out.append(a)
+            keep = False
+            continue
+        if skip:
+            skip = False
+            continue
+        if a in ("-CFLAGS", "-LDFLAGS"):
+            out.append(a)
+            keep = True
+            continue
+        if a in ("--output-split", "--output-split-cfuncs", "--output-split-ctrace"):
+            skip = True
+            continue
+        if a.startswith("-W") or a in ("-O0", "-O1", "-O2", "-O3", "-Os"):
+            continue
+        out.append(a)
+    return out
+
+
 def _runtime_key(build_args: Sequence[str]) -> str:
     import cocotb
 
@@ -221,7 +246,7 @@ def _runtime_key(build_args: Sequence[str]) -> str:
         _tool_version("verilator"),
         cocotb.__version__,
         out.stdout.split("\n", 1)[0],
-        "\0".join(build_args),
+        "\0".join(_runtime_relevant(build_args)),
         *(os.environ.get(v, "") for v in ("CXX", "CXXFLAGS", "CPPFLAGS", "OPT_GLOBAL", "OPT_SLOW")),
     ):
         h.update(part.encode())
