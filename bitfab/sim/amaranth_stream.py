@@ -91,7 +91,7 @@ def run_streams(
         stream = getattr(dut, name)
         r = random.Random(rng.random())
 
-        async def _src(ctx, stream=stream, words=list(words), r=r):
+        async def _src(ctx, stream=stream, words=tuple(words), r=r):
             for w in words:
                 await stream_put(ctx, stream, int(w), r, gap)
 
