@@ -143,6 +143,8 @@ def overflow_from_error(message: str) -> str | None:
         if "sb_io" in low or "trellis_io" in low or "$tinoutpad" in low or "_io" in low:
             return "I/O pins"
         return "placement sites (logic cells, RAM or DSP)"
+    if "unable to find legal placement" in low or "utilisation limit" in low:
+        return "legal placement sites (logic cells; packing limits such as one clock enable / reset per iCE40 logic block count too)"
     if "only has" in low or "too many" in low:
         return message
     return None
