@@ -54,6 +54,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if (args.array is None) == (args.verilog is None):
         raise BitfabError("synth: give either a Verilog file or --array KIND, not both or neither")
+    from bitfab.boards import get_target
+
+    get_target(args.target)  # an unknown target fails before anything is built
     if args.array:
         design = _make_array(args)
     else:
