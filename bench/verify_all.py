@@ -105,14 +105,14 @@ def dataflow(model: str, target: int, work: Path) -> Path:
     return out / "dataflow.onnx"
 
 
-def merge(record: dict) -> None:
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
+def merge(record: dict, results: Path = RESULTS) -> None:
+    data = json.loads(results.read_text()) if results.exists() else {"runs": []}
     key = (record["model"], record["array"], record["images"])
     data["runs"] = [r for r in data["runs"] if (r["model"], r["array"], r["images"]) != key]
     data["runs"].append(record)
     data["machine"] = f"{platform.processor() or platform.machine()}, {platform.node()}"
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def main() -> int:
@@ -122,6 +122,7 @@ def main() -> int:
     ap.add_argument("--arrays", default=",".join(ARRAYS))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--work", default="/tmp/bitfab_verify_all")
+    ap.add_argument("--results", default=str(RESULTS), help="JSON file the records merge into")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -177,7 +178,7 @@ def main() -> int:
             except Exception as e:  # noqa: BLE001 - record and go on with the next run
                 rec["error"] = f"{type(e).__name__}: {e}"
             rec["bench_wall_s"] = round(time.perf_counter() - t0, 1)
-            merge(rec)
+            merge(rec, Path(args.results))
             print(
                 json.dumps(
                     {

@@ -37,10 +37,13 @@ def _golden(df: Path, n: int):
     return imgs, classes, tensors
 
 
-@pytest.mark.parametrize("array", ["parallel", "bitserial", "bitfusion"])
-def test_accelerator_matches_golden_with_gaps_and_stalls(tiny_df2, array):
-    imgs, classes, tensors = _golden(tiny_df2, 3)
-    g = compile_graph(tiny_df2, array)
+@pytest.mark.parametrize(
+    "model,array", [("w2a2", "parallel"), ("w2a2", "bitfusion"), ("w1a1", "bitserial")]
+)
+def test_accelerator_matches_golden_with_gaps_and_stalls(tiny_df, tiny_df2, model, array):
+    df = tiny_df2 if model == "w2a2" else tiny_df
+    imgs, classes, tensors = _golden(df, 3)
+    g = compile_graph(df, array)
     acc = Accelerator(g)
     words = tensor_words(tensors["input"], g.input_fmt)
     run = run_streams(acc, {"i": words}, {"o": 3}, gap=0.2, stall=0.2, seed=3, max_cycles=10**5)
