@@ -106,3 +106,30 @@ def test_cli_compile_error_exit_code(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     assert np.isscalar(rc)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,target", [("tfc_mixed", 300), ("cnv_w2a2", 3000)])
+def test_plain_brevitas_models_match_golden(tmp_path, family, target):
+    """QONNX models built from plain Brevitas layers by the dataflow tests (not the bitfab
+    zoo; the CNN has signed activations, four unpadded convolutions and two max-pools):
+    train-free export -> bitfab dataflow -> accelerator, outputs equal FINN's."""
+    import torch
+
+    from bitfab.dataflow.build import build_dataflow
+    from tests.dataflow import zoo_small
+
+    torch.manual_seed(zoo_small.SEEDS[family])
+    q = zoo_small.export(
+        zoo_small.FAMILIES[family](), tmp_path / "q.onnx", seed=zoo_small.SEEDS[family]
+    )
+    build_dataflow(str(q), str(tmp_path / "df"), target_cycles=target)
+    df = tmp_path / "df" / "dataflow.onnx"
+    imgs, classes, tensors = _golden(df, 2)
+    g = compile_graph(df, "bitfusion")
+    acc = Accelerator(g)
+    run = run_streams(
+        acc, {"i": tensor_words(tensors["input"], g.input_fmt)}, {"o": 2}, max_cycles=10**6
+    )
+    assert run.outputs["o"] == classes.tolist()
+    assert abs(run.cycles / acc.perf.total_cycles(2) - 1) <= 0.10
