@@ -165,7 +165,7 @@ def write_doc(data: dict, doc: Path) -> None:
             gap = 100 * (f["test_accuracy"] - q["test_accuracy"])
             met = "yes" if gap <= 0.5 else "**no**"
             lines.append(
-                f"| {m} w4a4 within 0.5 points of float | {gap:+.2f} points below float | {met} |"
+                f"| {m} w4a4 within 0.5 points of float | float - w4a4 = {gap:.2f} points | {met} |"
             )
     lines += [
         "",

@@ -85,7 +85,10 @@ def check_export(
     ``x``: float32 ``[N, 1, 28, 28]`` model input (pixel / 255). Returns a JSON-ready dict:
     ``images``, ``argmax_agree``, ``disagree``, ``disagree_at_tie`` (torch's top-2 logits equal
     within ``tie_tol`` relative to the logit range), ``disagree_not_tie``, ``max_abs_logit_diff``,
-    ``seconds``, ``ok`` (no disagreement outside ties). Execution is batched (``batch`` images).
+    ``images_logit_diff`` (images whose logits differ by more than float rounding: an activation
+    that lands within rounding error of a quantization step can round to the neighbouring level
+    when BatchNorm is evaluated in a different order), ``seconds``, ``ok`` (no disagreement
+    outside ties). Execution is batched (``batch`` images).
     """
     if not Path(onnx_path).is_file():
         raise BitfabError(f"{onnx_path}: exported model not found")
@@ -109,6 +112,9 @@ def check_export(
         "disagree_at_tie": n_tie,
         "disagree_not_tie": n_dis - n_tie,
         "max_abs_logit_diff": float(np.abs(got - ref).max()) if len(x) else 0.0,
+        "images_logit_diff": int((np.abs(got - ref).max(axis=1) > 1e-4 * scale).sum())
+        if len(x)
+        else 0,
         "seconds": round(seconds, 3),
         "ok": n_dis == n_tie,
     }
