@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import resource
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ class ChunkResult:
     tb_s: float
     sim_s: float
     bad_word: int | None
+    cpu_s: float = 0.0  # CPU seconds of the simulator process (exact when chunks run one at a time)
 
 
 class ChunkRunner:
@@ -119,11 +121,14 @@ class ChunkRunner:
             (run_dir / "params.json").write_text(json.dumps(params))
             return args
 
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         res = run(self.build, FAST_TB, params, prepare=prepare)
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
         bad = None
         if not res.passed and " word " in res.message:
             try:
                 bad = int(res.message.split(" word ", 1)[1].split()[0])
             except (IndexError, ValueError):
                 bad = None
-        return ChunkResult(res.passed, res.message, res.cycles, res.tb_s, res.sim_s, bad)
+        return ChunkResult(res.passed, res.message, res.cycles, res.tb_s, res.sim_s, bad, cpu)

@@ -190,7 +190,7 @@ def verify(
         from bitfab.sim.amaranth_stream import run_streams
 
         for k, (s, e) in enumerate(spans):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             r = run_streams(
                 acc,
                 {"i": gold.in_words[s * ipi : e * ipi]},
@@ -204,7 +204,8 @@ def verify(
             got = r.outputs["o"]
             bad = next((i for i, (a, b) in enumerate(zip(got, exp, strict=True)) if a != b), None)
             msg = "" if bad is None else f"word {bad}: expected {exp[bad]}, got {got[bad]}"
-            results[k] = (bad is None, msg, r.cycles, time.perf_counter() - t0, bad)
+            dt = time.perf_counter() - t0
+            results[k] = (bad is None, msg, r.cycles, dt, bad, time.process_time() - c0)
             done[0] += e - s
             if progress:
                 progress(done[0], n)
@@ -227,7 +228,7 @@ def verify(
                 seed=k + 1,
                 max_cycles=(e - s + 4) * 4 * est.ii + 4 * est.latency + 10**5,
             )
-            return r.passed, r.message, r.cycles, r.tb_s, r.bad_word
+            return r.passed, r.message, r.cycles, r.tb_s, r.bad_word, r.cpu_s
 
         t_sim = time.perf_counter()
         with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
@@ -245,6 +246,7 @@ def verify(
     ii = sum(c for c, _ in steady) / max(1, sum(m for _, m in steady)) if steady else float(lat)
     total_cycles = sum(r[2] for r in results.values())
     tb_s = sum(r[3] for r in results.values())
+    cpu_s = sum(r[5] for r in results.values())
     failing = [k for k in range(len(spans)) if not results[k][0]]
     first = None
     if failing:
@@ -269,6 +271,9 @@ def verify(
         "ratio_latency": round(lat / est.latency, 4) if est.latency else None,
         "total_cycles": total_cycles,
         "cycles_per_s": round(total_cycles / tb_s, 1) if tb_s > 0 else None,
+        # per CPU second of the simulator processes (start-up included): independent of the
+        # machine's load when chunks run one at a time (jobs=1)
+        "cycles_per_cpu_s": round(total_cycles / cpu_s, 1) if cpu_s > 0 else None,
         "sim_wall_s": round(sim_wall, 2),
         "build_s": round(build_s, 2),
         "golden_s": round(gold.seconds, 2),
