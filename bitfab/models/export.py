@@ -25,7 +25,10 @@ DEFAULT_CHECK_BATCH = 500
 
 def export_model(model: nn.Module, path: str | os.PathLike[str]) -> None:
     """Export ``model`` (a quantized zoo model) to QONNX at ``path`` and clean it up in place."""
-    from brevitas.export import export_qonnx
+    with warnings.catch_warnings():
+        # brevitas.graph.equalize warns about an optional CUDA kernel package on import.
+        warnings.filterwarnings("ignore", message="fast_hadamard_transform package not found")
+        from brevitas.export import export_qonnx
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
 
