@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bitfab.hw import packing
+from tests.hw.pe_cases import rand_values, value_range  # noqa: F401  (shared value helpers)
 
 # component name -> (module, class)
 COMPONENTS = {
@@ -64,22 +65,6 @@ class Case:
 # --------------------------------------------------------------------------------------------
 # value helpers
 # --------------------------------------------------------------------------------------------
-
-
-def value_range(kind: str, bits: int) -> tuple[int, int]:
-    if kind == "bipolar":
-        return -1, 1
-    if kind == "signed":
-        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return 0, (1 << bits) - 1
-
-
-def rand_values(rng: np.random.Generator, kind: str, bits: int, shape) -> np.ndarray:
-    """Random integers of a (kind, bits) data type."""
-    if kind == "bipolar":
-        return rng.choice(np.array([-1, 1]), size=shape)
-    lo, hi = value_range(kind, bits)
-    return rng.integers(lo, hi + 1, size=shape)
 
 
 def words_of(values: np.ndarray, lanes: int, bits: int, kind: str) -> list[int]:
