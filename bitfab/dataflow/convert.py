@@ -69,7 +69,6 @@ from qonnx.transformation.insert_topk import InsertTopK  # noqa: E402
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul  # noqa: E402
 from qonnx.util.cleanup import cleanup_model  # noqa: E402
 
-from bitfab.dataflow import _finn  # noqa: F401  (before any finn import)
 from bitfab.dataflow.folding import HW_OP_TYPES  # noqa: E402
 from bitfab.dataflow.layers import is_hw_node  # noqa: E402
 from bitfab.dataflow.transforms import (  # noqa: E402

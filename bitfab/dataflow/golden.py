@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bitfab.dataflow import _finn  # noqa: F401  (before any finn import)
 from bitfab.errors import BitfabError
 
 ProgressFn = Callable[[int], None]

@@ -7,7 +7,6 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from bitfab.dataflow import _finn  # noqa: F401  (before any finn import)
 from bitfab.dataflow.folding import HW_OP_TYPES, LayerShape, exp_cycles, lut_estimate
 from bitfab.errors import BitfabError
 

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bitfab.dataflow import _finn  # noqa: F401  (before any finn/qonnx import)
 from bitfab.errors import BitfabError
 
 #: FINN op type -> (module, class) of the bitfab streaming layer.

@@ -10,7 +10,6 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.util.basic import qonnx_make_model
 
-from bitfab.dataflow import _finn  # noqa: F401
 from bitfab.dataflow.transforms import PrependPixelScale, RemoveIdentityThresholding
 from bitfab.dataflow.transforms.remove_identity_thresholding import is_identity_thresholding
 from bitfab.dataflow.transforms.remove_input_layout_op import _transpose_keeps_order

@@ -484,7 +484,6 @@ def finn_execute(
     ``params`` are ``(array, dtype_name)`` initializers for the node's inputs after the data
     input (weights, thresholds).
     """
-    from bitfab.dataflow import _finn  # noqa: F401  (FINN without its pyyaml/pydantic settings)
 
     importlib.import_module("finn.custom_op.fpgadataflow")  # registers FINN's HW ops with qonnx
     from onnx import TensorProto, helper
