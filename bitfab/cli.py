@@ -15,43 +15,86 @@ from bitfab.errors import BitfabError
 
 # --- train (owned by bitfab.models) -------------------------------------------------------------
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="QAT-train a zoo model and export QONNX",
-                       description="Quantization-aware training with Brevitas; writes DIR/model.onnx "
-                       "(QONNX; input float [1,1,28,28] = pixel/255), DIR/metrics.json (test accuracy, "
-                       "QONNX-vs-torch export check) and DIR/checkpoint.pt (each epoch, for --resume). "
-                       "Bit widths: 1 = bipolar, 2-8 = integer; a comma list sets them per layer "
-                       "(e.g. --wbits 2,4,4,2); --wbits float trains the float model (no export).")
-    p.add_argument("--model", default=None,
-                   help="zoo model: tfc, sfc, lfc (FINN MLPs), cnv-s (iCE40 UP5K CNN), cnv-m (ECP5 CNN); "
-                   "default tfc")
-    p.add_argument("--wbits", default=None,
-                   help="weight bits 1-8, one number or one per weight layer; 32/float = float model "
-                   "(default 1)")
-    p.add_argument("--abits", default=None,
-                   help="activation bits 1-8, one number or one per hidden activation (default = wbits)")
-    p.add_argument("--in-bits", default=None,
-                   help="input bits: 1 = bipolar sign of pixel>=128, 2-8 = unsigned (8 = exact pixel); "
-                   "default 8; 1 = FINN's classic binarized TFC input")
+    p = sub.add_parser(
+        "train",
+        help="QAT-train a zoo model and export QONNX",
+        description="Quantization-aware training with Brevitas; writes DIR/model.onnx "
+        "(QONNX; input float [1,1,28,28] = pixel/255), DIR/metrics.json (test accuracy, "
+        "QONNX-vs-torch export check) and DIR/checkpoint.pt (each epoch, for --resume). "
+        "Bit widths: 1 = bipolar, 2-8 = integer; a comma list sets them per layer "
+        "(e.g. --wbits 2,4,4,2); --wbits float trains the float model (no export).",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="zoo model: tfc, sfc, lfc (FINN MLPs), cnv-s (iCE40 UP5K CNN), cnv-m (ECP5 CNN); "
+        "default tfc",
+    )
+    p.add_argument(
+        "--wbits",
+        default=None,
+        help="weight bits 1-8, one number or one per weight layer; 32/float = float model "
+        "(default 1)",
+    )
+    p.add_argument(
+        "--abits",
+        default=None,
+        help="activation bits 1-8, one number or one per hidden activation (default = wbits)",
+    )
+    p.add_argument(
+        "--in-bits",
+        default=None,
+        help="input bits: 1 = bipolar sign of pixel>=128, 2-8 = unsigned (8 = exact pixel); "
+        "default 8; 1 = FINN's classic binarized TFC input",
+    )
     p.add_argument("--dropout", type=float, default=None, help="dropout rate (default 0)")
-    p.add_argument("--config", default=None,
-                   help="TOML file with model, wbits, abits, in_bits, dropout (flags override it)")
-    p.add_argument("--epochs", type=int, default=10, help="total epochs (with --resume: the new total; default 10)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="TOML file with model, wbits, abits, in_bits, dropout (flags override it)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=10,
+        help="total epochs (with --resume: the new total; default 10)",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 128)")
-    p.add_argument("--lr", type=float, default=None,
-                   help="Adam learning rate, cosine decay (default 0.03; float model 0.01)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="Adam learning rate, cosine decay (default 0.03; float model 0.01)",
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint.pt (its config and hyper-parameters)")
-    p.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "digits"],
-                   help="training data (default fashion-mnist; digits = scikit-learn 8x8 digits "
-                   "upscaled and padded to 28x28)")
-    p.add_argument("--data-dir", default=None,
-                   help="Fashion-MNIST IDX .gz folder (default $BITFAB_FASHION_MNIST or "
-                   "/usr/share/datasets/fashion-mnist)")
-    p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
-    p.add_argument("--check-images", type=int, default=None,
-                   help="test images for the QONNX-vs-torch export check (default all)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/checkpoint.pt (its config and hyper-parameters)",
+    )
+    p.add_argument(
+        "--dataset",
+        default="fashion-mnist",
+        choices=["fashion-mnist", "digits"],
+        help="training data (default fashion-mnist; digits = scikit-learn 8x8 digits "
+        "upscaled and padded to 28x28)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="Fashion-MNIST IDX .gz folder (default $BITFAB_FASHION_MNIST or "
+        "/usr/share/datasets/fashion-mnist)",
+    )
+    p.add_argument(
+        "--limit", type=int, default=None, help="train on the first N training images only"
+    )
+    p.add_argument(
+        "--check-images",
+        type=int,
+        default=None,
+        help="test images for the QONNX-vs-torch export check (default all)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
@@ -61,37 +104,75 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from bitfab.models.train import train
 
     opts = load_toml(args.config) if args.config else {}
-    flags = {"model": args.model, "wbits": args.wbits, "abits": args.abits,
-             "in_bits": args.in_bits, "dropout": args.dropout}
+    flags = {
+        "model": args.model,
+        "wbits": args.wbits,
+        "abits": args.abits,
+        "in_bits": args.in_bits,
+        "dropout": args.dropout,
+    }
     opts.update({k: v for k, v in flags.items() if v is not None})
     cfg = None if args.resume and not opts else make_config(**opts)
-    m = train(cfg, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-              seed=args.seed, resume=args.resume, data_dir=args.data_dir, dataset=args.dataset,
-              limit=args.limit, check_images=args.check_images, progress=not args.quiet)
+    m = train(
+        cfg,
+        args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        resume=args.resume,
+        data_dir=args.data_dir,
+        dataset=args.dataset,
+        limit=args.limit,
+        check_images=args.check_images,
+        progress=not args.quiet,
+    )
     chk = m["export_check"]
-    extra = "" if chk is None else (f", QONNX export check {chk['argmax_agree']}/{chk['images']} "
-                                     f"agree ({chk['disagree_at_tie']} differ at top-2 ties)")
-    print(f"{m['model']} {m['precision']}: test accuracy {m['test_accuracy']:.2%} "
-          f"({m['epochs']} epochs, {m['train_seconds']:.0f} s){extra} -> {args.out}")
+    extra = (
+        ""
+        if chk is None
+        else (
+            f", QONNX export check {chk['argmax_agree']}/{chk['images']} "
+            f"agree ({chk['disagree_at_tie']} differ at top-2 ties)"
+        )
+    )
+    print(
+        f"{m['model']} {m['precision']}: test accuracy {m['test_accuracy']:.2%} "
+        f"({m['epochs']} epochs, {m['train_seconds']:.0f} s){extra} -> {args.out}"
+    )
     return 0
 
 
 # --- dataflow (owned by bitfab.dataflow) --------------------------------------------------------
 def _add_dataflow(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dataflow", help="streamline QONNX into a folded FINN HW-layer graph",
-                       description="FINN conversion, streamlining and HW-layer conversion, then "
-                       "PE/SIMD folding; writes OUT/dataflow.onnx and OUT/dataflow.json. "
-                       "Without a folding option every layer gets PE=SIMD=1.")
+    p = sub.add_parser(
+        "dataflow",
+        help="streamline QONNX into a folded FINN HW-layer graph",
+        description="FINN conversion, streamlining and HW-layer conversion, then "
+        "PE/SIMD folding; writes OUT/dataflow.onnx and OUT/dataflow.json. "
+        "Without a folding option every layer gets PE=SIMD=1.",
+    )
     p.add_argument("model", help="QONNX model (e.g. DIR/model.onnx from 'bitfab train')")
     p.add_argument("--out", required=True, help="output folder")
     fold = p.add_mutually_exclusive_group()
-    fold.add_argument("--target-cycles", type=int, metavar="N",
-                      help="cheapest folding whose slowest layer needs <= N cycles per image")
-    fold.add_argument("--lut-budget", type=int, metavar="N",
-                      help="fastest folding whose LUT estimate is <= N (see docs/dataflow.md)")
-    fold.add_argument("--folding", metavar="JSON",
-                      help='folding file {"LAYER": {"PE": p, "SIMD": s}, ...}; checked against '
-                      "FINN's constraints")
+    fold.add_argument(
+        "--target-cycles",
+        type=int,
+        metavar="N",
+        help="cheapest folding whose slowest layer needs <= N cycles per image",
+    )
+    fold.add_argument(
+        "--lut-budget",
+        type=int,
+        metavar="N",
+        help="fastest folding whose LUT estimate is <= N (see docs/dataflow.md)",
+    )
+    fold.add_argument(
+        "--folding",
+        metavar="JSON",
+        help='folding file {"LAYER": {"PE": p, "SIMD": s}, ...}; checked against '
+        "FINN's constraints",
+    )
     p.set_defaults(func=_cmd_dataflow)
 
 
@@ -109,30 +190,47 @@ def _cmd_dataflow(args: argparse.Namespace) -> int:
             raise BitfabError(f"--folding {args.folding}: cannot read JSON ({e})") from None
         if not isinstance(folding, dict):
             raise BitfabError(f"--folding {args.folding}: expected an object of layer names")
-    rep = build_dataflow(args.model, args.out, target_cycles=args.target_cycles,
-                         lut_budget=args.lut_budget, folding=folding, progress=True)
+    rep = build_dataflow(
+        args.model,
+        args.out,
+        target_cycles=args.target_cycles,
+        lut_budget=args.lut_budget,
+        folding=folding,
+        progress=True,
+    )
     met = "" if rep["folding"]["target_met"] else " (target NOT met: fastest folding used)"
-    print(f"{len(rep['layers'])} HW layers ({', '.join(rep['op_types'])}); "
-          f"{rep['cycles_per_image']} cycles/image, bottleneck {rep['bottleneck']}, "
-          f"~{rep['lut_estimate']} LUT{met} -> {args.out}")
+    print(
+        f"{len(rep['layers'])} HW layers ({', '.join(rep['op_types'])}); "
+        f"{rep['cycles_per_image']} cycles/image, bottleneck {rep['bottleneck']}, "
+        f"~{rep['lut_estimate']} LUT{met} -> {args.out}"
+    )
     return 0
 
 
 # --- compile / verify: the accelerator (owned by bitfab.hw.accelerator, bitfab.sim.verify) --------
 def _add_compile(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "compile", help="FINN dataflow graph -> streaming Amaranth accelerator (Verilog)",
+        "compile",
+        help="FINN dataflow graph -> streaming Amaranth accelerator (Verilog)",
         description="One streaming unit per HW layer of DATAFLOW (from 'bitfab dataflow'), wired "
         "in graph order with FIFOs; writes OUT/accelerator.v (one Verilog file, module "
         "'accelerator', memories initialised inside it), OUT/accelerator.json (per layer: array "
         "kind, PE, SIMD, memory bits, estimated cycles and LUTs; FIFO depths; cycles per image "
-        "and latency estimates) and a copy of dataflow.onnx for 'bitfab verify'.")
+        "and latency estimates) and a copy of dataflow.onnx for 'bitfab verify'.",
+    )
     p.add_argument("dataflow", help="DIR2/dataflow.onnx from 'bitfab dataflow'")
-    p.add_argument("--array", default="parallel",
-                   help="PE array of every MVAU: parallel, bitserial or bitfusion (default parallel)")
-    p.add_argument("--config", default=None, metavar="TOML",
-                   help='per-layer arrays: top-level array = "kind" and a [layers] table '
-                   'MVAU_0 = "bitserial" (overrides --array)')
+    p.add_argument(
+        "--array",
+        default="parallel",
+        help="PE array of every MVAU: parallel, bitserial or bitfusion (default parallel)",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="TOML",
+        help='per-layer arrays: top-level array = "kind" and a [layers] table '
+        'MVAU_0 = "bitserial" (overrides --array)',
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_cmd_compile)
 
@@ -142,30 +240,45 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     rep = compile_accelerator(args.dataflow, args.out, args.array, args.config)
     perf = rep["performance"]
-    print(f"{len(rep['layers'])} units ({', '.join(rep['arrays']) or 'no MVAU'}), "
-          f"{len(rep['fifos'])} FIFOs; estimated {perf['cycles_per_image']} cycles/image "
-          f"(bottleneck {perf['bottleneck']}), latency {perf['latency']} cycles, "
-          f"~{rep['luts']} LUT, {rep['memory_bits']} memory bits -> {args.out}")
+    print(
+        f"{len(rep['layers'])} units ({', '.join(rep['arrays']) or 'no MVAU'}), "
+        f"{len(rep['fifos'])} FIFOs; estimated {perf['cycles_per_image']} cycles/image "
+        f"(bottleneck {perf['bottleneck']}), latency {perf['latency']} cycles, "
+        f"~{rep['luts']} LUT, {rep['memory_bits']} memory bits -> {args.out}"
+    )
     return 0
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "verify", help="run an accelerator's RTL on test images against the golden model",
+        "verify",
+        help="run an accelerator's RTL on test images against the golden model",
         description="Streams N Fashion-MNIST test images back to back through DIR/accelerator.v "
         "(from 'bitfab compile') and compares every output with the golden model (FINN's "
         "execution of DIR/dataflow.onnx); on a mismatch reports the first image and the first "
         "layer whose output differs. Reports measured cycles per image, latency and simulation "
-        "speed against the estimate; writes DIR/verify.json.")
+        "speed against the estimate; writes DIR/verify.json.",
+    )
     p.add_argument("dir", help="accelerator folder from 'bitfab compile'")
-    p.add_argument("--images", type=int, default=None, help="number of test images (default all 10,000)")
-    p.add_argument("--backend", default="verilator", choices=["verilator", "icarus", "amaranth"],
-                   help="simulator (default verilator)")
-    p.add_argument("--chunk", type=int, default=1000,
-                   help="images per simulator run (default 1000)")
+    p.add_argument(
+        "--images", type=int, default=None, help="number of test images (default all 10,000)"
+    )
+    p.add_argument(
+        "--backend",
+        default="verilator",
+        choices=["verilator", "icarus", "amaranth"],
+        help="simulator (default verilator)",
+    )
+    p.add_argument(
+        "--chunk", type=int, default=1000, help="images per simulator run (default 1000)"
+    )
     p.add_argument("--jobs", type=int, default=1, help="simulator runs at once (default 1)")
-    p.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "digits"],
-                   help="test images (default fashion-mnist)")
+    p.add_argument(
+        "--dataset",
+        default="fashion-mnist",
+        choices=["fashion-mnist", "digits"],
+        help="test images (default fashion-mnist)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_verify)
 
@@ -186,19 +299,30 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-        rep = verify(args.dir, args.images, args.backend, chunk=args.chunk, jobs=args.jobs,
-                     dataset=args.dataset, progress=progress)
+        rep = verify(
+            args.dir,
+            args.images,
+            args.backend,
+            chunk=args.chunk,
+            jobs=args.jobs,
+            dataset=args.dataset,
+            progress=progress,
+        )
     est = rep["estimate"]
-    print(f"{rep['images']} images, {rep['backend']}: "
-          f"{'all outputs match' if rep['passed'] else 'MISMATCH'}; "
-          f"{rep['cycles_per_image']} cycles/image (estimate {est['cycles_per_image']}, "
-          f"x{rep['ratio_cycles_per_image']}), latency {rep['latency']} (estimate "
-          f"{est['latency']}), {rep['cycles_per_s']} cycles/s, {rep['wall_s']} s -> "
-          f"{args.dir}/verify.json")
+    print(
+        f"{rep['images']} images, {rep['backend']}: "
+        f"{'all outputs match' if rep['passed'] else 'MISMATCH'}; "
+        f"{rep['cycles_per_image']} cycles/image (estimate {est['cycles_per_image']}, "
+        f"x{rep['ratio_cycles_per_image']}), latency {rep['latency']} (estimate "
+        f"{est['latency']}), {rep['cycles_per_s']} cycles/s, {rep['wall_s']} s -> "
+        f"{args.dir}/verify.json"
+    )
     if not rep["passed"]:
         fm = rep["first_mismatch"]
-        print(f"first mismatch: image {fm['image']}: {fm['message']}; {fm.get('detail', '')}",
-              file=sys.stderr)
+        print(
+            f"first mismatch: image {fm['image']}: {fm['message']}; {fm.get('detail', '')}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -215,17 +339,27 @@ def _add_flow(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--model", default="tfc", help="zoo model (default tfc)")
-    p.add_argument("--wbits", default="1", help="weight bits 1-8, or comma list per layer (default 1)")
+    p.add_argument(
+        "--wbits", default="1", help="weight bits 1-8, or comma list per layer (default 1)"
+    )
     p.add_argument("--abits", default=None, help="activation bits 1-8 or list (default: = wbits)")
     p.add_argument("--in-bits", default=None, help="input bits 1-8 (default: the model's)")
     p.add_argument("--config", default=None, help="TOML model config (flags override it)")
     p.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
     fold = p.add_mutually_exclusive_group()
-    fold.add_argument("--target-cycles", type=int, metavar="N",
-                      help="folding target: slowest layer <= N cycles per image")
+    fold.add_argument(
+        "--target-cycles",
+        type=int,
+        metavar="N",
+        help="folding target: slowest layer <= N cycles per image",
+    )
     fold.add_argument("--lut-budget", type=int, metavar="N", help="folding target: LUT estimate")
-    p.add_argument("--check-images", type=int, default=None,
-                   help="test images for the golden check (default: all 10,000)")
+    p.add_argument(
+        "--check-images",
+        type=int,
+        default=None,
+        help="test images for the golden check (default: all 10,000)",
+    )
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
     p.add_argument("--fresh", action="store_true", help="retrain even if OUT/train is finished")
     p.set_defaults(func=_cmd_flow)
@@ -239,14 +373,23 @@ def _cmd_flow(args: argparse.Namespace) -> int:
     flags = {"model": args.model, "wbits": args.wbits, "abits": args.abits, "in_bits": args.in_bits}
     opts.update({k: v for k, v in flags.items() if v is not None})
     cfg = make_config(**opts)
-    r = run_flow(cfg, args.out, epochs=args.epochs, target_cycles=args.target_cycles,
-                 lut_budget=args.lut_budget, check_images=args.check_images,
-                 data_dir=args.data_dir, fresh=args.fresh)
+    r = run_flow(
+        cfg,
+        args.out,
+        epochs=args.epochs,
+        target_cycles=args.target_cycles,
+        lut_budget=args.lut_budget,
+        check_images=args.check_images,
+        data_dir=args.data_dir,
+        fresh=args.fresh,
+    )
     g, d = r["golden_agreement"], r["dataflow"]
-    print(f"{r['model']} {r['precision']}: test accuracy {r['test_accuracy']:.2%}; "
-          f"{d['layers']} HW layers, {d['cycles_per_image']} cycles/image (bottleneck "
-          f"{d['bottleneck']}); golden model agrees with QONNX on {g['images'] - g['real_mismatch_count']}"
-          f"/{g['images']} images ({g['tie_mismatch_count']} float ties) -> {args.out}/report.json")
+    print(
+        f"{r['model']} {r['precision']}: test accuracy {r['test_accuracy']:.2%}; "
+        f"{d['layers']} HW layers, {d['cycles_per_image']} cycles/image (bottleneck "
+        f"{d['bottleneck']}); golden model agrees with QONNX on {g['images'] - g['real_mismatch_count']}"
+        f"/{g['images']} images ({g['tie_mismatch_count']} float ties) -> {args.out}/report.json"
+    )
     return 0
 
 
