@@ -13,17 +13,9 @@ from collections.abc import Sequence
 from bitfab.errors import BitfabError
 
 
-# --- train (owned by bitfab.models) -------------------------------------------------------------
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="QAT-train a zoo model and export QONNX",
-        description="Quantization-aware training with Brevitas; writes DIR/model.onnx "
-        "(QONNX; input float [1,1,28,28] = pixel/255), DIR/metrics.json (test accuracy, "
-        "QONNX-vs-torch export check) and DIR/checkpoint.pt (each epoch, for --resume). "
-        "Bit widths: 1 = bipolar, 2-8 = integer; a comma list sets them per layer "
-        "(e.g. --wbits 2,4,4,2); --wbits float trains the float model (no export).",
-    )
+# --- model selection, shared by train and flow -----------------------------------------------------
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model, --wbits, --abits, --in-bits, --dropout, --config (see bitfab.models.config)."""
     p.add_argument(
         "--model",
         default=None,
@@ -53,6 +45,36 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="TOML file with model, wbits, abits, in_bits, dropout (flags override it)",
     )
+
+
+def _model_opts(args: argparse.Namespace) -> dict:
+    """The model config keys given by --config and the flags (flags win); not yet validated."""
+    from bitfab.models.config import load_toml
+
+    opts = load_toml(args.config) if args.config else {}
+    flags = {
+        "model": args.model,
+        "wbits": args.wbits,
+        "abits": args.abits,
+        "in_bits": args.in_bits,
+        "dropout": args.dropout,
+    }
+    opts.update({k: v for k, v in flags.items() if v is not None})
+    return opts
+
+
+# --- train (owned by bitfab.models) -------------------------------------------------------------
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="QAT-train a zoo model and export QONNX",
+        description="Quantization-aware training with Brevitas; writes DIR/model.onnx "
+        "(QONNX; input float [1,1,28,28] = pixel/255), DIR/metrics.json (test accuracy, "
+        "QONNX-vs-torch export check) and DIR/checkpoint.pt (each epoch, for --resume). "
+        "Bit widths: 1 = bipolar, 2-8 = integer; a comma list sets them per layer "
+        "(e.g. --wbits 2,4,4,2); --wbits float trains the float model (no export).",
+    )
+    _add_model_args(p)
     p.add_argument(
         "--epochs",
         type=int,
@@ -100,18 +122,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from bitfab.models.config import load_toml, make_config
+    from bitfab.models.config import make_config
     from bitfab.models.train import train
 
-    opts = load_toml(args.config) if args.config else {}
-    flags = {
-        "model": args.model,
-        "wbits": args.wbits,
-        "abits": args.abits,
-        "in_bits": args.in_bits,
-        "dropout": args.dropout,
-    }
-    opts.update({k: v for k, v in flags.items() if v is not None})
+    opts = _model_opts(args)
     cfg = None if args.resume and not opts else make_config(**opts)
     m = train(
         cfg,
@@ -338,13 +352,7 @@ def _add_flow(sub: argparse._SubParsersAction) -> None:
         "finished training with the same config and epochs in OUT/train is reused.",
     )
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--model", default="tfc", help="zoo model (default tfc)")
-    p.add_argument(
-        "--wbits", default="1", help="weight bits 1-8, or comma list per layer (default 1)"
-    )
-    p.add_argument("--abits", default=None, help="activation bits 1-8 or list (default: = wbits)")
-    p.add_argument("--in-bits", default=None, help="input bits 1-8 (default: the model's)")
-    p.add_argument("--config", default=None, help="TOML model config (flags override it)")
+    _add_model_args(p)
     p.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
     fold = p.add_mutually_exclusive_group()
     fold.add_argument(
@@ -366,13 +374,10 @@ def _add_flow(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_flow(args: argparse.Namespace) -> int:
-    from bitfab.models.config import load_toml, make_config
+    from bitfab.models.config import make_config
     from bitfab.pipeline import run_flow
 
-    opts = load_toml(args.config) if args.config else {}
-    flags = {"model": args.model, "wbits": args.wbits, "abits": args.abits, "in_bits": args.in_bits}
-    opts.update({k: v for k, v in flags.items() if v is not None})
-    cfg = make_config(**opts)
+    cfg = make_config(**_model_opts(args))
     r = run_flow(
         cfg,
         args.out,

@@ -61,6 +61,10 @@ def run_flow(
     from bitfab.models.data import load_dataset
     from bitfab.models.train import train
 
+    if cfg.is_float:
+        raise BitfabError(
+            f"flow: {cfg.model} in float has no QONNX export to streamline; give --wbits/--abits 1-8"
+        )
     out = Path(out_dir)
     train_dir, df_dir = out / "train", out / "dataflow"
     if fresh and train_dir.exists():

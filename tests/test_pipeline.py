@@ -39,3 +39,11 @@ def test_flow_refuses_a_different_training_in_the_folder(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "different training" in err[0] and "--fresh" in err[0]
     assert not (out / "report.json").exists() and not (out / "dataflow").exists()
+
+
+def test_flow_rejects_a_float_model_before_training(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["flow", "--out", str(out), "--wbits", "float"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "float" in err[0] and "1-8" in err[0]
+    assert not out.exists()
