@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bitfab.hw.bitfusion import BitFusionArray
-from tests.hw.pe_cases import KINDS, force_skid, make_case, params_strategy, run_case
+from tests.hw.pe_cases import make_case, params_strategy, run_case
 
 ARRAY = "bitfusion"
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -32,31 +30,6 @@ def test_random_cases_with_backpressure(params, brick_scale, seed):
     gap, stall = rng.uniform(0, 0.6), rng.uniform(0, 0.6)
     run = run_case(case, seed=seed, gap=gap, stall=stall)
     assert run.outputs["o"] == case.expected["o"], (case.name, case.kwargs)
-
-
-@settings(max_examples=15, deadline=None)
-@given(params=params_strategy(widths=(1, 2, 4, 8), max_simd=4), seed=st.integers(0, 2**32 - 1))
-def test_random_cases_with_skid_buffer(params, seed):
-    """Same, with the registered-``adv`` output skid buffer (used by large arrays)."""
-    rng = np.random.default_rng(seed)
-    case = make_case(ARRAY, params, rng)
-    with force_skid():
-        dut = case.build()
-        run = run_case(
-            case, seed=seed, gap=rng.uniform(0, 0.5), stall=rng.uniform(0.2, 0.7), dut=dut
-        )
-    assert run.outputs["o"] == case.expected["o"], case.name
-
-
-@pytest.mark.parametrize("wkind,akind", list(itertools.product(KINDS, KINDS)))
-def test_every_kind_combination(wkind, akind):
-    rng = np.random.default_rng(7)
-    wbits = 1 if wkind == "bipolar" else 5
-    abits = 1 if akind == "bipolar" else 4
-    params = dict(pe=2, simd=4, wbits=wbits, abits=abits, wkind=wkind, akind=akind)
-    case = make_case(ARRAY, {**params, "folds": [1, 3, 2]}, rng)
-    run = run_case(case, seed=1, gap=0.3, stall=0.3)
-    assert run.outputs["o"] == case.expected["o"], case.name
 
 
 @pytest.mark.parametrize(
