@@ -7,6 +7,7 @@ The model under test is a real one: ``bitfab train`` (tfc W1A1, 1 epoch on 300 d
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 from pathlib import Path
@@ -34,24 +35,30 @@ VERSION = "v1"
 
 
 def tiny_dataflow(cache_root: Path, name: str = "w1a1") -> Path:
-    """``dataflow.onnx`` of a tiny trained model (built once, then reused from the cache)."""
+    """``dataflow.onnx`` of a tiny trained model (built once, then reused from the cache).
+
+    pytest-xdist runs session fixtures once per worker, so two workers can ask for the same model
+    at the same moment: an exclusive file lock makes one build it while the other waits.
+    """
     model, wb, ab, target = TINY[name]
     out = cache_root / f"{name}-{VERSION}"
     df = out / "df" / "dataflow.onnx"
-    if df.exists():
-        return df
-    py = [sys.executable, "-m", "bitfab"]
-    subprocess.run(
-        [*py, "train", "--model", model, "--wbits", str(wb), "--abits", str(ab), "--epochs", "1",
-         "--limit", "300", "--dataset", "digits", "--out", str(out / "train"), "--quiet",
-         "--check-images", "20"],
-        check=True, cwd=ROOT, capture_output=True,
-    )  # fmt: skip
-    subprocess.run(
-        [*py, "dataflow", str(out / "train" / "model.onnx"), "--out", str(out / "df"),
-         "--target-cycles", str(target)],
-        check=True, cwd=ROOT, capture_output=True,
-    )  # fmt: skip
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with open(cache_root / f"{name}-{VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if df.exists():
+            return df
+        py = [sys.executable, "-m", "bitfab"]
+        steps = [
+            [*py, "train", "--model", model, "--wbits", str(wb), "--abits", str(ab), "--epochs",
+             "1", "--limit", "300", "--dataset", "digits", "--out", str(out / "train"), "--quiet",
+             "--check-images", "20"],
+            [*py, "dataflow", str(out / "train" / "model.onnx"), "--out", str(out / "df"),
+             "--target-cycles", str(target)],
+        ]  # fmt: skip
+        for cmd in steps:
+            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            assert done.returncode == 0, f"{' '.join(cmd[2:4])} failed:\n{done.stderr}"
     return df
 
 
