@@ -7,7 +7,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from bitfab.dataflow.folding import HW_OP_TYPES, LayerShape, exp_cycles, lut_estimate
+from bitfab.dataflow.folding import HW_OP_TYPES, Fold, LayerShape, exp_cycles, lut_estimate
 from bitfab.errors import BitfabError
 
 FINN_HW_DOMAIN = "finn.custom_op.fpgadataflow"
@@ -61,6 +61,11 @@ def layer_shape(model: ModelWrapper, node) -> LayerShape:  # noqa: ANN001
     if op == "ConvolutionInputGenerator":
         attrs = {k: list(g(k)) for k in ("ConvKernelDim", "IFMDim", "OFMDim", "Stride", "Dilation")}
         attrs["depthwise"] = g("depthwise")
+        tied = None
+        if attrs["depthwise"]:  # its window stream goes straight into the consumer's PE lanes
+            consumer = model.find_consumer(node.output[0])
+            if consumer is not None and is_hw_node(consumer):
+                tied = consumer.name
         return LayerShape(
             node.name,
             op,
@@ -68,6 +73,7 @@ def layer_shape(model: ModelWrapper, node) -> LayerShape:  # noqa: ANN001
             in_bits=in_bits,
             out_bits=out_bits,
             attrs=attrs,
+            simd_tied_to=tied,
         )
     if op == "Pool":
         attrs = {
@@ -95,13 +101,14 @@ def hw_layers(model: ModelWrapper) -> list[LayerShape]:
     return [layer_shape(model, n) for n in model.graph.node if is_hw_node(n)]
 
 
-def current_folding(node) -> tuple[int, int]:  # noqa: ANN001
-    """The node's ``(PE, SIMD)`` attributes (1 where the op has none)."""
+def current_folding(node) -> Fold:  # noqa: ANN001
+    """The node's ``(PE, SIMD, parallel_window)`` attributes (1, 1, 0 where the op has none)."""
     inst = getCustomOp(node)
     attrs = inst.get_nodeattr_types()
     pe = inst.get_nodeattr("PE") if "PE" in attrs else 1
     simd = inst.get_nodeattr("SIMD") if "SIMD" in attrs else 1
-    return int(pe), int(simd)
+    pw = inst.get_nodeattr("parallel_window") if "parallel_window" in attrs else 0
+    return Fold(int(pe), int(simd), int(pw))
 
 
 def _dt(dt) -> dict:  # noqa: ANN001
@@ -112,7 +119,8 @@ def layer_record(model: ModelWrapper, node) -> dict:  # noqa: ANN001
     """A JSON-ready description of one HW node (see docs/dataflow.md for the fields)."""
     inst = getCustomOp(node)
     shape = layer_shape(model, node)
-    pe, simd = current_folding(node)
+    fold = current_folding(node)
+    pe, simd = fold.pe, fold.simd
     op = node.op_type
     rec: dict = {
         "name": node.name,
@@ -155,6 +163,7 @@ def layer_record(model: ModelWrapper, node) -> dict:  # noqa: ANN001
             }
         )
         rec["IFMChannels"] = g("IFMChannels")
+        rec["parallel_window"] = fold.parallel_window
     elif op == "Pool":
         rec.update(
             Channels=g("Channels"),
@@ -168,6 +177,17 @@ def layer_record(model: ModelWrapper, node) -> dict:  # noqa: ANN001
     if shape.thres_steps:
         thr_in = node.input[2] if op == "MVAU" else node.input[1]
         rec["thresholds"] = int(np.prod(model.get_tensor_shape(thr_in)))
-    rec["est_cycles"] = exp_cycles(shape, pe, simd)
-    rec["est_luts"] = lut_estimate(shape, pe, simd)
+    # FINN's stream widths (bits per word); the SWG's come from the RTL variant, whose
+    # get_outstream_width knows parallel_window (the HW-layer base class cannot compute them)
+    streams = inst
+    if op == "ConvolutionInputGenerator":
+        from finn.custom_op.fpgadataflow.rtl.convolutioninputgenerator_rtl import (
+            ConvolutionInputGenerator_rtl,
+        )
+
+        streams = ConvolutionInputGenerator_rtl(node)
+    rec["instream_width"] = int(streams.get_instream_width())
+    rec["outstream_width"] = int(streams.get_outstream_width())
+    rec["est_cycles"] = exp_cycles(shape, *fold)
+    rec["est_luts"] = lut_estimate(shape, *fold)
     return rec

@@ -152,3 +152,44 @@ def test_bad_folding_exit_2(qonnx_models, tmp_path, capsys):
     assert main(["dataflow", src, "--out", str(out), "--lut-budget", "10"]) == 2
     assert "--lut-budget 10" in _one_error_line(capsys)
     assert not out.exists()
+
+
+def test_cnn_folding_file_tie_and_parallel_window(qonnx_models, tmp_path, capsys):
+    """On a CNN: --target-cycles output keeps the depthwise SWG/Pool tie and can be fed back as a
+    --folding file (with parallel_window); a file breaking the tie is exit 2 naming both layers."""
+    src = str(qonnx_models["cnv_w2a2"])
+    out = tmp_path / "t"
+    assert main(["dataflow", src, "--out", str(out), "--target-cycles", "800"]) == 0
+    rep = json.loads((out / "dataflow.json").read_text())
+    layers = rep["layers"]
+    pairs = [
+        (a, b)
+        for a, b in zip(layers, layers[1:], strict=False)
+        if a["op_type"] == "ConvolutionInputGenerator" and a["depthwise"]
+    ]
+    assert pairs and all(b["op_type"] == "Pool" and a["SIMD"] == b["PE"] for a, b in pairs)
+    swgs = [ly for ly in layers if ly["op_type"] == "ConvolutionInputGenerator"]
+    assert all("parallel_window" in ly for ly in swgs)
+    pw = [ly for ly in swgs if ly["parallel_window"]]
+    assert pw and all(ly["SIMD"] == ly["IFMChannels"] for ly in pw)
+    assert all(ly["est_cycles"] == ly["IFMDim"][0] * ly["IFMDim"][1] for ly in pw)
+    assert rep["cycles_per_image"] <= 800 and rep["folding"]["target_met"]
+    keys = ("PE", "SIMD", "parallel_window")
+    fold = {ly["name"]: {k: ly[k] for k in keys if k in ly} for ly in layers}
+    (tmp_path / "fold.json").write_text(json.dumps(fold))
+    again = tmp_path / "again"
+    assert (
+        main(["dataflow", src, "--out", str(again), "--folding", str(tmp_path / "fold.json")]) == 0
+    )
+    rep2 = json.loads((again / "dataflow.json").read_text())
+    assert [ly["est_cycles"] for ly in rep2["layers"]] == [ly["est_cycles"] for ly in layers]
+    a, b = pairs[0]
+    v = next(d for d in range(2, a["IFMChannels"] + 1) if a["IFMChannels"] % d == 0)
+    fold[a["name"]]["SIMD"], fold[b["name"]]["PE"] = v, 1
+    (tmp_path / "bad.json").write_text(json.dumps(fold))
+    bad = tmp_path / "bad"
+    capsys.readouterr()
+    assert main(["dataflow", src, "--out", str(bad), "--folding", str(tmp_path / "bad.json")]) == 2
+    line = _one_error_line(capsys)
+    assert a["name"] in line and b["name"] in line and "must equal" in line
+    assert not bad.exists()

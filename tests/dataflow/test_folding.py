@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 
@@ -12,13 +13,16 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from bitfab.dataflow.folding import (
+    Fold,
     LayerShape,
     divisors,
     exp_cycles,
     fold_for_lut_budget,
     fold_for_target_cycles,
     fold_given,
+    fold_minimal,
     fold_options,
+    fold_units,
     lut_estimate,
 )
 from bitfab.dataflow.layers import hw_layers, is_hw_node, layer_shape
@@ -81,7 +85,8 @@ def test_target_cycles(layers, target):
     reachable = all(_brute_min_cycles(ly) <= target for ly in layers)
     assert plan.target_met == reachable
     for ly in layers:
-        pe, simd = plan.fold[ly.name]
+        pe, simd, pw = plan.fold[ly.name]
+        assert pw == 0
         assert ly.pe_dim % pe == 0 and ly.simd_dim % simd == 0
         c = exp_cycles(ly, pe, simd)
         assert c == ly.pe_dim // pe * ly.simd_dim // simd * ly.attrs["numInputVectors"][1]
@@ -144,13 +149,14 @@ def test_given_folding_errors_name_layer_and_constraint():
     with pytest.raises(BitfabError, match="no HW layer named 'nope'"):
         fold_given(layers, {"nope": {"PE": 1}})
     plan = fold_given(layers, {"MVAU_0": {"PE": 16, "SIMD": 49}, "Thresholding_0": {"PE": 5}})
-    assert plan.fold == {"MVAU_0": (16, 49), "Thresholding_0": (5, 1)}
+    assert plan.fold == {"MVAU_0": (16, 49, 0), "Thresholding_0": (5, 1, 0)}
 
 
 @pytest.mark.parametrize("family", ["tfc_w2a2", "cnv_w2a2"])
 def test_cycle_model_matches_finn(family, dataflow_models):
     """Our formulas equal FINN's get_exp_cycles (RTL sliding window for the SWG) at random
-    legal foldings applied to the real graph."""
+    legal foldings applied to the real graph; a parallel-window SWG takes FINN's count minus the 2
+    cycles the hardware contract does not have (IFM_h * IFM_w)."""
     from finn.custom_op.fpgadataflow.rtl.convolutioninputgenerator_rtl import (
         ConvolutionInputGenerator_rtl,
     )
@@ -158,15 +164,25 @@ def test_cycle_model_matches_finn(family, dataflow_models):
     path, _ = dataflow_models[family]
     model = ModelWrapper(str(path))
     rng = random.Random(7)
-    for _ in range(3):
-        fold = {ly.name: rng.choice(fold_options(ly)) for ly in hw_layers(model)}
+    seen_pw = 0
+    for _ in range(4):
+        fold = {}
+        for unit in fold_units(hw_layers(model)):  # random joint folding, ties held
+            fold.update(rng.choice(unit).fold)
         model = model.transform(ApplyFolding(fold))
         for node in model.graph.node:
             inst = getCustomOp(node)
             if node.op_type == "ConvolutionInputGenerator":
                 inst = ConvolutionInputGenerator_rtl(node)
             ours = exp_cycles(layer_shape(model, node), *fold[node.name])
-            assert ours == int(inst.get_exp_cycles()), node.name
+            if fold[node.name].parallel_window:
+                seen_pw += 1
+                assert inst.select_impl_style() == "parallel"
+                assert ours == int(inst.get_exp_cycles()) - 2, node.name
+            else:
+                assert ours == int(inst.get_exp_cycles()), node.name
+    if family.startswith("cnv"):
+        assert seen_pw > 0  # the random draws did exercise parallel_window
 
 
 def test_apply_folding_checks_before_changing(dataflow_models):
@@ -223,10 +239,229 @@ def _pool(i: int, ch: int, odim: int) -> LayerShape:
 def test_target_cycles_swg_and_pool(ch, dim, k, pch, odim, target):
     layers = [_swg(0, ch, max(dim, k), k), _pool(0, pch, odim)]
     plan = fold_for_target_cycles(layers, target)
-    (_, simd), (pe, _) = plan.fold["SWG_0"], plan.fold["Pool_0"]
+    (_, simd, pw), (pe, _, _) = plan.fold["SWG_0"], plan.fold["Pool_0"]
     assert ch % simd == 0 and pch % pe == 0
     assert plan.fold["SWG_0"][0] == 1 and plan.fold["Pool_0"][1] == 1
+    assert pw == 0 or simd == ch
     for ly in layers:
         fastest = min(exp_cycles(ly, *ps) for ps in fold_options(ly))
         got = exp_cycles(ly, *plan.fold[ly.name])
         assert got <= target if fastest <= target else got == fastest
+
+
+# --- depthwise tie (SWG SIMD == consumer PE) and parallel_window -------------------------------
+
+
+def _ties_of(layers) -> list[tuple[str, str]]:
+    return [(ly.name, ly.simd_tied_to) for ly in layers if ly.simd_tied_to]
+
+
+def _independent_target(layers, target: int) -> dict:
+    """Per-layer cheapest folding within ``target`` ignoring ties (the old, buggy choice)."""
+    out = {}
+    for ly in layers:
+        opts = [f for f in fold_options(ly) if not f.parallel_window]
+        fits = [f for f in opts if exp_cycles(ly, *f) <= target]
+        out[ly.name] = (
+            min(fits, key=lambda f: (lut_estimate(ly, *f), exp_cycles(ly, *f)))
+            if fits
+            else min(opts, key=lambda f: (exp_cycles(ly, *f), lut_estimate(ly, *f)))
+        )
+    return out
+
+
+def test_ties_found_on_cnn_graph(dataflow_models):
+    """Every depthwise SWG of the zoo CNN is tied to the Pool it feeds, and nothing else is."""
+    path, _ = dataflow_models["cnv_w2a2"]
+    model = ModelWrapper(str(path))
+    layers = hw_layers(model)
+    expected = []
+    for node in model.graph.node:
+        if node.op_type == "ConvolutionInputGenerator" and getCustomOp(node).get_nodeattr(
+            "depthwise"
+        ):
+            expected.append((node.name, model.find_consumer(node.output[0]).name))
+    assert expected and all(b.startswith("Pool") for _, b in expected)
+    assert _ties_of(layers) == expected
+
+
+def test_tie_holds_in_every_mode_on_cnn(dataflow_models):
+    """target-cycles, lut-budget and minimal foldings of a real CNN graph keep every depthwise
+    SWG's SIMD equal to its Pool's PE, the folded graph carries it, and within a tied pair the
+    choice is the cheapest common folding (brute force)."""
+    path, _ = dataflow_models["cnv_w2a2"]
+    model = ModelWrapper(str(path))
+    layers = hw_layers(model)
+    by_name = {ly.name: ly for ly in layers}
+    ties = _ties_of(layers)
+    pool_cycles = sorted(
+        {exp_cycles(by_name[b], *f) for _, b in ties for f in fold_options(by_name[b])}
+    )
+    rng = random.Random(3)
+    targets = pool_cycles + [rng.randint(50, 30_000) for _ in range(8)]
+    plans = [("minimal", fold_minimal(layers))]
+    plans += [(f"target {t}", fold_for_target_cycles(layers, t)) for t in targets]
+    floor = fold_minimal(layers).luts
+    plans += [
+        (f"budget {b}", fold_for_lut_budget(layers, b)) for b in (floor, 2 * floor, 8 * floor)
+    ]
+    broke_before = 0
+    for what, plan in plans:
+        for a, b in ties:
+            assert plan.fold[a].simd == plan.fold[b].pe, (what, a, b)
+        folded = model.transform(ApplyFolding(plan.fold))
+        nodes = {n.name: getCustomOp(n) for n in folded.graph.node}
+        for a, b in ties:
+            assert nodes[a].get_nodeattr("SIMD") == nodes[b].get_nodeattr("PE"), (what, a)
+        if what.startswith("target"):
+            t = int(what.split()[1])
+            old = _independent_target(layers, t)
+            broke_before += any(old[a].simd != old[b].pe for a, b in ties)
+            for a, b in ties:
+                la, lb = by_name[a], by_name[b]
+                common = [v for v in divisors(la.simd_dim) if lb.pe_dim % v == 0]
+                costs = {
+                    v: (
+                        max(exp_cycles(la, 1, v), exp_cycles(lb, v, 1)),
+                        lut_estimate(la, 1, v) + lut_estimate(lb, v, 1),
+                    )
+                    for v in common
+                }
+                fits = [v for v in common if costs[v][0] <= t]
+                want = min(fits, key=lambda v: costs[v][1]) if fits else min(common, key=costs.get)
+                assert plan.fold[a].simd == want, (what, a)
+    assert broke_before > 0  # the tie matters: independent folding breaks it on this graph
+
+
+def test_given_folding_breaking_tie_is_an_error(dataflow_models):
+    path, _ = dataflow_models["cnv_w2a2"]
+    model = ModelWrapper(str(path))
+    layers = hw_layers(model)
+    a, b = _ties_of(layers)[0]
+    with pytest.raises(BitfabError, match=rf"{a} .*SIMD=2 must equal the PE=1 of {b}"):
+        fold_given(layers, {a: {"SIMD": 2}})
+    with pytest.raises(BitfabError, match=rf"{a} .*SIMD=1 must equal the PE=4 of {b}"):
+        fold_given(layers, {b: {"PE": 4}})
+    plan = fold_given(layers, {a: {"SIMD": 4}, b: {"PE": 4}})
+    assert plan.fold[a] == (1, 4, 0) and plan.fold[b] == (4, 1, 0)
+    fold = dict(plan.fold)
+    fold[b] = Fold(2, 1, 0)
+    with pytest.raises(BitfabError, match=rf"{a} .*must equal the PE=2 of {b}"):
+        model.transform(ApplyFolding(fold))
+
+
+def _swg_c(ch: int, dim: int, k: int, stride: int = 1, depthwise: int = 0) -> LayerShape:
+    odim = (dim - k) // stride + 1
+    return LayerShape(
+        "SWG_0",
+        "ConvolutionInputGenerator",
+        simd_dim=ch,
+        in_bits=8,
+        attrs={
+            "ConvKernelDim": [k, k],
+            "IFMDim": [dim, dim],
+            "OFMDim": [odim, odim],
+            "Stride": [stride, stride],
+            "Dilation": [1, 1],
+            "depthwise": depthwise,
+        },
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([1, 2, 3, 8, 16]),
+    st.integers(5, 32),
+    st.sampled_from([2, 3, 5]),
+    st.sampled_from([1, 2]),
+    st.integers(1, 20_000),
+)
+def test_parallel_window_chosen_exactly_when_needed(ch, dim, k, stride, target):
+    swg = _swg_c(ch, dim, k, stride)
+    plan = fold_for_target_cycles([swg], target)
+    f = plan.fold["SWG_0"]
+    full = exp_cycles(swg, 1, ch)  # the default window at its fastest, SIMD == IFMChannels
+    assert f.parallel_window == (full > target)
+    if f.parallel_window:
+        assert f.simd == ch
+        assert plan.cycles == dim * dim  # one input pixel per cycle
+        assert plan.target_met == (dim * dim <= target)
+    # LUT budget: any parallel_window choice is at SIMD == C, and the budget holds
+    budget = lut_estimate(swg, 1, 1) + target // 10
+    bplan = fold_for_lut_budget([swg], budget)
+    assert bplan.luts <= budget
+    assert not bplan.fold["SWG_0"].parallel_window or bplan.fold["SWG_0"].simd == ch
+    # depthwise windows never get it
+    dw = _swg_c(ch, dim, k, stride, depthwise=1)
+    assert all(not o.parallel_window for o in fold_options(dw))
+    assert not fold_for_target_cycles([dw], target).fold["SWG_0"].parallel_window
+
+
+def test_parallel_window_lut_model():
+    swg = _swg_c(4, 12, 3)
+    assert lut_estimate(swg, 1, 4, 1) == 40 + 2 * 9 * 4 * 8
+    assert lut_estimate(swg, 1, 4, 0) == 30 + 2 * 4 * 8
+    assert exp_cycles(swg, 1, 4, 1) == 144
+
+
+def test_given_parallel_window_checked():
+    swg = _swg_c(4, 12, 3)
+    dw = dataclasses.replace(_swg_c(4, 12, 2, 2, 1), name="SWG_1")
+    mv = _mvau("MVAU_0", 36, 8)
+    layers = [swg, dw, mv]
+    plan = fold_given(layers, {"SWG_0": {"SIMD": 4, "parallel_window": 1}})
+    assert plan.fold["SWG_0"] == (1, 4, 1)
+    assert exp_cycles(swg, *plan.fold["SWG_0"]) == 144
+    with pytest.raises(BitfabError, match=r"SWG_0 .*parallel_window=1 needs SIMD == IFMChannels=4"):
+        fold_given(layers, {"SWG_0": {"SIMD": 2, "parallel_window": 1}})
+    with pytest.raises(BitfabError, match=r"SWG_1 .*not supported for a depthwise"):
+        fold_given(layers, {"SWG_1": {"SIMD": 4, "parallel_window": 1}})
+    with pytest.raises(BitfabError, match=r"MVAU_0 \(MVAU\) has no parallel_window"):
+        fold_given(layers, {"MVAU_0": {"parallel_window": 1}})
+    with pytest.raises(BitfabError, match=r"parallel_window=2 must be 0 or 1"):
+        fold_given(layers, {"SWG_0": {"SIMD": 4, "parallel_window": 2}})
+
+
+def test_parallel_window_on_cnn_graph(dataflow_models, images):
+    """On the zoo CNN (first SWG: one channel) a tight target picks parallel_window for the first
+    SWG only; the folded graph's stream widths are FINN's parallel-aware ones; the golden model
+    (FINN's Python execution) gives the same classes as the PE=SIMD=1 graph."""
+    from bitfab.dataflow.golden import GoldenModel
+    from bitfab.dataflow.layers import layer_record
+
+    path, _ = dataflow_models["cnv_w2a2"]
+    model = ModelWrapper(str(path))
+    layers = hw_layers(model)
+    first = next(ly for ly in layers if ly.op_type == "ConvolutionInputGenerator")
+    assert first.simd_dim == 1
+    rest = [ly for ly in layers if ly is not first]
+    slowest_rest = max(min(exp_cycles(ly, *f) for f in fold_options(ly)) for ly in rest)
+    target = max(exp_cycles(first, 1, 1, 1), slowest_rest)
+    assert exp_cycles(first, 1, 1) > target  # the default window cannot make it
+    plan = fold_for_target_cycles(layers, target)
+    assert plan.target_met and plan.cycles <= target
+    assert plan.fold[first.name] == (1, 1, 1)
+    for ly in layers:  # parallel_window exactly where the default window at SIMD == C is too slow
+        f = plan.fold[ly.name]
+        must = ly.can_parallel_window and exp_cycles(ly, 1, ly.simd_dim) > target
+        assert f.parallel_window == must and (not must or f.simd == ly.simd_dim), ly.name
+    folded = model.transform(ApplyFolding(plan.fold))
+    i = [n.name for n in folded.graph.node].index(first.name)
+    node = folded.graph.node[i]
+    assert getCustomOp(node).get_nodeattr("parallel_window") == 1
+    rec = layer_record(folded, node)
+    k = first.attrs["ConvKernelDim"]
+    assert rec["parallel_window"] == 1 and rec["est_cycles"] == _prod2(first.attrs["IFMDim"])
+    assert rec["outstream_width"] == k[0] * k[1] * 1 * first.in_bits
+    assert rec["instream_width"] == first.in_bits
+    nxt = layer_record(folded, folded.graph.node[i + 1])
+    assert nxt["op_type"] == "MVAU" and nxt["instream_width"] == nxt["SIMD"] * nxt["input"]["bits"]
+    ref = GoldenModel(str(path)).classify(images, batch=len(images))
+    tmp = path.parent / "cnv_w2a2_parallel_window.onnx"
+    folded.save(str(tmp))
+    got = GoldenModel(str(tmp)).classify(images, batch=len(images))
+    assert (got == ref).all()
+
+
+def _prod2(xs) -> int:
+    return int(xs[0]) * int(xs[1])

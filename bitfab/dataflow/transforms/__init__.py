@@ -6,7 +6,7 @@
   Reshape/Flatten/Transpose that does not change the order of the input bytes.
 - :class:`~bitfab.dataflow.transforms.remove_identity_thresholding.RemoveIdentityThresholding`:
   drop a Thresholding that maps every input value to itself (8-bit pixel input quantizers).
-- :class:`~bitfab.dataflow.transforms.apply_folding.ApplyFolding`: set and check PE/SIMD per layer.
+- :class:`~bitfab.dataflow.transforms.apply_folding.ApplyFolding`: set and check PE/SIMD/parallel_window per layer.
 - :class:`~bitfab.dataflow.transforms.minimize_accumulators.MinimizeAccumulators`: FINN's
   accumulator minimization, with the XNOR-popcount range fixed.
 - :class:`~bitfab.dataflow.transforms.set_batch_size.SetBatchSize`: batch N copy for execution.
