@@ -184,8 +184,9 @@ def _add_dataflow(sub: argparse._SubParsersAction) -> None:
     fold.add_argument(
         "--folding",
         metavar="JSON",
-        help='folding file {"LAYER": {"PE": p, "SIMD": s}, ...}; checked against '
-        "FINN's constraints",
+        help='folding file {"LAYER": {"PE": p, "SIMD": s, "parallel_window": 0|1}, ...}; '
+        "checked against FINN's constraints (a depthwise sliding window's SIMD must equal "
+        "the PE of the Pool it feeds)",
     )
     p.set_defaults(func=_cmd_dataflow)
 
