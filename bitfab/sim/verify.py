@@ -215,7 +215,7 @@ def verify(
         design = accel_design((d / "accelerator.v").read_text(), acc, TOP)
         big = max(e - s for s, e in spans)
         runner = ChunkRunner(design, big * ipi, big * opi, backend)
-        build_s = runner.build.build_s
+        build_s = runner.build_s
 
         def job(k: int) -> tuple:
             s, e = spans[k]

@@ -64,6 +64,50 @@ def test_mismatch_names_first_image_and_layer(tiny_acc, tmp_path):
     assert 0 <= fm["image"] < 6 and "expected" in fm["message"]
 
 
+@pytest.mark.verilator
+def test_verilator_mismatch_names_first_image_word_and_layer(tiny_acc, tmp_path):
+    """The native Verilator executable reports the first differing output word; the expected
+    image and word come from comparing the two golden models directly."""
+    from bitfab.hw.accelerator import load_accelerator
+    from bitfab.sim.verify import golden_streams, load_test_images
+
+    golden, layer = _tampered_golden(tiny_acc, tmp_path)
+    acc, _ = load_accelerator(tiny_acc)
+    imgs = load_test_images(40)
+    good = golden_streams(acc, tiny_acc / "dataflow.onnx", imgs).out_words
+    bad = golden_streams(acc, golden, imgs).out_words
+    first = next(i for i, (a, b) in enumerate(zip(good, bad, strict=True)) if a != b)
+    rep = verify(tiny_acc, 40, "verilator", chunk=40, golden=golden, write=False)
+    assert not rep["passed"]
+    fm = rep["first_mismatch"]
+    opi = len(good) // 40
+    # chunk 0 is the one-image latency run, chunk 1 covers images 0..39
+    assert (fm["image"], fm["layer"]) == (first // opi, layer), fm
+    assert f"expected {bad[first]}" in fm["message"] and f"got {good[first]}" in fm["message"]
+
+
+@pytest.mark.verilator
+def test_native_and_cocotb_verilator_count_the_same_cycles(tiny_acc):
+    """The C++ clock loop and the cocotb clock drive the same harness: same outputs, same
+    cycle count, with random input gaps and output stalls."""
+    from bitfab.hw.accelerator import TOP, load_accelerator
+    from bitfab.sim.accel_run import ChunkRunner, accel_design
+    from bitfab.sim.verify import golden_streams, load_test_images
+
+    acc, _ = load_accelerator(tiny_acc)
+    gold = golden_streams(acc, tiny_acc / "dataflow.onnx", load_test_images(8))
+    design = accel_design((tiny_acc / "accelerator.v").read_text(), acc, TOP)
+    n_in, n_out = len(gold.in_words), len(gold.out_words)
+    runs = {
+        engine: ChunkRunner(design, n_in, n_out, engine=engine).run_chunk(
+            gold.in_words, gold.out_words, gap=0.3, stall=0.4, seed=7
+        )
+        for engine in ("native", "cocotb")
+    }
+    assert runs["native"].passed and runs["cocotb"].passed, runs
+    assert runs["native"].cycles == runs["cocotb"].cycles > 8 * acc.perf.ii
+
+
 def test_icarus_backend_and_cli(tiny_acc, capsys):
     rc = main(["verify", str(tiny_acc), "--images", "3", "--backend", "icarus", "--quiet"])
     out = capsys.readouterr().out
