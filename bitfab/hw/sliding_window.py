@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -48,6 +48,47 @@ def _pair(name: str, value, minimum: int = 1) -> list[int]:
 def conv_output_dim(ifm: int, k: int, stride: int, dilation: int) -> int:
     """Output size of an unpadded convolution (qonnx ``compute_conv_output_dim``)."""
     return (ifm - dilation * (k - 1) - 1) // stride + 1
+
+
+def _set_geometry(
+    unit,
+    *,
+    ConvKernelDim,
+    IFMChannels,
+    IFMDim,
+    SIMD,
+    input_kind,
+    input_bits,
+    OFMDim,
+    Stride,
+    Dilation,
+    depthwise,
+) -> None:
+    """Check the FINN parameters shared by both sliding windows and set them on ``unit``
+    (``ConvKernelDim``, ``IFMDim``, ``OFMDim``, ``Stride``, ``Dilation`` as ``[H, W]`` lists)."""
+    unit.ConvKernelDim = _pair("ConvKernelDim", ConvKernelDim)
+    unit.IFMDim = _pair("IFMDim", IFMDim)
+    unit.Stride = _pair("Stride", Stride)
+    unit.Dilation = _pair("Dilation", Dilation)
+    unit.IFMChannels = check_positive("IFMChannels", IFMChannels)
+    unit.SIMD = check_positive("SIMD", SIMD)
+    check_divides("SIMD", unit.SIMD, "IFMChannels", unit.IFMChannels)
+    if depthwise not in (0, 1):
+        raise ValueError(f"depthwise must be 0 or 1, got {depthwise!r}")
+    unit.depthwise = int(depthwise)
+    unit.input_kind = input_kind
+    unit.input_bits = check_kind_bits("input_bits", input_kind, input_bits)
+    ofm = []
+    for ax, name in enumerate("HW"):
+        k, d, s, i = (unit.ConvKernelDim[ax], unit.Dilation[ax], unit.Stride[ax], unit.IFMDim[ax])
+        if d * (k - 1) + 1 > i:
+            raise ValueError(
+                f"ConvKernelDim: dilated kernel {d * (k - 1) + 1} exceeds IFMDim {i} ({name})"
+            )
+        ofm.append(conv_output_dim(i, k, s, d))
+    if OFMDim is not None and _pair("OFMDim", OFMDim) != ofm:
+        raise ValueError(f"OFMDim {list(OFMDim)} does not match the computed {ofm}")
+    unit.OFMDim = ofm
 
 
 class SlidingWindow(wiring.Component):
@@ -74,34 +115,19 @@ class SlidingWindow(wiring.Component):
         Dilation: Sequence[int] | int = (1, 1),
         depthwise: int = 0,
     ) -> None:
-        self.ConvKernelDim = _pair("ConvKernelDim", ConvKernelDim)
-        self.IFMDim = _pair("IFMDim", IFMDim)
-        self.Stride = _pair("Stride", Stride)
-        self.Dilation = _pair("Dilation", Dilation)
-        self.IFMChannels = check_positive("IFMChannels", IFMChannels)
-        self.SIMD = check_positive("SIMD", SIMD)
-        check_divides("SIMD", self.SIMD, "IFMChannels", self.IFMChannels)
-        if depthwise not in (0, 1):
-            raise ValueError(f"depthwise must be 0 or 1, got {depthwise!r}")
-        self.depthwise = int(depthwise)
-        self.input_kind = input_kind
-        self.input_bits = check_kind_bits("input_bits", input_kind, input_bits)
-        ofm = []
-        for ax, name in enumerate("HW"):
-            k, d, s, i = (
-                self.ConvKernelDim[ax],
-                self.Dilation[ax],
-                self.Stride[ax],
-                self.IFMDim[ax],
-            )
-            if d * (k - 1) + 1 > i:
-                raise ValueError(
-                    f"ConvKernelDim: dilated kernel {d * (k - 1) + 1} exceeds IFMDim {i} ({name})"
-                )
-            ofm.append(conv_output_dim(i, k, s, d))
-        if OFMDim is not None and _pair("OFMDim", OFMDim) != ofm:
-            raise ValueError(f"OFMDim {list(OFMDim)} does not match the computed {ofm}")
-        self.OFMDim = ofm
+        _set_geometry(
+            self,
+            ConvKernelDim=ConvKernelDim,
+            IFMChannels=IFMChannels,
+            IFMDim=IFMDim,
+            SIMD=SIMD,
+            input_kind=input_kind,
+            input_bits=input_bits,
+            OFMDim=OFMDim,
+            Stride=Stride,
+            Dilation=Dilation,
+            depthwise=depthwise,
+        )
         kh, _ = self.ConvKernelDim
         self.rows = min((kh - 1) * self.Dilation[0] + 1 + self.Stride[0], self.IFMDim[0])
         width = self.SIMD * self.input_bits
@@ -113,14 +139,18 @@ class SlidingWindow(wiring.Component):
         )
 
     @classmethod
-    def from_finn(cls, attrs) -> SlidingWindow:
-        """Build from a FINN ``ConvolutionInputGenerator`` node's attributes."""
-        if int(finn_attr(attrs, "parallel_window", 0)):
-            raise ValueError("parallel_window=1 is not supported (use the default 0)")
+    def from_finn(cls, attrs) -> SlidingWindow | SlidingWindowParallel:
+        """Build from a FINN ``ConvolutionInputGenerator`` node's attributes: a
+        :class:`SlidingWindowParallel` when ``parallel_window=1`` (which needs
+        ``SIMD == IFMChannels``), else a :class:`SlidingWindow`."""
         if int(finn_attr(attrs, "dynamic_mode", 0)):
             raise ValueError("dynamic_mode=1 is not supported")
+        parallel = int(finn_attr(attrs, "parallel_window", 0))
+        if parallel not in (0, 1):
+            raise ValueError(f"parallel_window must be 0 or 1, got {parallel}")
+        klass = SlidingWindowParallel if parallel else SlidingWindow
         ik, ib = finn_kind_bits(finn_attr(attrs, "inputDataType"))
-        return cls(
+        return klass(
             ConvKernelDim=finn_attr(attrs, "ConvKernelDim"),
             IFMChannels=finn_attr(attrs, "IFMChannels"),
             IFMDim=finn_attr(attrs, "IFMDim"),
@@ -280,4 +310,141 @@ class SlidingWindow(wiring.Component):
 
         with m.If(new_image):
             m.d.sync += [rdone.eq(0), wrows.eq(0), wpos.eq(0), waddr.eq(0)]
+        return m
+
+
+class SlidingWindowParallel(wiring.Component):
+    """FINN ConvolutionInputGenerator with ``parallel_window=1``: one whole window per word.
+
+    Parameters as :class:`SlidingWindow`; ``SIMD`` must equal ``IFMChannels`` (then the
+    depthwise and Im2Col element orders coincide, so ``depthwise`` changes nothing).
+    Ports: ``i``: one pixel per word, ``C*input_bits`` bits (channel 0 in the LSBs);
+    ``o``: one window per output pixel ``(oy, ox)`` in raster order, ``KH*KW*C*input_bits``
+    bits, elements in Im2Col order ``(ky, kx, c)``, element 0 in the LSBs (FINN's folded
+    output shape ``(1, OH, OW, 1, KH*KW*C)``).
+
+    Hardware: a shift register of ``L - 1`` pixels, ``L = (KH-1)*Dh*W + (KW-1)*Dw + 1`` (the
+    span from a window's first pixel to its last in raster order). Every accepted pixel
+    shifts in; when it is the last (bottom-right) pixel of a window, i.e. it sits at row
+    ``(KH-1)*Dh + oy*Sh`` and column ``(KW-1)*Dw + ox*Sw``, the window's ``KH*KW`` taps
+    (tap ``(ky, kx)`` is ``(KH-1-ky)*Dh*W + (KW-1-kx)*Dw`` pixels behind it) are latched into
+    the output register in the same cycle. One pixel per cycle in, a window one cycle after
+    its last pixel; an output stall holds the input (``i.ready = ~o.valid | o.ready``).
+    Images follow back to back: the position counters wrap, stale pixels of the previous
+    image are never part of an emitted window. Cycles per image: ``H*W``.
+    """
+
+    def __init__(
+        self,
+        *,
+        ConvKernelDim: Sequence[int] | int,
+        IFMChannels: int,
+        IFMDim: Sequence[int] | int,
+        SIMD: int,
+        input_kind: str,
+        input_bits: int,
+        OFMDim: Sequence[int] | int | None = None,
+        Stride: Sequence[int] | int = (1, 1),
+        Dilation: Sequence[int] | int = (1, 1),
+        depthwise: int = 0,
+    ) -> None:
+        _set_geometry(
+            self,
+            ConvKernelDim=ConvKernelDim,
+            IFMChannels=IFMChannels,
+            IFMDim=IFMDim,
+            SIMD=SIMD,
+            input_kind=input_kind,
+            input_bits=input_bits,
+            OFMDim=OFMDim,
+            Stride=Stride,
+            Dilation=Dilation,
+            depthwise=depthwise,
+        )
+        if self.SIMD != self.IFMChannels:
+            raise ValueError(
+                f"parallel_window=1 needs SIMD == IFMChannels (got SIMD={self.SIMD}, "
+                f"IFMChannels={self.IFMChannels}); set SIMD={self.IFMChannels} or "
+                "parallel_window=0"
+            )
+        (kh, kw), (_, w) = self.ConvKernelDim, self.IFMDim
+        (dh, dw) = self.Dilation
+        #: pixels from a window's first to its last in raster order (the line buffer span)
+        self.span = (kh - 1) * dh * w + (kw - 1) * dw + 1
+        pixel = self.SIMD * self.input_bits
+        super().__init__(
+            {
+                "i": In(stream.Signature(unsigned(pixel))),
+                "o": Out(stream.Signature(unsigned(pixel * kh * kw))),
+            }
+        )
+
+    @classmethod
+    def from_finn(cls, attrs) -> SlidingWindow | SlidingWindowParallel:
+        """Same as :meth:`SlidingWindow.from_finn` (dispatches on ``parallel_window``)."""
+        return SlidingWindow.from_finn(attrs)
+
+    @property
+    def buffer_words(self) -> int:
+        """Line buffer depth in pixels of ``SIMD*input_bits`` bits (shift register stages)."""
+        return self.span - 1
+
+    def cycles_per_image(self) -> int:
+        """Steady-state cycles per image, ``IFMDim_h * IFMDim_w`` (one pixel per cycle; FINN's
+        RTL parallel style: ``H*W + 2``, its 2 being pipeline latency)."""
+        h, w = self.IFMDim
+        return h * w
+
+    def elaborate(self, platform):
+        m = Module()
+        (kh, kw), (h, w) = self.ConvKernelDim, self.IFMDim
+        (sh, sw), (dh, dw) = self.Stride, self.Dilation
+        pixel = len(self.i.payload)
+        x0, y0 = (kw - 1) * dw, (kh - 1) * dh  # position of the first window's last pixel
+
+        # shift register: sr[j] is the pixel accepted j+1 acceptances ago
+        sr = [Signal(pixel, name=f"sr{j}") for j in range(self.span - 1)]
+        x = Signal(range(w))  # position of the next input pixel
+        y = Signal(range(h))
+        x_next = Signal(range(w + sw), init=x0)  # next column that ends a window (in this row)
+        y_next = Signal(range(h + sh), init=y0)  # next row that ends windows (in this image)
+        o_valid = Signal()
+        o_data = Signal(len(self.o.payload))
+
+        take = Signal()
+        m.d.comb += [
+            self.i.ready.eq(~o_valid | self.o.ready),
+            take.eq(self.i.valid & self.i.ready),
+            self.o.valid.eq(o_valid),
+            self.o.payload.eq(o_data),
+        ]
+        # window taps after this shift: index 0 is the incoming pixel, j > 0 is sr[j-1]
+        after = [self.i.payload, *sr]
+        taps = [
+            after[(kh - 1 - ky) * dh * w + (kw - 1 - kx) * dw]
+            for ky in range(kh)
+            for kx in range(kw)
+        ]
+        ends_window = Signal()
+        m.d.comb += ends_window.eq((x == x_next) & (y == y_next))
+
+        with m.If(take):
+            m.d.sync += [dst.eq(src) for dst, src in zip(sr, after[:-1], strict=True)]
+            # raster position and the next window-ending column/row
+            with m.If(x == w - 1):
+                m.d.sync += [x.eq(0), x_next.eq(x0)]
+                with m.If(y == h - 1):
+                    m.d.sync += [y.eq(0), y_next.eq(y0)]
+                with m.Else():
+                    m.d.sync += y.eq(y + 1)
+                    with m.If(y == y_next):
+                        m.d.sync += y_next.eq(y_next + sh)
+            with m.Else():
+                m.d.sync += x.eq(x + 1)
+                with m.If(x == x_next):
+                    m.d.sync += x_next.eq(x_next + sw)
+        with m.If(take & ends_window):
+            m.d.sync += [o_valid.eq(1), o_data.eq(Cat(*taps))]
+        with m.Elif(self.o.ready):
+            m.d.sync += o_valid.eq(0)
         return m
