@@ -3,7 +3,8 @@
 One run, side by side (the machine is shared and noisy: the ratios are the point): the tfc W1A1
 accelerator (``runs/tfc_w1a1``, folded for ~1000 cycles per image, bit-parallel arrays) is
 verified with each backend through the same ``bitfab.sim.verify`` path on a number of images
-suited to the backend's speed; cycles per second are measured inside the simulation (start-up
+suited to the backend's speed (Verilator twice: the standalone executable ``bitfab verify`` uses,
+and the same harness clocked from cocotb); cycles per second are measured inside the simulation (start-up
 and golden model excluded). The wall time to verify all 10,000 test images comes from a
 Verilator run of all images on the same accelerator (``--full``) or from
 ``bench/results/verify.json``. Results: ``bench/results/rtl_sim.json``.
@@ -27,7 +28,15 @@ RESULTS = ROOT / "bench" / "results" / "rtl_sim.json"
 VERIFY_RESULTS = ROOT / "bench" / "results" / "verify.json"
 TARGET_CYCLES_PER_S = 100_000
 TARGET_VERIFY_S = 300.0
-IMAGES = {"verilator": 1000, "icarus": 20, "amaranth": 4}
+#: backend -> (simulator, Verilator engine, images): the native Verilator executable (C++ clock
+#: loop, what ``bitfab verify`` uses), Verilator under cocotb (clock from cocotb), Icarus under
+#: cocotb, Amaranth's Python simulator
+BACKENDS = {
+    "verilator": ("verilator", "native", 4000),
+    "verilator-cocotb": ("verilator", "cocotb", 500),
+    "icarus": ("icarus", "cocotb", 20),
+    "amaranth": ("amaranth", "native", 4),
+}
 
 
 def main() -> int:
@@ -54,8 +63,8 @@ def main() -> int:
     acc = work / "acc"
     rep = compile_accelerator(df, acc, "parallel")
     rows = {}
-    for backend, n in IMAGES.items():
-        r = verify(acc, n, backend, chunk=n, write=False)
+    for backend, (sim, engine, n) in BACKENDS.items():
+        r = verify(acc, n, sim, chunk=n, write=False, engine=engine)
         rows[backend] = {
             k: r[k]
             for k in ("passed", "images", "cycles_per_image", "total_cycles", "cycles_per_s",

@@ -43,25 +43,6 @@ TARGETS = {
 }
 
 
-def tie_depthwise(df_json: Path) -> dict | None:
-    """A folding with every depthwise sliding window's SIMD equal to the PE of the Pool after
-    it (the larger of the two), or None if the folding is already consistent."""
-    layers = json.loads(df_json.read_text())["layers"]
-    fold = {ly["name"]: {"PE": ly.get("PE") or 1, "SIMD": ly.get("SIMD") or 1} for ly in layers}
-    changed = False
-    for a, b in zip(layers, layers[1:], strict=False):
-        if (
-            a["op_type"] == "ConvolutionInputGenerator"
-            and a.get("depthwise")
-            and b["op_type"] == "Pool"
-        ):
-            v = max(fold[a["name"]]["SIMD"], fold[b["name"]]["PE"])
-            if fold[a["name"]]["SIMD"] != v or fold[b["name"]]["PE"] != v:
-                fold[a["name"]]["SIMD"] = fold[b["name"]]["PE"] = v
-                changed = True
-    return fold if changed else None
-
-
 def run(cmd: list[str]) -> str:
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if p.returncode != 0:
@@ -85,23 +66,6 @@ def dataflow(model: str, target: int, work: Path) -> Path:
                 str(target),
             ]
         )
-        fold = tie_depthwise(out / "dataflow.json")
-        if fold is not None:
-            f = work / f"fold_{model}_{target}.json"
-            f.write_text(json.dumps(fold))
-            run(
-                [
-                    PY,
-                    "-m",
-                    "bitfab",
-                    "dataflow",
-                    f"runs/{model}/model.onnx",
-                    "--out",
-                    str(out),
-                    "--folding",
-                    str(f),
-                ]
-            )
     return out / "dataflow.onnx"
 
 

@@ -160,13 +160,16 @@ def verify(
     localise_faults: bool = True,
     write: bool = True,
     golden: str | os.PathLike[str] | None = None,
+    engine: str = "native",
 ) -> dict:
     """Run the accelerator in ``acc_dir`` on the first ``images`` test images (default all)
     and compare with the golden model. Returns (and writes to ``acc_dir/verify.json``) a report:
     ``passed``, ``images``, ``mismatches`` (chunks with a mismatch), ``first_mismatch``
     (image, word, layer, detail), measured ``cycles_per_image``/``latency`` vs the estimate
     (``estimate``), ``ratio`` measured/estimated, simulation ``cycles_per_s``, wall times.
-    ``golden``: the dataflow graph of the golden model (default ``acc_dir/dataflow.onnx``)."""
+    ``golden``: the dataflow graph of the golden model (default ``acc_dir/dataflow.onnx``).
+    ``engine``: with Verilator, ``"native"`` (a C++ clock loop, the fast default) or
+    ``"cocotb"`` (the clock driven from cocotb, for comparison)."""
     from bitfab.hw.accelerator import TOP, load_accelerator
 
     if backend not in BACKENDS:
@@ -214,7 +217,7 @@ def verify(
 
         design = accel_design((d / "accelerator.v").read_text(), acc, TOP)
         big = max(e - s for s, e in spans)
-        runner = ChunkRunner(design, big * ipi, big * opi, backend)
+        runner = ChunkRunner(design, big * ipi, big * opi, backend, engine=engine)
         build_s = runner.build_s
 
         def job(k: int) -> tuple:
@@ -260,6 +263,7 @@ def verify(
     rep = {
         "accelerator": str(d),
         "backend": backend,
+        "engine": engine if backend == "verilator" else ("cocotb" if backend == "icarus" else None),
         "images": n,
         "passed": not failing,
         "mismatching_chunks": len(failing),
