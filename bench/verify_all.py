@@ -121,6 +121,7 @@ def main() -> int:
                         k: rep[k]
                         for k in (
                             "passed",
+                            "mismatching_words",
                             "first_mismatch",
                             "cycles_per_image",
                             "latency",
@@ -128,6 +129,8 @@ def main() -> int:
                             "ratio_cycles_per_image",
                             "ratio_latency",
                             "cycles_per_s",
+                            "cycles_per_cpu_s",
+                            "engine",
                             "sim_wall_s",
                             "build_s",
                             "golden_s",

@@ -60,6 +60,8 @@ class ChunkResult:
     sim_s: float
     bad_word: int | None
     cpu_s: float = 0.0  # CPU seconds of the simulator process (exact when chunks run one at a time)
+    #: number of mismatching output words (the native engine counts them all; None if unknown)
+    bad_words: int | None = None
 
 
 class ChunkRunner:
@@ -149,7 +151,16 @@ class ChunkRunner:
                 bad = int(res.message.split(" word ", 1)[1].split()[0])
             except (IndexError, ValueError):
                 bad = None
-        return ChunkResult(res.passed, res.message, res.cycles, res.tb_s, res.sim_s, bad, cpu)
+        return ChunkResult(
+            res.passed,
+            res.message,
+            res.cycles,
+            res.tb_s,
+            res.sim_s,
+            bad,
+            cpu,
+            0 if res.passed else None,
+        )
 
     def _run_native(
         self,
@@ -166,12 +177,13 @@ class ChunkRunner:
             r = run_native(self.native_build, plusargs, max_cycles)
         rep, s_in, s_out, n_out = r.report, self.s_in, self.s_out, len(expected)
         cycles = int(rep[f"last_{s_out}"])
+        nerr = int(rep[f"nerr_{s_out}"])
         if not rep["done"]:
             msg = (
                 f"case {name!r}: no complete output after {max_cycles} cycles: "
                 f"{s_out}: {rep[f'count_{s_out}']}/{n_out} words"
             )
-            return ChunkResult(False, msg, cycles, r.wall_s, r.wall_s, None, r.cpu_s)
+            return ChunkResult(False, msg, cycles, r.wall_s, r.wall_s, None, r.cpu_s, None)
         if int(rep[f"err_{s_out}"]):
             i = int(rep[f"err_idx_{s_out}"])
             got = int(rep[f"err_got_{s_out}"], 16)
@@ -181,12 +193,12 @@ class ChunkRunner:
                 f"case {name!r}: stream {s_out!r} word {i} of {n_out}: expected {exp} "
                 f"(0x{exp:0{digits}x}), got {got} (0x{got:0{digits}x})"
             )
-            return ChunkResult(False, msg, cycles, r.wall_s, r.wall_s, i, r.cpu_s)
+            return ChunkResult(False, msg, cycles, r.wall_s, r.wall_s, i, r.cpu_s, nerr)
         left = n_in - int(rep[f"sent_{s_in}"])
         if left:
             msg = (
                 f"case {name!r}: all expected outputs arrived but input words were never taken: "
                 f"{{{s_in!r}: {left}}}"
             )
-            return ChunkResult(False, msg, cycles, r.wall_s, r.wall_s, None, r.cpu_s)
-        return ChunkResult(True, "", cycles, r.wall_s, r.wall_s, None, r.cpu_s)
+            return ChunkResult(False, msg, cycles, r.wall_s, r.wall_s, None, r.cpu_s, nerr)
+        return ChunkResult(True, "", cycles, r.wall_s, r.wall_s, None, r.cpu_s, nerr)

@@ -57,7 +57,8 @@ def harness_verilog(ports: PortMap, depths: dict[str, int], dut_top: str = "top"
     run-time plusargs and must not exceed it). Ports of ``bitfab_tb``: ``clk``, ``rst`` and
     the design's plain inputs (same names); status: ``done``, ``cycles`` (edges since reset
     released), per output stream ``err_<s>``, ``err_idx_<s>``, ``err_got_<s>``, ``count_<s>``,
-    ``last_<s>`` (cycle of its last transfer), per input stream ``sent_<s>``.
+    ``last_<s>`` (cycle of its last transfer), ``nerr_<s>`` (mismatching words), per input stream
+    ``sent_<s>``.
     """
     if ports.clk is None:
         raise ValueError("the design has no clock (no sync domain)")
@@ -99,6 +100,7 @@ def harness_verilog(ports: PortMap, depths: dict[str, int], dut_top: str = "top"
             f"output reg [31:0] count_{s}",
             f"output reg err_{s}",
             f"output reg [31:0] err_idx_{s}",
+            f"output reg [31:0] nerr_{s}",
             f"output reg [{w - 1}:0] err_got_{s}",
             f"output reg [31:0] last_{s}",
         ]
@@ -110,10 +112,12 @@ def harness_verilog(ports: PortMap, depths: dict[str, int], dut_top: str = "top"
   wire v_{s};
   wire rdy_{s} = !rst && (count_{s} < n_{s}) && ok_{s};
   always @(posedge clk) begin
-    if (rst) begin count_{s} <= 0; err_{s} <= 0; err_idx_{s} <= 0; err_got_{s} <= 0; last_{s} <= 0; end
-    else if (v_{s} && rdy_{s}) begin
-      if (!err_{s} && pay_{s} != exp_{s}[count_{s}[{max(1, (d - 1).bit_length()) - 1}:0]]) begin
-        err_{s} <= 1; err_idx_{s} <= count_{s}; err_got_{s} <= pay_{s};
+    if (rst) begin
+      count_{s} <= 0; err_{s} <= 0; err_idx_{s} <= 0; err_got_{s} <= 0; last_{s} <= 0; nerr_{s} <= 0;
+    end else if (v_{s} && rdy_{s}) begin
+      if (pay_{s} != exp_{s}[count_{s}[{max(1, (d - 1).bit_length()) - 1}:0]]) begin
+        nerr_{s} <= nerr_{s} + 1;
+        if (!err_{s}) begin err_{s} <= 1; err_idx_{s} <= count_{s}; err_got_{s} <= pay_{s}; end
       end
       count_{s} <= count_{s} + 1;
       last_{s} <= cycles + 1;

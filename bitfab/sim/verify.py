@@ -205,10 +205,11 @@ def verify(
             )
             exp = gold.out_words[s * opi : e * opi]
             got = r.outputs["o"]
-            bad = next((i for i, (a, b) in enumerate(zip(got, exp, strict=True)) if a != b), None)
+            diff = [i for i, (a, b) in enumerate(zip(got, exp, strict=True)) if a != b]
+            bad = diff[0] if diff else None
             msg = "" if bad is None else f"word {bad}: expected {exp[bad]}, got {got[bad]}"
             dt = time.perf_counter() - t0
-            results[k] = (bad is None, msg, r.cycles, dt, bad, time.process_time() - c0)
+            results[k] = (bad is None, msg, r.cycles, dt, bad, time.process_time() - c0, len(diff))
             done[0] += e - s
             if progress:
                 progress(done[0], n)
@@ -231,7 +232,7 @@ def verify(
                 seed=k + 1,
                 max_cycles=(e - s + 4) * 4 * est.ii + 4 * est.latency + 10**5,
             )
-            return r.passed, r.message, r.cycles, r.tb_s, r.bad_word, r.cpu_s
+            return r.passed, r.message, r.cycles, r.tb_s, r.bad_word, r.cpu_s, r.bad_words
 
         t_sim = time.perf_counter()
         with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
@@ -251,6 +252,8 @@ def verify(
     tb_s = sum(r[3] for r in results.values())
     cpu_s = sum(r[5] for r in results.values())
     failing = [k for k in range(len(spans)) if not results[k][0]]
+    counts = [results[k][6] for k in range(len(spans))]
+    bad_words = None if any(c is None for c in counts) else sum(counts)
     first = None
     if failing:
         k = failing[0]
@@ -267,6 +270,8 @@ def verify(
         "images": n,
         "passed": not failing,
         "mismatching_chunks": len(failing),
+        # output words that differ (for a class-index output: images); None if not counted
+        "mismatching_words": bad_words,
         "first_mismatch": first,
         "cycles_per_image": round(ii, 2),
         "latency": lat,

@@ -70,7 +70,7 @@ def main_cpp(ports: PortMap) -> str:
     ]
     for sp in outs:
         s = sp.attr
-        for reg in (f"count_{s}", f"err_{s}", f"err_idx_{s}", f"last_{s}"):
+        for reg in (f"count_{s}", f"err_{s}", f"err_idx_{s}", f"last_{s}", f"nerr_{s}"):
             fields.append(f'printf(", \\"{reg}\\": %llu", (unsigned long long)top->{reg});')
         fields.append('printf(", ");')
         fields.append(_ctype_print(f"err_got_{s}", sp.width))

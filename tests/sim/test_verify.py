@@ -81,9 +81,10 @@ def test_verilator_mismatch_names_first_image_word_and_layer(tiny_acc, tmp_path)
     assert not rep["passed"]
     fm = rep["first_mismatch"]
     opi = len(good) // 40
-    # chunk 0 is the one-image latency run, chunk 1 covers images 0..39
+    # chunk 0 is image 0 alone (the latency run), chunk 1 images 1..39
     assert (fm["image"], fm["layer"]) == (first // opi, layer), fm
     assert f"expected {bad[first]}" in fm["message"] and f"got {good[first]}" in fm["message"]
+    assert rep["mismatching_words"] == sum(a != b for a, b in zip(good, bad, strict=True))
 
 
 @pytest.mark.verilator
