@@ -192,6 +192,9 @@ def _lanes_in(op: str, a: Mapping) -> int:
 def _lanes_out(op: str, a: Mapping) -> int:
     if op == "LabelSelect":
         return 1
+    if op == "ConvolutionInputGenerator" and int(a.get("parallel_window", 0)):
+        # one whole KH x KW window of SIMD channels per word (FINN get_outstream_width)
+        return int(a.get("SIMD", 1)) * int(np.prod(a["ConvKernelDim"]))
     return _lanes_in(op, a) if op != "MVAU" else int(a.get("PE", 1))
 
 
@@ -305,7 +308,7 @@ def compile_graph(
                     "a depthwise ConvolutionInputGenerator to a Pool"
                 )
             if prev_out.lanes != fin.lanes:
-                if fin.dw_window is not None:
+                if fin.dw_window is not None and not _whole_pixels(prev_out, fin):
                     raise BitfabError(
                         f"layer {n.name} ({op}): PE={fin.lanes} must equal the SIMD="
                         f"{prev_out.lanes} of the depthwise sliding window before it"
@@ -317,6 +320,14 @@ def compile_graph(
         s.build()
     out_meaning = "class index" if ordered[-1].op_type == "LabelSelect" else "vector"
     return CompiledGraph(str(dataflow), specs, specs[0].fmt_in, specs[-1].fmt_out, out_meaning)
+
+
+def _whole_pixels(src: StreamFormat, dst: StreamFormat) -> bool:
+    """True when both sides of a depthwise window stream carry whole pixels (lanes a multiple
+    of the channels: a parallel-window SWG's ``K*C`` lanes into a ``PE == C`` Pool), so the
+    hardware order is FINN's ``(K, C)`` on both and a width converter keeps it."""
+    c = src.dw_window[1] if src.dw_window else 0
+    return c > 0 and src.lanes % c == 0 and dst.lanes % c == 0
 
 
 def _dwc(after: str, src: StreamFormat, dst: StreamFormat) -> LayerSpec:
@@ -354,11 +365,11 @@ def _dtype_name(kind: str, bits: int) -> str:
 def stream_order(t: np.ndarray, fmt: StreamFormat) -> np.ndarray:
     """Elements of a per-image batch ``t`` (leading dim N) in stream order, shape
     ``[N, elements]`` int64 (depthwise window streams reordered ``(K, C) -> (C/lanes, K,
-    lanes)``)."""
+    lanes)`` when ``lanes < C``; with whole pixels per word both orders are ``(K, C)``)."""
     x = np.rint(np.asarray(t)).astype(np.int64).reshape(len(t), -1)
     if x.shape[1] != fmt.elements:
         raise ValueError(f"tensor has {x.shape[1]} elements per image, stream {fmt.elements}")
-    if fmt.dw_window is not None:
+    if fmt.dw_window is not None and fmt.lanes < fmt.dw_window[1]:
         kk, c = fmt.dw_window
         lead = x.shape[1] // (kk * c)
         y = x.reshape(len(x), lead, kk, c // fmt.lanes, fmt.lanes)
