@@ -7,7 +7,9 @@ Per layer (all figures in clock cycles):
   bit-parallel, ``wbits*abits`` bit-serial, bit-fusion's brick schedule); Thresholding,
   Pool, LabelSelect, FMPadding: FINN's ``get_exp_cycles`` (one word per cycle); width
   converters: ``max(in words, out words)``. Sliding windows: FINN's ``get_exp_cycles`` (the
-  buffer fill plus the output rows; measured within 0.2 % on cnv's 28x28 first layer).
+  buffer fill plus the output rows; measured within 0.2 % on cnv's 28x28 first layer);
+  parallel-window sliding windows (``parallel_window=1``): ``IFMDim_h * IFMDim_w`` (one
+  pixel per cycle, a whole window per output word).
 - ``first_own``/``need``/``tail``/``lat``: when the first and last output words come relative
   to the input (see :class:`LayerPerf`).
 
@@ -25,6 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bitfab.hw.compiler import LayerSpec
+from bitfab.hw.sliding_window import SlidingWindowParallel
 
 #: Extra cycles of a StreamFIFO (``SyncFIFOBuffered``: one cycle in, registered output).
 FIFO_LATENCY = 1
@@ -37,7 +40,9 @@ class LayerPerf:
     first output word when the input is never late; ``need``: the fraction of an image's
     input words that must have arrived before the first output (one vector for an MVAU, the
     line-buffer fill for a sliding window, all for LabelSelect); ``tail``: cycles from the
-    last input word to the last output word; ``lat``: pipeline latency added to both."""
+    last input word to the last output word; ``lat``: pipeline latency added to both;
+    ``need_last``: the fraction of the input words up to the last one the unit uses (a sliding
+    window whose last rows or columns fall outside every window ends that much earlier)."""
 
     name: str
     op_type: str
@@ -48,6 +53,7 @@ class LayerPerf:
     tail: int
     lat: int = 1
     per_fold: int = 1
+    need_last: float = 1.0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -92,12 +98,20 @@ def layer_perf(spec: LayerSpec, unit) -> LayerPerf:  # noqa: ANN001 - an Amarant
     if op == "ConvolutionInputGenerator":
         (kh, kw), (_, w) = unit.ConvKernelDim, unit.IFMDim
         cf = unit.IFMChannels // unit.SIMD
-        dh, dw = unit.Dilation
+        (dh, dw), (sh, sw) = unit.Dilation, unit.Stride
+        (oh, ow) = unit.OFMDim
+        # the last input word any window uses (rows/columns past it are read and dropped)
+        last_px = ((oh - 1) * sh + (kh - 1) * dh) * w + (ow - 1) * sw + (kw - 1) * dw
+        need_last = ((last_px + 1) * cf - 1) / max(1, w_in - 1)
+        if isinstance(unit, SlidingWindowParallel):
+            # one pixel per cycle in; a window leaves one cycle after its last pixel
+            span = unit.span
+            return LayerPerf(spec.name, op, finn, finn, span, span / w_in, 1, 0, 1, need_last)
         fill = ((kh - 1) * dh * w + (kw - 1) * dw + 1) * cf
-        cycles = finn
-        # after the last input word, the last output row's windows remain
-        per_out_row = w_out // max(1, unit.OFMDim[0])
-        return LayerPerf(spec.name, op, cycles, finn, fill, fill / w_in, per_out_row, 2)
+        # after the last used input word, the windows that need it remain: the last window
+        # (KH*KW*CF words) when the input is the slower side (otherwise `cycles` dominates)
+        window = w_out // max(1, oh * ow)
+        return LayerPerf(spec.name, op, finn, finn, fill, fill / w_in, window, 2, 1, need_last)
     if op == "Pool":
         kk = int(np.prod(unit.KernelSize))
         return LayerPerf(spec.name, op, finn, finn, kk, kk / w_in, 1, 1)
@@ -120,12 +134,12 @@ def model_perf(specs: list[LayerSpec], units: list, fifo_depths: list[int]) -> M
     ``l`` sees its first input word at ``S_l`` (the previous unit's first output, plus one
     cycle through a FIFO) and its last at ``L_l`` (the previous unit's last output); its
     first output comes at ``max(S_l + first_own, S_l + need * (L_l - S_l)) + lat`` and its
-    last at ``max(S_l + cycles, L_l + tail) + lat``."""
+    last at ``max(S_l + cycles, S_l + need_last * (L_l - S_l) + tail) + lat``."""
     layers = [layer_perf(s, u) for s, u in zip(specs, units, strict=True)]
     s_in, l_in = 0.0, float(max(0, specs[0].fmt_in.words - 1))  # input words back to back
     for k, ly in enumerate(layers):
         first = max(s_in + ly.first_own, s_in + ly.need * (l_in - s_in)) + ly.lat
-        last = max(s_in + ly.cycles, l_in + ly.tail) + ly.lat
+        last = max(s_in + ly.cycles, s_in + ly.need_last * (l_in - s_in) + ly.tail) + ly.lat
         hop = FIFO_LATENCY if k < len(fifo_depths) and fifo_depths[k] > 0 else 0
         s_in, l_in = first + hop, last + hop
     bottleneck = max(layers, key=lambda ly: ly.cycles)
@@ -159,7 +173,8 @@ def lut_estimate(spec: LayerSpec, unit) -> int:  # noqa: ANN001
     ``PE*acc*(1 + numSteps>0)`` + the array: bit-parallel ``PE*SIMD*(w*a + w + a)`` (XNOR
     popcount: ``2*PE*SIMD``), bit-serial ``PE*SIMD*2 + PE*acc`` (one AND and one adder bit per
     lane, a shift-add), bit-fusion ``PE*bricks*6``. Other units: Thresholding
-    ``20 + PE*tbits*numSteps``, sliding window ``30 + 2*SIMD*bits``, Pool ``10 +
+    ``20 + PE*tbits*numSteps``, sliding window ``30 + 2*SIMD*bits`` (parallel window: times
+    ``KH*KW``), Pool ``10 +
     PE*bits*2``, LabelSelect ``20 + 2*PE*bits``, width converter ``(in + out) * 1.5``, FIFO
     ``10 + width``."""
     op = spec.op_type
@@ -181,7 +196,8 @@ def lut_estimate(spec: LayerSpec, unit) -> int:  # noqa: ANN001
     if op == "Thresholding":
         return int(20 + unit.PE * int(unit.tbits) * int(unit.numSteps))
     if op == "ConvolutionInputGenerator":
-        return 30 + 2 * unit.SIMD * unit.input_bits
+        taps = int(np.prod(unit.ConvKernelDim)) if hasattr(unit, "span") else 1
+        return 30 + 2 * unit.SIMD * unit.input_bits * taps
     if op == "Pool":
         return 10 + 2 * unit.PE * unit.input_bits
     if op == "LabelSelect":
