@@ -1,0 +1,530 @@
+"""Host link: the accelerator behind a UART, with a small framed request/reply protocol.
+
+Every multi-byte number is little-endian. The checksum is CRC-8 (polynomial 0x07, initial value
+0x00, no reflection, no final XOR: "CRC-8/SMBUS") over every byte of the frame before it.
+
+Request (host -> board)::
+
+    0xA5 | command | length (2 bytes) | payload (length bytes) | crc8
+
+- ``command``: ``0x01`` classify, ``0x02`` classify and return the output vector, ``0x03`` ping.
+- classify / vector: ``length`` must equal the image size in bytes, ``words x ceil(W_in / 8)``:
+  the accelerator's input words for one image (``bitfab.hw.compiler.tensor_words``, lanes
+  packed as :mod:`bitfab.hw.packing` lays them out), each word little-endian in
+  ``ceil(W_in / 8)`` bytes (unused high bits 0). Ping: ``length`` 0, no payload.
+
+Reply (board -> host), one per request, in request order::
+
+    ok, classify:   0x5A | 0x00 | class | crc8
+    ok, vector:     0x5A | 0x00 | class | vector (out words x ceil(W_out / 8) bytes) | crc8
+    ok, ping:       0x5A | 0x00 | image bytes (2) | vector bytes (2) | flags | crc8
+    error:          0x5A | code | crc8
+
+``class`` is the accelerator's output when it ends in LabelSelect (``flags`` bit 0 set), else
+0xFF (the host takes the argmax of the vector). Error ``code``: 1 bad magic, 2 bad command,
+3 bad length, 4 bad checksum, 5 UART framing error, 6 timeout (a frame stopped for longer than
+``timeout`` cycles between two bytes: truncated), 7 overrun (a payload word found the input FIFO
+full: the accelerator was held up, e.g. by long vector replies; never seen with classify). After bad magic, bad command, bad length or a
+framing error the link ignores bytes until the line has been quiet for ``timeout`` cycles (so a
+corrupted stream costs one error reply, not one per byte); after a bad checksum or a timeout it
+is ready at once. A frame that fails after its payload started has already fed the accelerator:
+the rest of the image is padded with zero words so the accelerator stays aligned, and that
+image's output is dropped. Nothing waits without a bound: every wait ends with a byte or the
+timeout.
+
+Requests may be sent back to back (pipelined): the payload streams into the accelerator as it
+arrives, and a FIFO of ``tags`` entries (default 8) keeps one tag per frame for the reply side,
+so up to ``tags`` requests can be outstanding.
+
+Components: :class:`HostLinkCore` (byte streams <-> accelerator streams, the protocol) and
+:class:`HostLink` (an accelerator, a :class:`~bitfab.hw.uart.UartRx`/
+:class:`~bitfab.hw.uart.UartTx` pair and the core; serial pins ``rx``/``tx``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from bitfab.errors import BitfabError
+from bitfab.hw.uart import UartRx, UartTx
+
+MAGIC = 0xA5
+REPLY_MAGIC = 0x5A
+CMD_CLASSIFY = 0x01
+CMD_VECTOR = 0x02
+CMD_PING = 0x03
+NO_CLASS = 0xFF
+#: reply status codes
+OK, BAD_MAGIC, BAD_COMMAND, BAD_LENGTH, BAD_CHECKSUM, FRAMING, TIMEOUT, OVERRUN = range(8)
+STATUS_NAMES = {
+    OK: "ok",
+    BAD_MAGIC: "bad magic",
+    BAD_COMMAND: "bad command",
+    BAD_LENGTH: "bad length",
+    BAD_CHECKSUM: "bad checksum",
+    FRAMING: "UART framing error",
+    TIMEOUT: "timeout (truncated frame)",
+    OVERRUN: "input overrun (the accelerator did not keep up with the link)",
+}
+CRC_POLY = 0x07
+
+
+def crc8(data: bytes | bytearray, crc: int = 0) -> int:
+    """CRC-8/SMBUS (poly 0x07, init 0, MSB first) of ``data``, continuing from ``crc``."""
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ CRC_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def crc8_hw(crc: Value, byte: Value) -> Value:
+    """The same CRC-8 step as :func:`crc8` for one byte, as combinational logic (8 bits).
+
+    CRC is linear over GF(2): output bit ``j`` is the XOR of the bits of ``crc ^ byte`` whose
+    single-bit CRC step sets bit ``j`` (one XOR tree per bit, no nested muxes)."""
+    x = (crc ^ byte)[:8]
+    cols = [crc8(bytes([1 << i])) for i in range(8)]  # step of each input bit alone
+    bits = []
+    for j in range(8):
+        terms = [x[i] for i in range(8) if cols[i] >> j & 1]
+        v = terms[0]
+        for t in terms[1:]:
+            v = v ^ t
+        bits.append(v)
+    return Cat(*bits)
+
+
+def word_bytes(width: int) -> int:
+    """Bytes per stream word of ``width`` bits on the link."""
+    return (width + 7) // 8
+
+
+def words_to_bytes(words: Sequence[int], width: int) -> bytes:
+    """Stream words of ``width`` bits as link bytes (each word little-endian)."""
+    n = word_bytes(width)
+    return b"".join(int(w).to_bytes(n, "little") for w in words)
+
+
+def bytes_to_words(data: bytes, width: int) -> list[int]:
+    """Inverse of :func:`words_to_bytes`."""
+    n = word_bytes(width)
+    return [int.from_bytes(data[k : k + n], "little") for k in range(0, len(data), n)]
+
+
+def request(command: int, payload: bytes = b"") -> bytes:
+    """One request frame: magic, ``command``, 16-bit length, ``payload``, CRC-8."""
+    body = bytes([MAGIC, command]) + len(payload).to_bytes(2, "little") + bytes(payload)
+    return body + bytes([crc8(body)])
+
+
+class HostLinkCore(wiring.Component):
+    """The protocol engine between UART byte streams and an accelerator's word streams.
+
+    Parameters: ``in_width``/``in_words`` (input word width in bits, words per image),
+    ``out_width``/``out_words`` (same for the output), ``class_index`` (the output is a class
+    index), ``timeout`` (clock cycles of silence that end a frame), ``tags`` (requests that
+    may be outstanding), ``in_fifo`` (input words buffered in front of the accelerator; a word
+    that finds it full makes the frame fail with status 7, overrun).
+
+    Ports: ``rx`` (``In(stream.Signature(8))``, received bytes; always ready), ``ferr``
+    (``In(1)``, UART framing error pulse), ``tx`` (``Out(stream.Signature(8))``, reply bytes),
+    ``acc_i`` (``Out(stream.Signature(in_width))``), ``acc_o`` (``In(stream.Signature(out_width))``),
+    ``last_class`` (``Out(8)``, class of the last good reply), ``busy`` (``Out(1)``, a frame or a
+    reply is in progress), ``errors`` (``Out(8)``, error replies so far, wrapping).
+    """
+
+    def __init__(
+        self,
+        *,
+        in_width: int,
+        in_words: int,
+        out_width: int,
+        out_words: int,
+        class_index: bool,
+        timeout: int,
+        tags: int = 8,
+        in_fifo: int = 8,
+    ) -> None:
+        self.in_fifo = int(in_fifo)
+        self.in_width, self.in_words = int(in_width), int(in_words)
+        self.out_width, self.out_words = int(out_width), int(out_words)
+        self.class_index = bool(class_index)
+        self.timeout = int(timeout)
+        self.tags = int(tags)
+        self.image_bytes = self.in_words * word_bytes(self.in_width)
+        self.vector_bytes = self.out_words * word_bytes(self.out_width)
+        if self.image_bytes > 0xFFFF or self.vector_bytes > 0xFFFF:
+            raise BitfabError(
+                f"host link: image of {self.image_bytes} bytes or vector of {self.vector_bytes} "
+                "bytes does not fit the 16-bit length field; use a smaller input"
+            )
+        if self.timeout < 2:
+            raise BitfabError(f"host link timeout {timeout}: need >= 2 clock cycles")
+        super().__init__(
+            {
+                "rx": In(stream.Signature(8)),
+                "ferr": In(1),
+                "tx": Out(stream.Signature(8)),
+                "acc_i": Out(stream.Signature(self.in_width)),
+                "acc_o": In(stream.Signature(self.out_width)),
+                "last_class": Out(8),
+                "busy": Out(1),
+                "errors": Out(8),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        ibpw = word_bytes(self.in_width)
+        obpw = word_bytes(self.out_width)
+
+        # ---- tag FIFO: {code[3], has_image, vector, ping}, one per frame, in order
+        m.submodules.tags = tags = SyncFIFOBuffered(width=6, depth=self.tags)
+        tag_code, tag_img, tag_vec, tag_ping = Signal(3), Signal(), Signal(), Signal()
+        m.d.comb += tags.w_data.eq(Cat(tag_code, tag_img, tag_vec, tag_ping))
+
+        # ---- parser
+        b = self.rx.payload
+        got = self.rx.valid
+        m.d.comb += self.rx.ready.eq(1)
+        crc = Signal(8)
+        cmd = Signal(8)
+        len_lo = Signal(8)
+        length = Cat(len_lo, b)
+        nbytes = Signal(range(self.image_bytes + 1))
+        bidx = Signal(range(ibpw))
+        word = Signal(ibpw * 8)
+        words_sent = Signal(range(self.in_words + 1))
+        m.submodules.words = words = SyncFIFOBuffered(width=self.in_width, depth=self.in_fifo)
+        lost = Signal()  # a payload word found the input FIFO full
+        timer = Signal(range(self.timeout + 1))
+        code = Signal(3)
+        pad_then_idle = Signal()
+        timed_out = Signal()
+        push_word = Signal()
+        push_data = Signal(self.in_width)
+
+        m.d.comb += [
+            self.acc_i.payload.eq(words.r_data),
+            self.acc_i.valid.eq(words.r_rdy),
+            words.r_en.eq(self.acc_i.ready),
+            words.w_data.eq(push_data),
+            words.w_en.eq(push_word),
+        ]
+        with m.If(push_word):
+            with m.If(words.w_rdy):
+                m.d.sync += words_sent.eq(words_sent + 1)
+            with m.Else():
+                m.d.sync += lost.eq(1)
+
+        with m.If(got):
+            m.d.sync += timer.eq(0)
+        with m.Elif(timer != self.timeout):
+            m.d.sync += timer.eq(timer + 1)
+        m.d.comb += timed_out.eq(timer == self.timeout)
+
+        def push_tag(code_v, img=0, vec=0, ping=0):
+            m.d.comb += [
+                tags.w_en.eq(1),
+                tag_code.eq(code_v),
+                tag_img.eq(img),
+                tag_vec.eq(vec),
+                tag_ping.eq(ping),
+            ]
+
+        def fail_early(code_v, then="discard"):
+            push_tag(code_v)
+            m.next = then
+
+        def fail_payload(code_v, idle):
+            m.d.sync += [code.eq(code_v), pad_then_idle.eq(idle)]
+            m.next = "pad"
+
+        with m.FSM(name="parser") as parser:
+            with m.State("idle"):
+                m.d.sync += timer.eq(0)
+                with m.If(self.ferr):
+                    fail_early(FRAMING)
+                with m.Elif(got):
+                    with m.If(b == MAGIC):
+                        m.d.sync += crc.eq(crc8_hw(Const(0, 8), b))
+                        m.next = "cmd"
+                    with m.Else():
+                        fail_early(BAD_MAGIC)
+            with m.State("cmd"):
+                with m.If(self.ferr):
+                    fail_early(FRAMING)
+                with m.Elif(got):
+                    m.d.sync += [cmd.eq(b), crc.eq(crc8_hw(crc, b))]
+                    with m.If((b == CMD_CLASSIFY) | (b == CMD_VECTOR) | (b == CMD_PING)):
+                        m.next = "len0"
+                    with m.Else():
+                        fail_early(BAD_COMMAND)
+                with m.Elif(timed_out):
+                    fail_early(TIMEOUT, "idle")
+            with m.State("len0"):
+                with m.If(self.ferr):
+                    fail_early(FRAMING)
+                with m.Elif(got):
+                    m.d.sync += [len_lo.eq(b), crc.eq(crc8_hw(crc, b))]
+                    m.next = "len1"
+                with m.Elif(timed_out):
+                    fail_early(TIMEOUT, "idle")
+            with m.State("len1"):
+                with m.If(self.ferr):
+                    fail_early(FRAMING)
+                with m.Elif(got):
+                    m.d.sync += crc.eq(crc8_hw(crc, b))
+                    with m.If(cmd == CMD_PING):
+                        with m.If(length == 0):
+                            m.next = "check"
+                        with m.Else():
+                            fail_early(BAD_LENGTH)
+                    with m.Elif(length == self.image_bytes):
+                        m.d.sync += [nbytes.eq(0), bidx.eq(0), words_sent.eq(0), lost.eq(0)]
+                        m.next = "payload"
+                    with m.Else():
+                        fail_early(BAD_LENGTH)
+                with m.Elif(timed_out):
+                    fail_early(TIMEOUT, "idle")
+            with m.State("payload"):
+                with m.If(self.ferr):
+                    fail_payload(FRAMING, 0)
+                with m.Elif(got):
+                    full = Cat(word[8:], b)
+                    m.d.sync += [
+                        word.eq(full),
+                        crc.eq(crc8_hw(crc, b)),
+                        nbytes.eq(nbytes + 1),
+                        bidx.eq(Mux(bidx == ibpw - 1, 0, bidx + 1)),
+                    ]
+                    with m.If(bidx == ibpw - 1):
+                        m.d.comb += [push_word.eq(1), push_data.eq(full[: self.in_width])]
+                    with m.If(nbytes == self.image_bytes - 1):
+                        with m.If(lost | (push_word & ~words.w_rdy)):
+                            fail_payload(OVERRUN, 0)
+                        with m.Else():
+                            m.next = "check"
+                with m.Elif(timed_out):
+                    fail_payload(TIMEOUT, 1)
+            with m.State("check"):
+                is_img = cmd != CMD_PING
+                with m.If(self.ferr):
+                    push_tag(FRAMING, img=is_img)
+                    m.next = "discard"
+                with m.Elif(got):
+                    ok = b == crc
+                    push_tag(
+                        Mux(ok, OK, BAD_CHECKSUM),
+                        img=is_img,
+                        vec=cmd == CMD_VECTOR,
+                        ping=cmd == CMD_PING,
+                    )
+                    m.next = "idle"
+                with m.Elif(timed_out):
+                    push_tag(TIMEOUT, img=is_img)
+                    m.next = "idle"
+            with m.State("pad"):
+                # zero words until the accelerator has the whole image, then the error tag
+                with m.If(words_sent == self.in_words):
+                    push_tag(code, img=1)
+                    with m.If(pad_then_idle):
+                        m.next = "idle"
+                    with m.Else():
+                        m.next = "discard"
+                with m.Elif(words.w_rdy):
+                    m.d.comb += [push_word.eq(1), push_data.eq(0)]
+            with m.State("discard"):
+                with m.If(timed_out):
+                    m.next = "idle"
+
+        # ---- reply engine
+        r_code = Signal(3)
+        r_img, r_vec, r_ping = Signal(), Signal(), Signal()
+        cls = Signal(8)
+        crc_tx = Signal(8)
+        cnt = Signal(range(max(self.out_words, 5) + 1))
+        oidx = Signal(range(obpw))
+        sent = Signal()
+        m.d.comb += sent.eq(self.tx.valid & self.tx.ready)
+        with m.If(sent):
+            m.d.sync += crc_tx.eq(crc8_hw(crc_tx, self.tx.payload))
+        ping_bytes = [
+            self.image_bytes & 0xFF,
+            self.image_bytes >> 8,
+            self.vector_bytes & 0xFF,
+            self.vector_bytes >> 8,
+            int(self.class_index),
+        ]
+        out_padded = Signal(obpw * 8)
+        m.d.comb += out_padded.eq(self.acc_o.payload)
+
+        with m.FSM(name="reply") as reply:
+            with m.State("idle"):
+                m.d.sync += [crc_tx.eq(0), cnt.eq(0), oidx.eq(0)]
+                with m.If(tags.r_rdy):
+                    m.d.comb += tags.r_en.eq(1)
+                    d = tags.r_data
+                    m.d.sync += [r_code.eq(d[0:3]), r_img.eq(d[3]), r_vec.eq(d[4]), r_ping.eq(d[5])]
+                    with m.If(d[3] & (d[0:3] != OK)):
+                        m.next = "drain"
+                    with m.Elif(d[3]):
+                        m.next = "wait"
+                    with m.Else():
+                        m.next = "magic"
+            with m.State("drain"):  # drop the output words (errored image, or class latched)
+                m.d.comb += self.acc_o.ready.eq(1)
+                with m.If(self.acc_o.valid):
+                    m.d.sync += cnt.eq(cnt + 1)
+                    with m.If(cnt == self.out_words - 1):
+                        m.d.sync += cnt.eq(0)
+                        m.next = "magic"
+            with m.State("wait"):
+                # latch the class; a classify reply drains the output words at once (so the
+                # accelerator never waits for the UART), a vector reply streams them later
+                with m.If(self.acc_o.valid):
+                    c = self.acc_o.payload[:8] if self.class_index else Const(NO_CLASS, 8)
+                    m.d.sync += [cls.eq(c), self.last_class.eq(c)]
+                    with m.If(r_vec):
+                        m.next = "magic"
+                    with m.Else():
+                        m.next = "drain"
+            with m.State("magic"):
+                m.d.comb += [self.tx.payload.eq(REPLY_MAGIC), self.tx.valid.eq(1)]
+                with m.If(sent):
+                    m.next = "status"
+            with m.State("status"):
+                m.d.comb += [self.tx.payload.eq(r_code), self.tx.valid.eq(1)]
+                with m.If(sent):
+                    with m.If(r_code != OK):
+                        m.d.sync += self.errors.eq(self.errors + 1)
+                        m.next = "crc"
+                    with m.Elif(r_ping):
+                        m.next = "ping"
+                    with m.Else():
+                        m.next = "class"
+            with m.State("ping"):
+                with m.Switch(cnt):
+                    for k, v in enumerate(ping_bytes):
+                        with m.Case(k):
+                            m.d.comb += self.tx.payload.eq(v)
+                m.d.comb += self.tx.valid.eq(1)
+                with m.If(sent):
+                    m.d.sync += cnt.eq(cnt + 1)
+                    with m.If(cnt == len(ping_bytes) - 1):
+                        m.next = "crc"
+            with m.State("class"):
+                m.d.comb += [self.tx.payload.eq(cls), self.tx.valid.eq(1)]
+                with m.If(sent):
+                    with m.If(r_vec):
+                        m.next = "vector"
+                    with m.Else():
+                        m.next = "crc"
+            with m.State("vector"):
+                m.d.comb += [
+                    self.tx.payload.eq(out_padded.word_select(oidx, 8)),
+                    self.tx.valid.eq(self.acc_o.valid),
+                ]
+                last_byte = oidx == obpw - 1
+                m.d.comb += self.acc_o.ready.eq(self.tx.ready & last_byte)
+                with m.If(sent):
+                    m.d.sync += oidx.eq(Mux(last_byte, 0, oidx + 1))
+                    with m.If(last_byte):
+                        m.d.sync += cnt.eq(cnt + 1)
+                        with m.If(cnt == self.out_words - 1):
+                            m.next = "crc"
+            with m.State("crc"):
+                m.d.comb += [self.tx.payload.eq(crc_tx), self.tx.valid.eq(1)]
+                with m.If(sent):
+                    m.next = "idle"
+
+        m.d.comb += self.busy.eq(
+            ~parser.ongoing("idle") | tags.r_rdy | ~reply.ongoing("idle") | words.r_rdy
+        )
+        return m
+
+
+class HostLink(wiring.Component):
+    """An accelerator behind a UART host link (protocol: module docstring).
+
+    ``accelerator``: a component with streams ``i`` and ``o`` (e.g. :class:`bitfab.hw.
+    accelerator.Accelerator`; its ``graph`` gives words per image and the output meaning,
+    otherwise pass ``in_words``, ``out_words`` and ``class_index``). ``divisor``: clock cycles
+    per UART bit. ``timeout``: clock cycles of silence that end a frame (default 64 byte
+    times, ``640 * divisor``). ``tags``: requests that may be outstanding.
+
+    Ports: ``rx`` (``In(1)``, serial line from the host), ``tx`` (``Out(1)``, to the host),
+    ``last_class`` (``Out(8)``, class of the last good reply, for LEDs), ``busy``
+    (``Out(1)``), ``errors`` (``Out(8)``, error replies so far).
+    """
+
+    def __init__(
+        self,
+        accelerator: wiring.Component,
+        *,
+        divisor: int,
+        timeout: int | None = None,
+        in_words: int | None = None,
+        out_words: int | None = None,
+        class_index: bool | None = None,
+        tags: int = 8,
+    ) -> None:
+        self.accelerator = accelerator
+        graph = getattr(accelerator, "graph", None)
+        if graph is not None:
+            in_words = graph.input_fmt.words if in_words is None else in_words
+            out_words = graph.output_fmt.words if out_words is None else out_words
+            if class_index is None:
+                class_index = graph.output_meaning == "class index"
+        if in_words is None or out_words is None or class_index is None:
+            raise BitfabError(
+                "HostLink: the accelerator has no graph; pass in_words, out_words and class_index"
+            )
+        self.rx_uart = UartRx(divisor)
+        self.tx_uart = UartTx(divisor)
+        self.divisor = self.rx_uart.divisor
+        self.timeout = int(timeout) if timeout is not None else 640 * self.divisor
+        self.core = HostLinkCore(
+            in_width=Shape.cast(accelerator.i.payload.shape()).width,
+            in_words=in_words,
+            out_width=Shape.cast(accelerator.o.payload.shape()).width,
+            out_words=out_words,
+            class_index=class_index,
+            timeout=self.timeout,
+            tags=tags,
+        )
+        super().__init__(
+            {
+                "rx": In(1, init=1),
+                "tx": Out(1, init=1),
+                "last_class": Out(8),
+                "busy": Out(1),
+                "errors": Out(8),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.acc = acc = self.accelerator
+        m.submodules.uart_rx = rx = self.rx_uart
+        m.submodules.uart_tx = tx = self.tx_uart
+        m.submodules.core = core = self.core
+        wiring.connect(m, rx.o, core.rx)
+        wiring.connect(m, core.tx, tx.i)
+        wiring.connect(m, core.acc_i, acc.i)
+        wiring.connect(m, acc.o, core.acc_o)
+        m.d.comb += [
+            rx.rx.eq(self.rx),
+            self.tx.eq(tx.tx),
+            core.ferr.eq(rx.ferr),
+            self.last_class.eq(core.last_class),
+            self.errors.eq(core.errors),
+            self.busy.eq(core.busy | rx.busy | tx.busy),
+        ]
+        return m
