@@ -399,6 +399,74 @@ def _cmd_flow(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- run: images through the host link of a board (owned by bitfab.flows.host) -------------------
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="classify test images on a board over its UART host link",
+        description="Sends the first N Fashion-MNIST test images to a board programmed with the "
+        "board top of accelerator DIR (or a simulated board: python -m bitfab.sim.board_sim "
+        "--acc DIR prints a pty to use as --port), packed as 'bitfab verify' packs them, and "
+        "prints the classes, the accuracy against the labels and the measured images per "
+        "second. Protocol: docs/host_link.md. An error reply or a silent board is one error "
+        "line and exit code 2.",
+    )
+    p.add_argument("--port", required=True, help="serial device (e.g. /dev/ttyUSB1, a pty)")
+    p.add_argument("--acc", required=True, help="accelerator folder from 'bitfab compile'")
+    p.add_argument("--images", type=int, default=100, help="number of test images (default 100)")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
+    p.add_argument("--window", type=int, default=4, help="requests in flight, 1-8 (default 4)")
+    p.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for a reply (default 5)"
+    )
+    p.add_argument(
+        "--dataset",
+        default="fashion-mnist",
+        choices=["fashion-mnist", "digits"],
+        help="test images (default fashion-mnist)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no class list")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from bitfab.flows.host import run_images
+
+    if not 1 <= args.window <= 8:
+        raise BitfabError(f"--window {args.window}: must be 1..8 (the board holds 8 requests)")
+    with contextlib.ExitStack() as stack:
+        progress = None
+        if not args.quiet:
+            from rich.progress import Progress
+
+            bar = stack.enter_context(Progress(transient=True))
+            task = bar.add_task(f"run on {args.port}", total=args.images)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+        rep = run_images(
+            args.port,
+            args.acc,
+            args.images,
+            baud=args.baud,
+            window=args.window,
+            timeout_s=args.timeout,
+            dataset=args.dataset,
+            progress=progress,
+        )
+    if not args.quiet:
+        print("classes: " + " ".join(str(c) for c in rep["classes"]))
+    print(
+        f"{rep['images']} images on {rep['port']}: accuracy {rep['accuracy']:.4f} "
+        f"({rep['correct']}/{rep['images']}), {rep['images_per_s']} images/s "
+        f"({rep['seconds']} s, {rep['baud']} baud, window {rep['window']})"
+    )
+    return 0
+
+
 # --- main ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -412,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_flow(sub)
     _add_compile(sub)
     _add_verify(sub)
+    _add_run(sub)
     from bitfab.flows.cli import add_boards, add_synth
 
     add_synth(sub)

@@ -445,7 +445,11 @@ class HostLinkCore(wiring.Component):
                     m.next = "idle"
 
         m.d.comb += self.busy.eq(
-            ~parser.ongoing("idle") | tags.r_rdy | ~reply.ongoing("idle") | words.r_rdy
+            ~parser.ongoing("idle")
+            | tags.w_en
+            | (tags.level != 0)
+            | ~reply.ongoing("idle")
+            | (words.level != 0)
         )
         return m
 

@@ -1,0 +1,221 @@
+"""Board top: an accelerator behind the UART host link, with a PLL and LEDs, for real boards.
+
+:class:`BoardTop` is an Amaranth ``Elaboratable`` for an amaranth-boards platform (build it
+with :func:`bitfab.flows.board.build_board_bitstream`). It requests the platform's ``"uart"``
+resource (the FTDI serial port on iCEBreaker and ULX3S) and its ``"led"`` resources, puts a
+:class:`bitfab.hw.host_link.HostLink` around the accelerator, and drives the design from:
+
+- the board oscillator, when ``clock_mhz`` is ``None`` or equal to it;
+- otherwise a PLL: iCE40 ``SB_PLL40_PAD`` where the oscillator sits on a PLL pad (iCEBreaker)
+  or ``SB_PLL40_CORE`` from the clock net (other iCE40 boards), ECP5 ``EHXPLLL``; the divider
+  settings are searched like ``icepll``/``ecppll`` do and the achieved frequency (which may
+  differ slightly from the request) is in :attr:`BoardTop.clock_hz`. Reset is held until the
+  PLL locks.
+
+LEDs show the class of the last good reply in binary (LED ``k`` = bit ``k``, as many LEDs as
+the platform has, up to 8). The UART divisor is computed from the achieved clock and ``baud``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.lib.cdc import ResetSynchronizer
+
+from bitfab.boards import Target, get_target
+from bitfab.errors import BitfabError
+from bitfab.hw.host_link import HostLink
+from bitfab.hw.uart import divisor_for
+
+#: iCE40 boards whose oscillator pin is a PLL pad (SB_PLL40_PAD); others use SB_PLL40_CORE.
+ICE40_PLL_PAD_BOARDS = frozenset({"icebreaker"})
+#: LEDs used at most for the class display
+MAX_LEDS = 8
+
+
+def ice40_pll(f_in_mhz: float, f_out_mhz: float) -> dict:
+    """iCE40 PLL settings (``FEEDBACK_PATH="SIMPLE"``) closest to ``f_out_mhz``, as icepll
+    searches them: PFD 10-133 MHz, VCO 533-1066 MHz, ``f_out = f_in (DIVF+1) / ((DIVR+1)
+    2^DIVQ)``. Returns ``{"DIVR", "DIVF", "DIVQ", "FILTER_RANGE", "f_out_mhz"}``."""
+    best = None
+    for divr in range(16):
+        pfd = f_in_mhz / (divr + 1)
+        if not 10 <= pfd <= 133:
+            continue
+        for divf in range(128):
+            vco = pfd * (divf + 1)
+            if not 533 <= vco <= 1066:
+                continue
+            for divq in range(1, 7):
+                out = vco / 2**divq
+                if best is None or abs(out - f_out_mhz) < abs(best[0] - f_out_mhz):
+                    best = (out, divr, divf, divq, pfd)
+    if best is None:
+        raise BitfabError(f"no iCE40 PLL setting from {f_in_mhz} MHz; pick another clock")
+    out, divr, divf, divq, pfd = best
+    filt = next(i for i, lim in enumerate((17, 26, 44, 66, 101, 1e9), start=1) if pfd < lim)
+    return {"DIVR": divr, "DIVF": divf, "DIVQ": divq, "FILTER_RANGE": filt, "f_out_mhz": out}
+
+
+def ecp5_pll(f_in_mhz: float, f_out_mhz: float) -> dict:
+    """ECP5 ``EHXPLLL`` settings (feedback from CLKOP) closest to ``f_out_mhz``, as ecppll
+    searches them: PFD 3.125-400 MHz, VCO 400-800 MHz, ``f_out = f_in CLKFB_DIV / CLKI_DIV``,
+    ``f_vco = f_out CLKOP_DIV``. Returns ``{"CLKI_DIV", "CLKFB_DIV", "CLKOP_DIV", "f_out_mhz"}``."""
+    best = None
+    for clki in range(1, 129):
+        pfd = f_in_mhz / clki
+        if not 3.125 <= pfd <= 400:
+            continue
+        for clkfb in range(1, 81):
+            out = pfd * clkfb
+            if not 3.125 <= out <= 400:
+                continue
+            for clkop in range(1, 129):
+                vco = out * clkop
+                if 400 <= vco <= 800:
+                    if best is None or abs(out - f_out_mhz) < abs(best[0] - f_out_mhz):
+                        best = (out, clki, clkfb, clkop)
+                    break
+    if best is None:
+        raise BitfabError(f"no ECP5 PLL setting from {f_in_mhz} MHz; pick another clock")
+    out, clki, clkfb, clkop = best
+    return {"CLKI_DIV": clki, "CLKFB_DIV": clkfb, "CLKOP_DIV": clkop, "f_out_mhz": out}
+
+
+class BoardTop(Elaboratable):
+    """``accelerator`` behind a UART host link on ``target`` (a catalogue name or Target).
+
+    ``clock_mhz``: the design clock (default: the board oscillator); ``baud``: UART rate;
+    ``timeout_ms``: host link inter-byte timeout. Attributes: ``clock_hz`` (achieved),
+    ``pll`` (settings dict or ``None``), ``divisor``, ``note`` (one line: how the clock is made).
+    """
+
+    def __init__(
+        self,
+        accelerator,
+        target: str | Target,
+        *,
+        clock_mhz: float | None = None,
+        baud: int = 115200,
+        timeout_ms: float = 20.0,
+    ) -> None:
+        self.target = get_target(target)
+        if not self.target.is_board:
+            raise BitfabError(
+                f"target {self.target.name!r} is a bare device: the board top needs a board "
+                "with a UART (e.g. icebreaker)"
+            )
+        osc = float(self.target.default_clock_mhz)
+        self.pll = None
+        if clock_mhz is None or abs(float(clock_mhz) - osc) < 1e-6:
+            f = osc
+            self.note = f"clock: the {osc:g} MHz oscillator"
+        elif self.target.family == "ice40":
+            self.pll = ice40_pll(osc, float(clock_mhz))
+            self.pll["primitive"] = (
+                "SB_PLL40_PAD" if self.target.name in ICE40_PLL_PAD_BOARDS else "SB_PLL40_CORE"
+            )
+            f = self.pll["f_out_mhz"]
+        elif self.target.family == "ecp5":
+            self.pll = ecp5_pll(osc, float(clock_mhz))
+            self.pll["primitive"] = "EHXPLLL"
+            f = self.pll["f_out_mhz"]
+        else:  # pragma: no cover - every catalogue family has a PLL
+            f = osc
+            self.note = f"clock: no PLL on {self.target.family}; the {osc:g} MHz oscillator"
+        if self.pll is not None:
+            self.note = (
+                f"clock: {self.pll['primitive']} {osc:g} -> {f:.4g} MHz "
+                f"(requested {float(clock_mhz):g} MHz)"
+            )
+        self.clock_hz = f * 1e6
+        self.baud = int(baud)
+        self.divisor = divisor_for(self.clock_hz, self.baud)
+        self.link = HostLink(
+            accelerator,
+            divisor=self.divisor,
+            timeout=max(640 * self.divisor, int(self.clock_hz * timeout_ms / 1000)),
+        )
+
+    def _clock(self, m: Module, platform) -> None:
+        osc_name = platform.default_clk
+        if self.pll is None:
+            return  # the platform makes "sync" from its default clock
+        p = self.pll
+        m.domains.sync = ClockDomain("sync")
+        lock = Signal()
+        clk = Signal()
+        if p["primitive"] == "EHXPLLL":
+            osc = platform.request(osc_name, dir="i").i
+            m.submodules.pll = Instance(
+                "EHXPLLL",
+                p_PLLRST_ENA="DISABLED",
+                p_INTFB_WAKE="DISABLED",
+                p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED",
+                p_OUTDIVIDER_MUXA="DIVA",
+                p_CLKOP_ENABLE="ENABLED",
+                p_CLKOP_DIV=p["CLKOP_DIV"],
+                p_CLKOP_CPHASE=p["CLKOP_DIV"] - 1,
+                p_CLKOP_FPHASE=0,
+                p_FEEDBK_PATH="CLKOP",
+                p_CLKFB_DIV=p["CLKFB_DIV"],
+                p_CLKI_DIV=p["CLKI_DIV"],
+                i_CLKI=osc,
+                i_CLKFB=clk,
+                i_RST=0,
+                i_STDBY=0,
+                i_PHASESEL0=0,
+                i_PHASESEL1=0,
+                i_PHASEDIR=1,
+                i_PHASESTEP=1,
+                i_PHASELOADREG=1,
+                i_PLLWAKESYNC=0,
+                i_ENCLKOP=0,
+                o_CLKOP=clk,
+                o_LOCK=lock,
+            )
+        else:
+            common = dict(
+                p_FEEDBACK_PATH="SIMPLE",
+                p_DIVR=p["DIVR"],
+                p_DIVF=p["DIVF"],
+                p_DIVQ=p["DIVQ"],
+                p_FILTER_RANGE=p["FILTER_RANGE"],
+                i_RESETB=1,
+                i_BYPASS=0,
+                o_PLLOUTGLOBAL=clk,
+                o_LOCK=lock,
+            )
+            if p["primitive"] == "SB_PLL40_PAD":
+                pad = platform.request(osc_name, dir="-")
+                m.submodules.pll = Instance("SB_PLL40_PAD", i_PACKAGEPIN=pad.io, **common)
+            else:
+                osc = platform.request(osc_name, dir="i").i
+                m.submodules.pll = Instance("SB_PLL40_CORE", i_REFERENCECLK=osc, **common)
+        m.d.comb += ClockSignal("sync").eq(clk)
+        m.submodules.rst_sync = ResetSynchronizer(~lock, domain="sync")
+        platform.add_clock_constraint(clk, self.clock_hz)
+
+    def elaborate(self, platform):
+        m = Module()
+        if platform is None:
+            raise BitfabError("BoardTop needs an amaranth-boards platform (build it for a board)")
+        self._clock(m, platform)
+        try:
+            uart = platform.request("uart", 0)
+        except Exception:  # amaranth.build.ResourceError
+            raise BitfabError(
+                f"board {self.target.name}: its amaranth-boards platform has no 'uart' "
+                "resource; pick a board with a serial port (icebreaker, ulx3s-*)"
+            ) from None
+        m.submodules.link = link = self.link
+        m.d.comb += [link.rx.eq(uart.rx.i), uart.tx.o.eq(link.tx)]
+        leds = []
+        for k in range(MAX_LEDS):
+            try:
+                leds.append(platform.request("led", k))
+            except Exception:  # no more LEDs
+                break
+        for k, led in enumerate(leds):
+            m.d.comb += led.o.eq(link.last_class[k])
+        return m

@@ -1,0 +1,213 @@
+"""Host side of the UART host link: ``bitfab run`` sends test images to a board and times them.
+
+Protocol: :mod:`bitfab.hw.host_link` (and ``docs/host_link.md``). :class:`BoardLink` wraps a
+pyserial port: :meth:`BoardLink.ping` reads the board's image and vector sizes,
+:meth:`BoardLink.classify` sends images pipelined (up to ``window`` requests outstanding, well
+under the link's tag FIFO) and returns the classes in order. :func:`run_images` is the
+``bitfab run`` command: Fashion-MNIST test images packed as ``bitfab verify`` packs them, the
+classes, accuracy against the labels and the measured images per second (wall time from the
+first byte sent to the last reply byte received, ping excluded).
+
+An error reply, a corrupt reply or a board that does not answer within ``timeout_s`` raises
+:class:`bitfab.errors.BitfabError` with one line naming what happened.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bitfab.errors import BitfabError
+from bitfab.hw.host_link import (
+    CMD_CLASSIFY,
+    CMD_PING,
+    CMD_VECTOR,
+    REPLY_MAGIC,
+    STATUS_NAMES,
+    crc8,
+    request,
+)
+
+#: requests kept in flight (the board holds 8 tags)
+DEFAULT_WINDOW = 4
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    """What a ping reply says: bytes per image, bytes per output vector, class-index output."""
+
+    image_bytes: int
+    vector_bytes: int
+    class_index: bool
+
+
+class BoardLink:
+    """A board (or simulated board) on serial ``port`` at ``baud``; replies must start within
+    ``timeout_s`` seconds."""
+
+    def __init__(self, port: str, baud: int = 115200, timeout_s: float = 5.0) -> None:
+        import serial
+
+        try:
+            self.ser = serial.Serial(port, baud, timeout=timeout_s, write_timeout=timeout_s)
+        except (serial.SerialException, OSError) as e:
+            raise BitfabError(f"--port {port}: cannot open ({e}); check the device path") from None
+        self.port = port
+        self.timeout_s = timeout_s
+        self.ser.reset_input_buffer()
+
+    def close(self) -> None:
+        self.ser.close()
+
+    def __enter__(self) -> BoardLink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _read(self, n: int, what: str) -> bytes:
+        data = self.ser.read(n)
+        if len(data) != n:
+            raise BitfabError(
+                f"{self.port}: no reply from the board within {self.timeout_s:g} s ({what}, got "
+                f"{len(data)} of {n} bytes); is it programmed with this accelerator and baud rate?"
+            )
+        return data
+
+    def read_reply(self, body_len: int) -> bytes:
+        """One reply whose ok body has ``body_len`` bytes; returns the body. Raises on an
+        error status or a bad checksum."""
+        head = self._read(2, "reply header")
+        if head[0] != REPLY_MAGIC:
+            raise BitfabError(
+                f"{self.port}: corrupt reply (byte 0x{head[0]:02x}, expected 0x{REPLY_MAGIC:02x}); "
+                "check the baud rate"
+            )
+        if head[1] != 0:
+            tail = self._read(1, "error reply")
+            code = head[1]
+            name = STATUS_NAMES.get(code, "unknown error")
+            ok = crc8(head) == tail[0]
+            raise BitfabError(
+                f"{self.port}: board replied error {code} ({name})"
+                + ("" if ok else ", and the reply's checksum is wrong")
+            )
+        body = self._read(body_len + 1, "reply")
+        if crc8(head + body[:-1]) != body[-1]:
+            raise BitfabError(f"{self.port}: reply checksum mismatch; check the link")
+        return body[:-1]
+
+    def ping(self) -> BoardInfo:
+        """Ask the board for its sizes."""
+        self.ser.write(request(CMD_PING))
+        b = self.read_reply(5)
+        return BoardInfo(b[0] | b[1] << 8, b[2] | b[3] << 8, bool(b[4] & 1))
+
+    def classify(
+        self,
+        payloads: Sequence[bytes],
+        *,
+        vector_bytes: int = 0,
+        window: int = DEFAULT_WINDOW,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[tuple[int, bytes]]:
+        """Send each image payload (``vector_bytes`` > 0: ask for the output vector too), at
+        most ``window`` outstanding; returns ``(class byte, vector bytes)`` per image."""
+        cmd = CMD_VECTOR if vector_bytes else CMD_CLASSIFY
+        frames = deque(request(cmd, p) for p in payloads)
+        out: list[tuple[int, bytes]] = []
+        pending = 0
+        n = len(payloads)
+        while len(out) < n:
+            while frames and pending < max(1, window):
+                self.ser.write(frames.popleft())
+                pending += 1
+            body = self.read_reply(1 + vector_bytes)
+            out.append((body[0], body[1:]))
+            pending -= 1
+            if progress:
+                progress(len(out), n)
+        return out
+
+
+def image_payloads(acc, images: np.ndarray) -> list[bytes]:  # noqa: ANN001 - Accelerator
+    """The request payload of each image: the accelerator's input words for it (as
+    ``bitfab.sim.verify.golden_streams`` packs them), each word little-endian."""
+    from bitfab.hw.compiler import tensor_words
+    from bitfab.hw.host_link import words_to_bytes
+
+    fmt = acc.graph.input_fmt
+    words = tensor_words(images.reshape(len(images), -1), fmt)
+    k = fmt.words
+    return [words_to_bytes(words[i * k : (i + 1) * k], fmt.width) for i in range(len(images))]
+
+
+def vector_class(acc, vec: bytes) -> int:  # noqa: ANN001 - Accelerator
+    """Class (argmax, first on ties) of a raw output vector reply."""
+    from bitfab.hw.compiler import words_tensor
+    from bitfab.hw.host_link import bytes_to_words
+
+    fmt = acc.graph.output_fmt
+    return int(np.argmax(words_tensor(bytes_to_words(vec, fmt.width), fmt)[0]))
+
+
+def run_images(
+    port: str,
+    acc_dir: str | os.PathLike[str],
+    images: int,
+    *,
+    baud: int = 115200,
+    window: int = DEFAULT_WINDOW,
+    timeout_s: float = 5.0,
+    dataset: str = "fashion-mnist",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """``bitfab run``: classify the first ``images`` test images on the board at ``port``.
+    Returns ``classes``, ``labels``, ``correct``, ``accuracy``, ``images_per_s``, ``seconds``."""
+    from bitfab.hw.accelerator import load_accelerator
+    from bitfab.hw.host_link import word_bytes
+    from bitfab.models.data import load_dataset
+    from bitfab.sim.verify import load_test_images
+
+    acc, _ = load_accelerator(acc_dir)
+    imgs = load_test_images(images, dataset)
+    _, labels = load_dataset(dataset, "test")
+    labels = np.asarray(labels[: len(imgs)])
+    payloads = image_payloads(acc, imgs)
+    g = acc.graph
+    class_index = g.output_meaning == "class index"
+    vec_bytes = g.output_fmt.words * word_bytes(g.output_fmt.width)
+    with BoardLink(port, baud, timeout_s) as link:
+        info = link.ping()
+        if info.image_bytes != len(payloads[0]) or info.class_index != class_index:
+            raise BitfabError(
+                f"the board's accelerator takes {info.image_bytes}-byte images"
+                f"{' (class index out)' if info.class_index else ''}, {acc_dir} needs "
+                f"{len(payloads[0])}: program the board with this accelerator's bitstream"
+            )
+        t0 = time.perf_counter()
+        replies = link.classify(
+            payloads, vector_bytes=0 if class_index else vec_bytes, window=window,
+            progress=progress,
+        )  # fmt: skip
+        seconds = time.perf_counter() - t0
+    classes = [c if class_index else vector_class(acc, v) for c, v in replies]
+    correct = int(sum(int(c == y) for c, y in zip(classes, labels.tolist(), strict=True)))
+    return {
+        "port": port,
+        "accelerator": str(acc_dir),
+        "images": len(imgs),
+        "classes": classes,
+        "labels": labels.tolist(),
+        "correct": correct,
+        "accuracy": correct / len(imgs),
+        "seconds": round(seconds, 4),
+        "images_per_s": round(len(imgs) / seconds, 2) if seconds > 0 else None,
+        "baud": baud,
+        "window": window,
+    }
