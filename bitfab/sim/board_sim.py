@@ -58,6 +58,8 @@ def main_cpp(divisor: int) -> str:
 #include <deque>
 #include <fcntl.h>
 #include <poll.h>
+#include <csignal>
+#include <sys/prctl.h>
 #include <termios.h>
 #include <unistd.h>
 #include <vector>
@@ -67,7 +69,8 @@ static const int DIV = {divisor};
 int main(int argc, char** argv) {{
     VerilatedContext* ctx = new VerilatedContext;
     ctx->commandArgs(argc, argv);
-    bool debug = getenv("BITFAB_BOARD_SIM_DEBUG") != nullptr;
+    bool debug = getenv("BITFAB_BOARD_SIM_DEBUG") != nullptr;  // trace to stderr
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the Python process that started us
     int pm = posix_openpt(O_RDWR | O_NOCTTY);
     if (pm < 0 || grantpt(pm) || unlockpt(pm)) {{ perror("posix_openpt"); return 1; }}
     const char* name = ptsname(pm);

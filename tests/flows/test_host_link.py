@@ -1,0 +1,138 @@
+"""End to end: ``bitfab run`` against the simulated board (bitfab.sim.board_sim) on a pty.
+
+The board is the host link RTL (UARTs, protocol engine, the tiny trained tfc of
+``tests/hw/test_compiler.tiny_dataflow`` compiled by ``bitfab compile``) in Verilator; the host
+is the real ``bitfab run`` code over pyserial. Classes are checked against the golden model
+(FINN's execution of the dataflow graph); bad frames must get their error reply and the link
+must answer the next good frame.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import time
+from pathlib import Path
+
+import pytest
+
+from bitfab.cli import main
+from bitfab.errors import BitfabError
+from bitfab.hw.host_link import crc8, request
+from tests.hw.test_compiler import tiny_dataflow
+
+pytest.importorskip("serial")
+
+
+@pytest.fixture(scope="module")
+def acc_dir(request, tmp_path_factory) -> Path:
+    from bitfab.hw.accelerator import compile_accelerator
+
+    df = tiny_dataflow(Path(request.config.cache.mkdir("bitfab_accel")))
+    out = tmp_path_factory.mktemp("hostlink") / "acc"
+    compile_accelerator(df, out, "parallel")
+    return out
+
+
+@pytest.fixture(scope="module")
+def board(acc_dir):
+    from bitfab.sim.board_sim import simulated_board
+
+    with simulated_board(acc_dir) as sim:
+        yield sim
+
+
+def test_bitfab_run_classes_match_the_golden_model(board, acc_dir, capsys):
+    from bitfab.dataflow.golden import GoldenModel
+    from bitfab.flows.host import run_images
+    from bitfab.sim.verify import load_test_images
+
+    n = 20
+    golden = GoldenModel(acc_dir / "dataflow.onnx").classify(load_test_images(n)).tolist()
+    rep = run_images(board.port, acc_dir, n, window=4)
+    assert rep["classes"] == golden
+    assert rep["images_per_s"] > 0
+    assert rep["correct"] == sum(int(c == y) for c, y in zip(golden, rep["labels"], strict=True))
+    # the command line: same classes printed, exit 0
+    assert main(["run", "--port", board.port, "--acc", str(acc_dir), "--images", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "classes: " + " ".join(map(str, golden[:6])) in out.splitlines()
+    assert "6 images on" in out and "images/s" in out
+
+
+def _reply(ser, n: int) -> bytes:
+    data = ser.read(n)
+    assert len(data) == n, f"short reply {data.hex()}"
+    return data
+
+
+def _error_reply(code: int) -> bytes:
+    return bytes([0x5A, code, crc8(bytes([0x5A, code]))])
+
+
+def test_bad_frames_get_error_replies_and_the_link_recovers(board, acc_dir):
+    import serial
+
+    from bitfab.dataflow.golden import GoldenModel
+    from bitfab.flows.host import image_payloads
+    from bitfab.hw.accelerator import load_accelerator
+    from bitfab.sim.verify import load_test_images
+
+    acc, _ = load_accelerator(acc_dir)
+    imgs = load_test_images(3)
+    cls = GoldenModel(acc_dir / "dataflow.onnx").classify(imgs).tolist()
+    pay = image_payloads(acc, imgs)
+    good = [request(1, p) for p in pay]
+
+    def ok(k: int) -> bytes:
+        body = bytes([0x5A, 0, cls[k]])
+        return body + bytes([crc8(body)])
+
+    with serial.Serial(board.port, 115200, timeout=10) as ser:
+        cases = [
+            ("bad magic", b"\x42" + good[0][1:], 1, True),
+            ("bad checksum", good[1][:-1] + bytes([good[1][-1] ^ 0x01]), 4, False),
+            ("truncated", good[2][:300], 6, False),
+            ("bad length", request(1, pay[0][:100]), 3, True),
+        ]
+        for k, (name, frame, code, quiet_after) in enumerate(cases):
+            ser.write(frame)
+            assert _reply(ser, 3) == _error_reply(code), name
+            if quiet_after:
+                time.sleep(1.0)  # the link ignores the rest until the line is quiet
+            j = k % 3
+            ser.write(good[j])
+            assert _reply(ser, 4) == ok(j), f"after {name}"
+        ser.timeout = 0.5
+        assert ser.read(16) == b""  # no stray reply is pending
+
+
+def test_run_reports_a_silent_port_as_one_error(acc_dir, capsys):
+    master, slave = pty.openpty()  # nobody answers on this pty
+    try:
+        name = os.ttyname(slave)
+        rc = main(
+            ["run", "--port", name, "--acc", str(acc_dir), "--images", "2", "--timeout", "0.5"]
+        )
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and "no reply from the board" in err[0]
+    finally:
+        os.close(master)
+        os.close(slave)
+    rc = main(["run", "--port", "/dev/bitfab-no-such-port", "--acc", str(acc_dir), "--images", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "cannot open" in err[0]
+
+
+def test_board_error_reply_is_a_bitfab_error(board):
+    from bitfab.flows.host import BoardLink
+
+    with BoardLink(board.port, timeout_s=10) as link:
+        bad = bytearray(request(3))
+        bad[-1] ^= 0xFF
+        link.ser.write(bytes(bad))
+        with pytest.raises(BitfabError, match=r"error 4 \(bad checksum\)"):
+            link.read_reply(5)
+        info = link.ping()
+    assert info.image_bytes == 784 and info.class_index
+    assert info.vector_bytes == 1  # one 8-bit class word
