@@ -13,7 +13,8 @@ resource (the FTDI serial port on iCEBreaker and ULX3S) and its ``"led"`` resour
   PLL locks.
 
 LEDs show the class of the last good reply in binary (LED ``k`` = bit ``k``, as many LEDs as
-the platform has, up to 8). The UART divisor is computed from the achieved clock and ``baud``.
+the platform has, up to 8; on iCEBreaker the break-off PMOD's five LEDs are added to the two on
+the board, so LEDs 0-6 show classes up to 127). The UART divisor is computed from the achieved clock and ``baud``.
 """
 
 from __future__ import annotations
@@ -210,6 +211,11 @@ class BoardTop(Elaboratable):
             ) from None
         m.submodules.link = link = self.link
         m.d.comb += [link.rx.eq(uart.rx.i), uart.tx.o.eq(link.tx)]
+        if hasattr(platform, "break_off_pmod"):  # iCEBreaker: the break-off's five LEDs too
+            try:
+                platform.add_resources(platform.break_off_pmod)
+            except Exception:  # already added by the caller
+                pass
         leds = []
         for k in range(MAX_LEDS):
             try:

@@ -136,3 +136,67 @@ def test_board_error_reply_is_a_bitfab_error(board):
         info = link.ping()
     assert info.image_bytes == 784 and info.class_index
     assert info.vector_bytes == 1  # one 8-bit class word
+
+
+# ---- board top -----------------------------------------------------------------------------------
+def test_pll_settings_meet_the_device_equations():
+    from bitfab.flows.board_top import ecp5_pll, ice40_pll
+
+    # icepll -i 12 -o 24 gives DIVR 0, DIVF 63, DIVQ 5, FILTER_RANGE 1
+    p = ice40_pll(12.0, 24.0)
+    assert (p["DIVR"], p["DIVF"], p["DIVQ"], p["FILTER_RANGE"]) == (0, 63, 5, 1)
+    for f_in, f_out in [(12.0, 36.0), (12.0, 42.0), (16.0, 48.0), (48.0, 30.0)]:
+        p = ice40_pll(f_in, f_out)
+        pfd = f_in / (p["DIVR"] + 1)
+        vco = pfd * (p["DIVF"] + 1)
+        assert 10 <= pfd <= 133 and 533 <= vco <= 1066
+        assert p["f_out_mhz"] == pytest.approx(vco / 2 ** p["DIVQ"])
+        assert abs(p["f_out_mhz"] - f_out) / f_out < 0.02
+    for f_in, f_out in [(25.0, 50.0), (25.0, 100.0), (48.0, 75.0)]:
+        p = ecp5_pll(f_in, f_out)
+        out = f_in / p["CLKI_DIV"] * p["CLKFB_DIV"]
+        assert 400 <= out * p["CLKOP_DIV"] <= 800
+        assert p["f_out_mhz"] == pytest.approx(out) and abs(out - f_out) / f_out < 0.02
+
+
+def test_board_top_refuses_boards_without_a_uart(tmp_path):
+    from bitfab.flows.board import build_board_bitstream
+    from bitfab.flows.board_top import BoardTop
+    from tests.hw.test_host_link import ToyAcc
+
+    acc = ToyAcc(3, False)
+    acc.graph = None
+    with pytest.raises(BitfabError, match="bare device"):
+        BoardTop(acc, "up5k")
+    top = BoardTop(_toy_graph_acc(), "tinyfpga-bx")
+    with pytest.raises(BitfabError, match="no 'uart' resource"):
+        build_board_bitstream(top, "tinyfpga-bx", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def _toy_graph_acc():
+    """The toy accelerator of the host link tests, with the ``graph`` facts HostLink reads."""
+    from types import SimpleNamespace
+
+    from tests.hw.test_host_link import ToyAcc
+
+    acc = ToyAcc(3, False, cheap=True)
+    fmt = SimpleNamespace
+    acc.graph = SimpleNamespace(
+        input_fmt=fmt(words=3), output_fmt=fmt(words=1), output_meaning="class index"
+    )
+    return acc
+
+
+@pytest.mark.slow
+def test_board_top_bitstream_for_icebreaker_with_pll(tmp_path):
+    from bitfab.flows.board import build_board_bitstream
+    from bitfab.flows.board_top import BoardTop
+
+    top = BoardTop(_toy_graph_acc(), "icebreaker", clock_mhz=24)
+    assert top.clock_hz == 24e6 and top.divisor == 208 and top.pll["primitive"] == "SB_PLL40_PAD"
+    b = build_board_bitstream(top, "icebreaker", tmp_path / "ice")
+    assert bytes.fromhex("7eaa997e") in b.bitstream.read_bytes()[:4096]
+    assert b.fmax_mhz is not None and b.fmax_mhz > 24.0
+    # clock pad, uart rx/tx, LEDs 0-6 (board red/green + the break-off's five)
+    assert b.utilization["io"]["used"] == 1 + 2 + 7
