@@ -149,11 +149,20 @@ def toy_bench(vector: bool, in_words: int = 3, timeout: int = 60) -> CoreBench:
 
 
 def run_bytes(
-    bench, script, n_reply: int, *, seed: int = 0, gap: float = 0.0, stall=0.0, spacing: int = 0
+    bench,
+    script,
+    n_reply: int,
+    *,
+    seed: int = 0,
+    gap: float = 0.0,
+    stall=0.0,
+    spacing: int = 0,
+    hold: int = 0,
 ):
     """Play ``script`` (items: ``bytes``; ``("quiet", cycles)``; ``("ferr",)``) into the bench
     and collect ``n_reply`` reply bytes; returns them with the final ``busy`` and class.
-    ``spacing``: idle cycles after every byte (a UART delivers one byte per 10 bit times)."""
+    ``spacing``: idle cycles after every byte (a UART delivers one byte per 10 bit times);
+    ``hold``: cycles the reply side is held not ready at the start."""
     rng = random.Random(seed)
     out: list[int] = []
     state = {}
@@ -184,8 +193,9 @@ def run_bytes(
         )
         budget += sum(i[1] for i in script if isinstance(i, tuple) and i[0] == "quiet")
         cycles = 0
+        budget += hold
         while len(out) < n_reply:
-            ready = not (stall and rng.random() < stall)
+            ready = cycles >= hold and not (stall and rng.random() < stall)
             ctx.set(bench.tx.ready, ready)
             _, _, v, p = await ctx.tick().sample(bench.tx.valid, bench.tx.payload)
             if v and ready:
@@ -253,6 +263,23 @@ def test_bad_frames_get_an_error_reply_and_the_link_recovers(case):
     got, st = run_bytes(toy_bench(False), script, len(expect), seed=case, gap=0.1)
     assert got == expect, name
     assert st["class"] == sum(image2) % 10
+    assert not st["busy"]
+
+
+def test_input_overrun_is_reported_not_lost():
+    """A vector reply held up by the host stalls the accelerator; the next image overflows the
+    8-word input FIFO: status 7 for it, the earlier reply intact, the link usable after."""
+    rng = np.random.default_rng(3)
+    acc = ToyAcc(12, True)
+    core = HostLinkCore(
+        in_width=16, in_words=12, out_width=12, out_words=2, class_index=False, timeout=60
+    )
+    imgs = [bytes(rng.integers(0, 256, 24, dtype=np.uint8).tolist()) for _ in range(3)]
+    script = [ref_request(2, imgs[0]), ref_request(1, imgs[1]), ("quiet", 2000)]
+    script.append(ref_request(1, imgs[2]))
+    expect = toy_reply(2, imgs[0], True) + ref_reply(7) + toy_reply(1, imgs[2], True)
+    got, st = run_bytes(CoreBench(acc, core), script, len(expect), hold=400)
+    assert got == expect
     assert not st["busy"]
 
 
