@@ -118,6 +118,127 @@ def netlist_cells(text: str) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------------
+# ECP5 block RAM: Yosys ships DP16KD as a black box, bitfab supplies the behaviour
+# --------------------------------------------------------------------------------------------
+
+#: DP16KD configurations the behavioural model covers (data widths of port A and B).
+DP16KD_WIDTHS: frozenset[int] = frozenset({18, 36})
+
+
+def _dp16kd_body() -> str:
+    """Behaviour of DP16KD for the configurations ``synth_ecp5`` emits here (Lattice TN1264):
+
+    - the array is 1024 words of 18 bits; ``INITVAL_xx`` (320 bits) holds words
+      ``16*xx .. 16*xx+15``, word ``i`` in bits ``[20*i +: 18]`` (20-bit slots);
+    - x18 port: word address ``AD[13:4]``, ``AD[1:0]`` byte-write enables (bits 8:0, 17:9);
+      ``WRITEMODE`` NORMAL (output kept on a write), WRITETHROUGH (new word), READBEFOREWRITE
+      (old word);
+    - x36 (pseudo dual port): port A writes ``{DIB, DIA}`` at ``ADA[13:5]`` with byte enables
+      ``ADA[3:0]``; port B reads ``{DOB, DOA}`` at ``ADB[13:5]``; 36-bit word ``k`` is
+      18-bit words ``2k`` (low) and ``2k+1`` (high);
+    - ``CE`` gates the port, outputs are unregistered (NOREG: data one clock after the address)
+      and start at 0; chip selects decode ``0b000``; reset pins tied low (checked in Python).
+    """
+    bits = lambda p, n: "{" + ", ".join(f"{p}{i}" for i in reversed(range(n))) + "}"  # noqa: E731
+    init = "\n".join(
+        f"      bitfab_mem[{16 * k} + bitfab_i] = INITVAL_{k:02X}[bitfab_i * 20 +: 18];"
+        for k in range(64)
+    )
+    return f"""
+  // ---- behaviour: bitfab.sim.gate_level (Yosys's model is a black box) ----
+  wire [13:0] bitfab_ada = {bits("ADA", 14)};
+  wire [13:0] bitfab_adb = {bits("ADB", 14)};
+  wire [17:0] bitfab_dia = {bits("DIA", 18)};
+  wire [17:0] bitfab_dib = {bits("DIB", 18)};
+  wire bitfab_ena = CEA && {{CSA2, CSA1, CSA0}} == 3'b000;
+  wire bitfab_enb = CEB && {{CSB2, CSB1, CSB0}} == 3'b000;
+  reg [17:0] bitfab_mem [0:1023];
+  reg [17:0] bitfab_doa;
+  reg [17:0] bitfab_dob;
+  integer bitfab_i;
+  initial begin
+    bitfab_doa = 18'd0;
+    bitfab_dob = 18'd0;
+    for (bitfab_i = 0; bitfab_i < 16; bitfab_i = bitfab_i + 1) begin
+{init}
+    end
+  end
+  wire [9:0] bitfab_wa = bitfab_ada[13:4];
+  wire [9:0] bitfab_wb = bitfab_adb[13:4];
+  wire [9:0] bitfab_pa = {{bitfab_ada[13:5], 1'b0}};
+  wire [9:0] bitfab_pb = {{bitfab_adb[13:5], 1'b0}};
+  wire [17:0] bitfab_olda = bitfab_mem[bitfab_wa];
+  wire [17:0] bitfab_newa = {{bitfab_ada[1] ? bitfab_dia[17:9] : bitfab_olda[17:9],
+                              bitfab_ada[0] ? bitfab_dia[8:0] : bitfab_olda[8:0]}};
+  wire [17:0] bitfab_oldb = bitfab_mem[bitfab_wb];
+  wire [17:0] bitfab_newb = {{bitfab_adb[1] ? bitfab_dib[17:9] : bitfab_oldb[17:9],
+                              bitfab_adb[0] ? bitfab_dib[8:0] : bitfab_oldb[8:0]}};
+  always @(posedge CLKA) if (bitfab_ena) begin
+    if (DATA_WIDTH_A == 36) begin
+      if (WEA) begin
+        if (bitfab_ada[0]) bitfab_mem[bitfab_pa][8:0] <= bitfab_dia[8:0];
+        if (bitfab_ada[1]) bitfab_mem[bitfab_pa][17:9] <= bitfab_dia[17:9];
+        if (bitfab_ada[2]) bitfab_mem[bitfab_pa + 10'd1][8:0] <= bitfab_dib[8:0];
+        if (bitfab_ada[3]) bitfab_mem[bitfab_pa + 10'd1][17:9] <= bitfab_dib[17:9];
+      end
+    end else if (WEA) begin
+      bitfab_mem[bitfab_wa] <= bitfab_newa;
+      if (WRITEMODE_A == "WRITETHROUGH") bitfab_doa <= bitfab_newa;
+      else if (WRITEMODE_A == "READBEFOREWRITE") bitfab_doa <= bitfab_olda;
+    end else bitfab_doa <= bitfab_olda;
+  end
+  always @(posedge CLKB) if (bitfab_enb) begin
+    if (DATA_WIDTH_B == 36) begin
+      bitfab_doa <= bitfab_mem[bitfab_pb];
+      bitfab_dob <= bitfab_mem[bitfab_pb + 10'd1];
+    end else if (WEB) begin
+      bitfab_mem[bitfab_wb] <= bitfab_newb;
+      if (WRITEMODE_B == "WRITETHROUGH") bitfab_dob <= bitfab_newb;
+      else if (WRITEMODE_B == "READBEFOREWRITE") bitfab_dob <= bitfab_oldb;
+    end else bitfab_dob <= bitfab_oldb;
+  end
+  assign {bits("DOA", 18)} = bitfab_doa;
+  assign {bits("DOB", 18)} = bitfab_dob;
+"""
+
+
+def with_dp16kd_model(models: str) -> str:
+    """``models`` with Yosys's black-box DP16KD given the behaviour of :func:`_dp16kd_body`."""
+    m = re.search(r"\(\*\s*blackbox\s*\*\)\s*(module\s+DP16KD\b.*?)\bendmodule", models, re.S)
+    if m is None:
+        return models
+    return models[: m.start()] + m.group(1) + _dp16kd_body() + "endmodule" + models[m.end() :]
+
+
+def check_dp16kd(netlist: str) -> None:
+    """Raise :class:`BitfabError` if a DP16KD instance of ``netlist`` is configured outside
+    what :func:`_dp16kd_body` models (widths 18/36, NOREG, chip select 0b000, no inverted
+    pins, reset pins tied low)."""
+    pat = re.compile(r"\bDP16KD\s+#\((.*?)\)\s*\\?([\w$.\[\]]+)\s*\((.*?)\);", re.S)
+    for m in pat.finditer(netlist):
+        params = dict(re.findall(r"\.(\w+)\(([^()]*)\)", m.group(1)))
+        conns = dict(re.findall(r"\.(\w+)\(([^()]*)\)", m.group(3)))
+        bad = []
+        for side in "AB":
+            w = params.get(f"DATA_WIDTH_{side}", "18").split("'d")[-1]
+            if not w.isdigit() or int(w) not in DP16KD_WIDTHS:
+                bad.append(f"DATA_WIDTH_{side}={w}")
+            if params.get(f"REGMODE_{side}", '"NOREG"') != '"NOREG"':
+                bad.append(f"REGMODE_{side}={params[f'REGMODE_{side}']}")
+            if params.get(f"CSDECODE_{side}", '"0b000"') != '"0b000"':
+                bad.append(f"CSDECODE_{side}={params[f'CSDECODE_{side}']}")
+            if conns.get(f"RST{side}", "1'h0") not in ("1'h0", "1'b0"):
+                bad.append(f"RST{side} driven")
+        bad += [f"{k}={v}" for k, v in params.items() if k.endswith("MUX") and v != f'"{k[:-3]}"']
+        if bad:
+            raise BitfabError(
+                f"DP16KD {m.group(2)} uses {', '.join(bad)}, which bitfab's DP16KD model does "
+                "not cover (widths 18/36, NOREG, CSDECODE 0b000, reset tied low); "
+                "extend bitfab.sim.gate_level._dp16kd_body"
+            )
+
+
+# --------------------------------------------------------------------------------------------
 # synthesis
 # --------------------------------------------------------------------------------------------
 
@@ -326,6 +447,9 @@ def gate_level_verify(
     if not re.search(rf"^\s*module\s+{re.escape(TOP)}\s*\(", net_text, re.M):
         raise BitfabError(f"{gn.path}: no module {TOP!r}; pass the netlist of the accelerator")
     models = cell_models(family)
+    if family == "ecp5" and "DP16KD" in gn.cells:
+        check_dp16kd(net_text)
+        models = with_dp16kd_model(models)
     opaque = sorted(blackbox_cells(models) & set(gn.cells))
     if opaque:
         raise BitfabError(
