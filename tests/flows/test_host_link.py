@@ -189,14 +189,20 @@ def _toy_graph_acc():
 
 
 @pytest.mark.slow
-def test_board_top_bitstream_for_icebreaker_with_pll(tmp_path):
+@pytest.mark.parametrize(
+    "board,mhz,prim,sync",
+    [("icebreaker", 24, "SB_PLL40_PAD", "7eaa997e"), ("ulx3s-25f", 50, "EHXPLLL", "ffffbdb3")],
+)
+def test_board_top_bitstream_with_pll(tmp_path, board, mhz, prim, sync):
     from bitfab.flows.board import build_board_bitstream
     from bitfab.flows.board_top import BoardTop
 
-    top = BoardTop(_toy_graph_acc(), "icebreaker", clock_mhz=24)
-    assert top.clock_hz == 24e6 and top.divisor == 208 and top.pll["primitive"] == "SB_PLL40_PAD"
-    b = build_board_bitstream(top, "icebreaker", tmp_path / "ice")
-    assert bytes.fromhex("7eaa997e") in b.bitstream.read_bytes()[:4096]
-    assert b.fmax_mhz is not None and b.fmax_mhz > 24.0
-    # clock pad, uart rx/tx, LEDs 0-6 (board red/green + the break-off's five)
-    assert b.utilization["io"]["used"] == 1 + 2 + 7
+    top = BoardTop(_toy_graph_acc(), board, clock_mhz=mhz)
+    assert top.clock_hz == mhz * 1e6 and top.pll["primitive"] == prim
+    assert top.divisor == round(mhz * 1e6 / 115200)
+    b = build_board_bitstream(top, board, tmp_path / board)
+    assert bytes.fromhex(sync) in b.bitstream.read_bytes()[:4096]
+    assert b.fmax_mhz is not None and b.fmax_mhz > mhz
+    if board == "icebreaker":
+        # clock pad, uart rx/tx, LEDs 0-6 (board red/green + the break-off's five)
+        assert b.utilization["io"]["used"] == 1 + 2 + 7
