@@ -292,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--divisor", type=int, default=SIM_DIVISOR, help="clock cycles per bit")
     p.add_argument("--timeout", type=int, default=SIM_TIMEOUT, help="inter-byte timeout, cycles")
     args = p.parse_args(argv)
+    print("building the simulated board (Verilator, cached after the first build)...",
+          file=sys.stderr, flush=True)  # fmt: skip
     try:
         sim = simulated_board(args.acc, divisor=args.divisor, timeout=args.timeout)
     except BitfabError as e:

@@ -14,6 +14,7 @@ import pty
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bitfab.cli import main
@@ -206,3 +207,26 @@ def test_board_top_bitstream_with_pll(tmp_path, board, mhz, prim, sync):
     if board == "icebreaker":
         # clock pad, uart rx/tx, LEDs 0-6 (board red/green + the break-off's five)
         assert b.utilization["io"]["used"] == 1 + 2 + 7
+
+
+def test_vector_replies_are_classified_by_argmax():
+    """A raw-vector accelerator: the host unpacks the reply words and takes the argmax."""
+    from types import SimpleNamespace
+
+    from bitfab.flows.host import vector_class
+    from bitfab.hw.compiler import StreamFormat
+
+    rng = np.random.default_rng(4)
+    for lanes, bits in [(10, 8), (5, 12), (1, 16)]:
+        fmt = StreamFormat(kind="signed", bits=bits, lanes=lanes, elements=10)
+        acc = SimpleNamespace(graph=SimpleNamespace(output_fmt=fmt))
+        vals = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), 10)
+        words = []
+        for w in range(10 // lanes):
+            word = 0
+            for i in range(lanes):
+                word |= (int(vals[w * lanes + i]) & ((1 << bits) - 1)) << (i * bits)
+            words.append(word)
+        nbytes = (lanes * bits + 7) // 8
+        vec = b"".join(w.to_bytes(nbytes, "little") for w in words)
+        assert vector_class(acc, vec) == int(np.argmax(vals))
