@@ -481,6 +481,12 @@ def gate_level_verify(
                     f"({str(exc).splitlines()[0]}); try simulator='icarus'"
                 ) from None
             fallback = str(exc).splitlines()[0]
+    if runner is None and family == "ecp5":
+        why = f" (Verilator failed: {fallback})" if fallback else ""
+        raise BitfabError(
+            f"gate level on ecp5 needs Verilator: Icarus 11 cannot parse {CELL_MODELS['ecp5']} "
+            f"($error in TRELLIS_COMB){why}"
+        )
     if runner is None:
         # Icarus 11 rejects the models' default port values (``input I0 = 1'b0``); Yosys's
         # netlist connects every cell input, so they can go
