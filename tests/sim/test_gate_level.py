@@ -57,6 +57,7 @@ def _inits(params: str) -> list[int]:
     return [int(v, 16) for v in re.findall(r"\.INIT_[0-9A-F]\(256'h([0-9a-fA-F]+)\)", params)]
 
 
+@pytest.mark.verilator
 def test_ice40_netlist_matches_golden_with_rtl_cycles(gate_acc):
     calls: list[tuple[int, int]] = []
     rep = gate_level_verify(
@@ -81,6 +82,7 @@ def test_ice40_netlist_matches_golden_with_rtl_cycles(gate_acc):
     assert on_disk == rep
 
 
+@pytest.mark.verilator
 def test_lost_block_ram_contents_are_caught(gate_acc, tmp_path):
     """Zero the INIT parameters of one weight block RAM (what a synthesis that dropped the
     initial contents would produce): the check fails and names the first wrong image."""
@@ -134,6 +136,7 @@ def test_bad_input_is_one_clear_error(gate_acc, tmp_path):
         gate_level_verify(gate_acc, "ice40", 2, netlist=other)
 
 
+@pytest.mark.verilator
 def test_ecp5_netlist_matches_golden_with_rtl_cycles(gate_acc):
     """synth_ecp5 puts the weights in DP16KD INITVALs (x18 dual port and x36 pseudo dual
     port): simulated with Yosys's models plus bitfab's DP16KD behaviour."""
