@@ -186,8 +186,15 @@ class HostLinkCore(wiring.Component):
 
         # ---- tag FIFO: {code[3], has_image, vector, ping}, one per frame, in order
         m.submodules.tags = tags = SyncFIFOBuffered(width=6, depth=self.tags)
+        # the tag is registered before the FIFO (one cycle later; keeps the byte compare and
+        # the parser's decisions off the FIFO's write path)
         tag_code, tag_img, tag_vec, tag_ping = Signal(3), Signal(), Signal(), Signal()
-        m.d.comb += tags.w_data.eq(Cat(tag_code, tag_img, tag_vec, tag_ping))
+        tag_we = Signal()
+        m.d.comb += [
+            tags.w_data.eq(Cat(tag_code, tag_img, tag_vec, tag_ping)),
+            tags.w_en.eq(tag_we),
+        ]
+        m.d.sync += tag_we.eq(0)
 
         # ---- parser
         b = self.rx.payload
@@ -227,11 +234,13 @@ class HostLinkCore(wiring.Component):
             m.d.sync += timer.eq(0)
         with m.Elif(timer != self.timeout):
             m.d.sync += timer.eq(timer + 1)
-        m.d.comb += timed_out.eq(timer == self.timeout)
+        # registered: high exactly when timer == timeout (keeps the wide compare off the
+        # FSM's path)
+        m.d.sync += timed_out.eq(~got & (timer >= self.timeout - 1))
 
         def push_tag(code_v, img=0, vec=0, ping=0):
-            m.d.comb += [
-                tags.w_en.eq(1),
+            m.d.sync += [
+                tag_we.eq(1),
                 tag_code.eq(code_v),
                 tag_img.eq(img),
                 tag_vec.eq(vec),
@@ -248,7 +257,7 @@ class HostLinkCore(wiring.Component):
 
         with m.FSM(name="parser") as parser:
             with m.State("idle"):
-                m.d.sync += timer.eq(0)
+                m.d.sync += [timer.eq(0), timed_out.eq(0)]
                 with m.If(self.ferr):
                     fail_early(FRAMING)
                 with m.Elif(got):
