@@ -294,6 +294,14 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
         choices=["fashion-mnist", "digits"],
         help="test images (default fashion-mnist)",
     )
+    p.add_argument(
+        "--gate-level",
+        choices=["ice40", "ecp5"],
+        default=None,
+        help="instead of the RTL, synthesize it with Yosys for this family and simulate the "
+        "mapped netlist with the vendor cell models (default 32 images); writes "
+        "DIR/gate_level.json",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_verify)
 
@@ -314,15 +322,39 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-        rep = verify(
-            args.dir,
-            args.images,
-            args.backend,
-            chunk=args.chunk,
-            jobs=args.jobs,
-            dataset=args.dataset,
-            progress=progress,
+        if args.gate_level:
+            from bitfab.sim.gate_level import gate_level_verify
+
+            rep = gate_level_verify(
+                args.dir,
+                args.gate_level,
+                args.images or 32,
+                chunk=min(args.chunk, 100),
+                dataset=args.dataset,
+                progress=progress,
+            )
+        else:
+            rep = verify(
+                args.dir,
+                args.images,
+                args.backend,
+                chunk=args.chunk,
+                jobs=args.jobs,
+                dataset=args.dataset,
+                progress=progress,
+            )
+    if args.gate_level:
+        print(
+            f"{rep['images']} images, {rep['family']} netlist ({rep['simulator']}): "
+            f"{'all outputs match' if rep['passed'] else 'MISMATCH'}; "
+            f"{rep['cycles_per_image']} cycles/image (RTL {rep['rtl_cycles_per_image']}, "
+            f"equal: {rep['cycles_equal']}), {rep['wall_s']} s -> {args.dir}/gate_level.json"
         )
+        if not rep["passed"]:
+            fm = rep["first_mismatch"]
+            print(f"first mismatch: image {fm['image']}: {fm['message']}", file=sys.stderr)
+            return 1
+        return 0
     est = rep["estimate"]
     print(
         f"{rep['images']} images, {rep['backend']}: "
