@@ -14,14 +14,16 @@ activation thresholds of the layer after it):
    ConvertBipolarMatMulToXnorPopcount, Streamline, AbsorbScalarMulAddIntoTopK, InferDataLayouts,
    RemoveUnusedTensors, RoundAndClipThresholds;
 5. HW layers: InferBinaryMatrixVectorActivation, InferQuantizedMatrixVectorActivation,
-   InferLabelSelectLayer, InferThresholdingLayer, InferPool, InferConvInpGen, RemoveCNVtoFCFlatten,
-   AbsorbConsecutiveTransposes, :class:`RemoveInputLayoutOp`;
+   InferLabelSelectLayer, InferThresholdingLayer, InferPool, InferConvInpGen (which also turns
+   the padding of a ``padding > 0`` convolution's Im2Col into an ``FMPadding`` HW layer in front
+   of the sliding window), RemoveCNVtoFCFlatten, AbsorbConsecutiveTransposes,
+   :class:`RemoveInputLayoutOp`;
 6. :class:`MinimizeAccumulators` (FINN's MinimizeAccumulatorWidth, fixed for XNOR-popcount
    MVAUs), RoundAndClipThresholds, InferDataTypes, :class:`RemoveIdentityThresholding`, names.
 
 The result must contain only the op types in :data:`bitfab.dataflow.folding.HW_OP_TYPES`
-(MVAU, Thresholding, ConvolutionInputGenerator, Pool, LabelSelect); any other node is reported
-as a :class:`BitfabError` naming it.
+(MVAU, Thresholding, ConvolutionInputGenerator, Pool, LabelSelect, FMPadding); any other node is
+reported as a :class:`BitfabError` naming it.
 """
 
 from __future__ import annotations
@@ -179,7 +181,16 @@ def _hint(model: ModelWrapper, node) -> str:  # noqa: ANN001
         )
     if node.op_type in ("MatMul", "Conv"):
         return "its input is not quantized to integers; put a QuantIdentity/QuantReLU before it"
-    return f"FINN has no HW layer for {node.op_type} here; remove it or quantize around it"
+    supported = ", ".join(HW_OP_TYPES)
+    if node.domain.startswith("finn.custom_op.fpgadataflow"):
+        return (
+            f"FINN made it a HW layer, but bitfab's dataflow stage does not support "
+            f"{node.op_type} (it supports {supported}); change the model to avoid it"
+        )
+    return (
+        f"no FINN HW-layer conversion that bitfab runs maps this {node.op_type} node (bitfab's "
+        f"HW layers: {supported}); remove it or replace it with layers that lower to those"
+    )
 
 
 def check_all_hw(model: ModelWrapper, source: str) -> None:

@@ -14,6 +14,8 @@ ConvolutionInputGenerator  -       yes (parallel_window)  IFMChannels % SIMD == 
 Pool                       yes     -                      Channels % PE == 0;
                                                           PE == SIMD of the depthwise SWG before it
 LabelSelect                yes     -                      Labels % PE == 0
+FMPadding                  -       yes                    NumChannels % SIMD == 0
+                                                          (free: not tied to the SWG after it)
 =========================  ======  =====================  ========================================
 
 A folding of one layer is a :class:`Fold` ``(PE, SIMD, parallel_window)`` (1, 1 and 0 where the
@@ -23,6 +25,12 @@ depthwise order ``(C/SIMD, K_h, K_w, SIMD)``, which only the consumer's PE lanes
 FINN's SetFolding sets the SWG's SIMD to the consumer's PE, and bitfab's compiler rejects a
 mismatch. The layer shape records the consumer (:attr:`LayerShape.simd_tied_to`) and every
 choice below folds the pair as one unit over their common divisors.
+
+An ``FMPadding`` (FINN's padding in front of the sliding window of a ``padding > 0`` convolution)
+streams whole NHWC pixels in ``NumChannels/SIMD`` words, as the non-depthwise sliding window it
+feeds takes them; bitfab's compiler puts a width converter between unequal word widths, so its
+SIMD is chosen on its own (not tied): the folding gives it the cheapest SIMD that keeps it off
+the critical path.
 
 Cycle estimates (clock cycles per image) are FINN's ``get_exp_cycles`` formulas:
 
@@ -37,6 +45,8 @@ Cycle estimates (clock cycles per image) are FINN's ``get_exp_cycles`` formulas:
   parallel style counts 2 cycles more).
 - Pool: ``Channels*prod(KernelSize)/PE * prod(OutImgDims) * BatchSize``.
 - LabelSelect: ``Labels/PE``.
+- FMPadding: ``NumChannels/SIMD * prod(numInputVectors) * OH * OW`` with ``OH = H + top + bottom``,
+  ``OW = W + left + right`` (one output word per cycle, padding words included).
 
 LUT model (a deliberately simple, documented estimate in LUT4-equivalents; it ranks foldings, it
 does not predict a synthesis result). For a layer with weight width ``w``, activation width ``a``
@@ -52,6 +62,9 @@ and accumulator width ``acc`` (bits), ``T`` threshold steps per channel:
   register (one LUT4-equivalent per bit, as an iCE40 logic cell) plus a 2:1 multiplexer per bit
   (shift in / hold), the K_h-1 line buffers stay RAM. Width converters are not counted.
 - Pool: ``20 + 2*PE*in_bits``; LabelSelect: ``20 + 2*PE*in_bits``.
+- FMPadding: ``30 + SIMD*in_bits``: one LUT4-equivalent per output bit (the zero gate in front
+  of the output register, packed with it in one iCE40 logic cell) plus the row/column/channel
+  counters and the inside-the-image compare. Width converters are not counted.
 """
 
 from __future__ import annotations
@@ -65,7 +78,14 @@ from typing import NamedTuple
 from bitfab.errors import BitfabError
 
 #: HW op types that bitfab's dataflow graphs contain (anything else is reported as non-HW).
-HW_OP_TYPES = ("MVAU", "Thresholding", "ConvolutionInputGenerator", "Pool", "LabelSelect")
+HW_OP_TYPES = (
+    "MVAU",
+    "Thresholding",
+    "ConvolutionInputGenerator",
+    "Pool",
+    "LabelSelect",
+    "FMPadding",
+)
 
 # which folding attributes each op type has: (has PE, has SIMD)
 _FOLD_ATTRS = {
@@ -74,6 +94,7 @@ _FOLD_ATTRS = {
     "ConvolutionInputGenerator": (False, True),
     "Pool": (True, False),
     "LabelSelect": (True, False),
+    "FMPadding": (False, True),
 }
 
 #: keys a ``--folding`` file may give per layer
@@ -94,7 +115,7 @@ class LayerShape:
 
     ``pe_dim``/``simd_dim`` are the sizes PE and SIMD must divide (1 if the op has no such
     attribute): MVAU MH/MW, Thresholding NumChannels, ConvolutionInputGenerator IFMChannels, Pool
-    Channels, LabelSelect Labels. ``attrs`` holds the op's remaining FINN node attributes used by
+    Channels, LabelSelect Labels, FMPadding NumChannels (SIMD). ``attrs`` holds the op's remaining FINN node attributes used by
     the cycle formula (``numInputVectors``, ``IFMDim``, ``OFMDim``, ``ConvKernelDim`` ...).
     ``simd_tied_to`` names the layer whose PE must equal this layer's SIMD (the consumer of a
     depthwise ConvolutionInputGenerator), or None.
@@ -154,7 +175,11 @@ def check_folding(layer: LayerShape, pe: int, simd: int, parallel_window: int = 
         "Pool": "Channels",
         "LabelSelect": "Labels",
     }.get(op)
-    simd_name = {"MVAU": "MW", "ConvolutionInputGenerator": "IFMChannels"}.get(op)
+    simd_name = {
+        "MVAU": "MW",
+        "ConvolutionInputGenerator": "IFMChannels",
+        "FMPadding": "NumChannels",
+    }.get(op)
     for value, what in ((pe, "PE"), (simd, "SIMD")):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise BitfabError(
@@ -259,6 +284,14 @@ def _swg_cycles(attrs: Mapping[str, object], ifm_ch: int, simd: int) -> int:
     return int(cycles)
 
 
+def _padded_dim(attrs: Mapping[str, object]) -> tuple[int, int]:
+    """FMPadding's output ``(OH, OW)`` from ``ImgDim [H, W]`` and ``Padding [top, left, bottom,
+    right]`` (FINN's ``get_padded_odim``)."""
+    h, w = attrs["ImgDim"]
+    top, left, bottom, right = attrs["Padding"]
+    return int(h + top + bottom), int(w + left + right)
+
+
 def exp_cycles(layer: LayerShape, pe: int, simd: int, parallel_window: int = 0) -> int:
     """Estimated clock cycles per image of one layer at a folding (FINN's formulas; module doc)."""
     a = layer.attrs
@@ -277,6 +310,9 @@ def exp_cycles(layer: LayerShape, pe: int, simd: int, parallel_window: int = 0) 
         return int(layer.pe_dim * k / pe * _prod(a["OutImgDims"]) * int(a.get("BatchSize", 1)))
     if op == "LabelSelect":
         return layer.pe_dim // pe
+    if op == "FMPadding":
+        oh, ow = _padded_dim(a)
+        return (layer.simd_dim // simd) * nvec * oh * ow
     raise BitfabError(f"layer {layer.name}: no cycle model for op type {op}")
 
 
@@ -298,6 +334,8 @@ def lut_estimate(layer: LayerShape, pe: int, simd: int, parallel_window: int = 0
         return 30 + 2 * simd * layer.in_bits
     if op in ("Pool", "LabelSelect"):
         return 20 + 2 * pe * layer.in_bits
+    if op == "FMPadding":
+        return 30 + simd * layer.in_bits
     raise BitfabError(f"layer {layer.name}: no LUT model for op type {op}")
 
 

@@ -85,6 +85,20 @@ def layer_shape(model: ModelWrapper, node) -> LayerShape:  # noqa: ANN001
         return LayerShape(
             node.name, op, pe_dim=g("Channels"), in_bits=in_bits, out_bits=out_bits, attrs=attrs
         )
+    if op == "FMPadding":
+        attrs = {
+            "ImgDim": list(g("ImgDim")),
+            "Padding": list(g("Padding")),
+            "numInputVectors": [int(g("numInputVectors"))],  # FINN: one int, not a list
+        }
+        return LayerShape(
+            node.name,
+            op,
+            simd_dim=g("NumChannels"),
+            in_bits=in_bits,
+            out_bits=out_bits,
+            attrs=attrs,
+        )
     # LabelSelect
     return LayerShape(
         node.name,
@@ -171,6 +185,13 @@ def layer_record(model: ModelWrapper, node) -> dict:  # noqa: ANN001
             KernelSize=list(g("KernelSize")),
             OutImgDims=list(g("OutImgDims")),
         )
+    elif op == "FMPadding":
+        rec.update(
+            NumChannels=g("NumChannels"),
+            ImgDim=shape.attrs["ImgDim"],
+            Padding=shape.attrs["Padding"],
+        )
+        rec["numInputVectors"] = shape.attrs["numInputVectors"]
     else:
         rec.update(Labels=g("Labels"), K=g("K"))
         rec["numInputVectors"] = list(g("numInputVectors"))

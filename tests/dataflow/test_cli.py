@@ -193,3 +193,87 @@ def test_cnn_folding_file_tie_and_parallel_window(qonnx_models, tmp_path, capsys
     line = _one_error_line(capsys)
     assert a["name"] in line and b["name"] in line and "must equal" in line
     assert not bad.exists()
+
+
+def _fmpadding_ok(rep: dict, model: ModelWrapper) -> list[dict]:
+    """Check every FMPadding record against the written graph and an independent count."""
+    pads = [ly for ly in rep["layers"] if ly["op_type"] == "FMPadding"]
+    by_name = {n.name: n for n in model.graph.node}
+    for ly in pads:
+        node = by_name[ly["name"]]
+        attrs = {a.name: a for a in node.attribute}
+        simd = attrs["SIMD"].i if "SIMD" in attrs else 1
+        _, h, w, c = ly["input_shape"]
+        _, oh, ow, oc = ly["output_shape"]
+        top, left, bottom, right = ly["Padding"]
+        assert (oh, ow, oc) == (h + top + bottom, w + left + right, c)
+        assert ly["SIMD"] == simd and ly["PE"] == 1 and c == ly["NumChannels"]
+        assert c % simd == 0
+        assert ly["est_cycles"] == c // simd * oh * ow  # one word per cycle, batch 1
+        assert ly["instream_width"] == ly["outstream_width"] == simd * ly["input"]["bits"]
+        assert ly["input"] == ly["output"]
+        consumer = model.find_consumer(node.output[0])
+        assert consumer.op_type == "ConvolutionInputGenerator"
+    return pads
+
+
+@pytest.mark.parametrize("mode", ["minimal", "target_cycles", "lut_budget", "given"])
+def test_padded_cnn_every_folding_mode(mode, pad1_qonnx, tmp_path, capsys, images):
+    """A plain Brevitas CNN with ``padding=1`` convolutions (tests/foreign_models.py ``cnn_pad1``):
+    FINN's FMPadding layers are HW layers in every folding mode, their folding is legal and
+    reported, and the golden model's class equals the QONNX model's class."""
+    from bitfab.dataflow.golden import check_agreement
+
+    src = str(pad1_qonnx)
+    out = tmp_path / "df"
+    args = ["dataflow", src, "--out", str(out)]
+    if mode == "target_cycles":
+        args += ["--target-cycles", "2000"]
+    elif mode == "lut_budget":
+        args += ["--lut-budget", "3000"]
+    elif mode == "given":  # SIMD of each FMPadding: its largest proper divisor of NumChannels
+        assert main(["dataflow", src, "--out", str(tmp_path / "min")]) == 0
+        base = json.loads((tmp_path / "min" / "dataflow.json").read_text())
+        fold = {}
+        for ly in base["layers"]:
+            if ly["op_type"] == "FMPadding":
+                c = ly["NumChannels"]
+                fold[ly["name"]] = {
+                    "SIMD": max(d for d in range(1, c) if c % d == 0) if c > 1 else 1
+                }
+        (tmp_path / "fold.json").write_text(json.dumps(fold))
+        args += ["--folding", str(tmp_path / "fold.json")]
+    assert main(args) == 0, capsys.readouterr().err
+    rep = json.loads((out / "dataflow.json").read_text())
+    model = ModelWrapper(str(out / "dataflow.onnx"))
+    pads = _fmpadding_ok(rep, model)
+    assert len(pads) == 2 and "FMPadding" in rep["op_types"]
+    assert rep["cycles_per_image"] == max(ly["est_cycles"] for ly in rep["layers"])
+    if mode == "target_cycles":
+        assert rep["cycles_per_image"] <= 2000 and rep["folding"]["target_met"]
+        # FMPadding_1 (16 ch, 16x16 padded) needs SIMD >= 3 to fit, i.e. SIMD 4
+        assert all(ly["est_cycles"] <= 2000 for ly in pads)
+        assert any(ly["SIMD"] > 1 for ly in pads)
+    if mode == "lut_budget":
+        assert rep["lut_estimate"] <= 3000
+    if mode == "given":
+        for name, f in fold.items():
+            assert next(ly for ly in pads if ly["name"] == name)["SIMD"] == f["SIMD"]
+    agree = check_agreement(src, out / "dataflow.onnx", images[:40], batch=20)
+    assert agree.real_mismatches == [], agree.summary()
+    assert len(set(agree.golden.tolist())) >= 2  # the images are not all one class
+
+
+def test_padded_cnn_batched_golden_equals_per_image(pad1_qonnx, tmp_path, images):
+    """SetBatchSize handles FMPadding's single-int numInputVectors: the batched golden model's
+    tensors equal per-image execution, layer by layer (FMPadding outputs included)."""
+    from bitfab.dataflow import make_dataflow
+
+    model, _ = make_dataflow(pad1_qonnx, target_cycles=5000)
+    golden = GoldenModel(model)
+    c1, t1 = golden.layer_tensors(images[:6], batch=1)
+    c6, t6 = golden.layer_tensors(images[:6], batch=6)
+    assert np.array_equal(c1, c6)
+    assert any(k.startswith("FMPadding") for k in t1)
+    for k in t1:
+        assert np.array_equal(t1[k], t6[k]), k

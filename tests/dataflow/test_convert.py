@@ -75,3 +75,47 @@ def test_first_layer_absorbs_pixel_scaling(dataflow_models):
     thr = model.get_initializer(model.graph.node[0].input[1])
     # the bipolar input quantizer of 2x-1 flips sign at pixel/255 = 0.5
     assert thr.size == 1 and 127 <= float(thr.ravel()[0]) <= 128
+
+
+def _one_node_graph(op_type: str, domain: str) -> ModelWrapper:
+    from onnx import TensorProto, helper
+    from qonnx.util.basic import qonnx_make_model
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    node = helper.make_node(op_type, ["x"], ["y"], name=f"{op_type}_0", domain=domain)
+    return ModelWrapper(qonnx_make_model(helper.make_graph([node], "g", [x], [y])))
+
+
+@pytest.mark.parametrize(
+    ("op_type", "domain", "says"),
+    [
+        ("Sin", "", "no FINN HW-layer conversion that bitfab runs maps this Sin node"),
+        (
+            "StreamingDataWidthConverter",
+            "finn.custom_op.fpgadataflow",
+            "FINN made it a HW layer, but bitfab's dataflow stage does not support "
+            "StreamingDataWidthConverter",
+        ),
+    ],
+)
+def test_unsupported_op_hint(op_type, domain, says):
+    """The refusal names the node and says which side lacks the layer, listing bitfab's HW layers
+    (FMPadding among them), instead of claiming FINN has no HW layer for it."""
+    from bitfab.dataflow.convert import check_all_hw
+    from bitfab.errors import BitfabError
+
+    with pytest.raises(BitfabError) as e:
+        check_all_hw(_one_node_graph(op_type, domain), "m.onnx")
+    msg = str(e.value)
+    assert msg.startswith(f"m.onnx: node {op_type}_0 ({op_type}) stays outside the HW layers")
+    assert says in msg and "FMPadding" in msg and "\n" not in msg
+    assert "FINN has no HW layer" not in msg
+
+
+def test_fmpadding_is_a_hw_layer():
+    """A FINN FMPadding node counts as a bitfab HW layer (it used to be refused)."""
+    from bitfab.dataflow.convert import non_hw_nodes
+
+    assert "FMPadding" in HW_OP_TYPES
+    assert non_hw_nodes(_one_node_graph("FMPadding", "finn.custom_op.fpgadataflow")) == []

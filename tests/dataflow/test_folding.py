@@ -465,3 +465,91 @@ def test_parallel_window_on_cnn_graph(dataflow_models, images):
 
 def _prod2(xs) -> int:
     return int(xs[0]) * int(xs[1])
+
+
+def _fmpad(c: int, h: int, w: int, pad: tuple[int, int, int, int], bits: int = 2) -> LayerShape:
+    attrs = {"ImgDim": [h, w], "Padding": list(pad), "numInputVectors": [1]}
+    return LayerShape(
+        "FMPadding_0", "FMPadding", simd_dim=c, in_bits=bits, out_bits=bits, attrs=attrs
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    c=st.sampled_from([1, 2, 3, 4, 6, 8, 12, 16, 32]),
+    h=st.integers(1, 30),
+    w=st.integers(1, 30),
+    pad=st.tuples(*[st.integers(0, 3)] * 4),
+    target=st.integers(1, 20000),
+)
+def test_fmpadding_folding(c, h, w, pad, target):
+    """FMPadding: SIMD over the divisors of NumChannels, no PE; cycles one word per output word
+    (padding included); a cycle target picks the smallest SIMD that meets it."""
+    ly = _fmpad(c, h, w, pad)
+    assert sorted(f.simd for f in fold_options(ly)) == [d for d in range(1, c + 1) if c % d == 0]
+    assert all(f.pe == 1 and f.parallel_window == 0 for f in fold_options(ly))
+    oh, ow = h + pad[0] + pad[2], w + pad[1] + pad[3]
+    words = c * oh * ow  # output elements = words at SIMD 1
+    for f in fold_options(ly):
+        assert exp_cycles(ly, *f) * f.simd == words
+        assert lut_estimate(ly, *f) == 30 + f.simd * 2
+    plan = fold_for_target_cycles([ly], target)
+    fits = [d for d in range(1, c + 1) if c % d == 0 and words // d <= target]
+    if fits:
+        assert plan.target_met and plan.fold["FMPadding_0"].simd == min(fits)
+    else:
+        assert not plan.target_met and plan.fold["FMPadding_0"].simd == c
+
+
+def test_fmpadding_given_folding_errors():
+    ly = _fmpad(16, 14, 14, (1, 1, 1, 1))
+    with pytest.raises(BitfabError, match=r"FMPadding_0 \(FMPadding\): SIMD=3 does not divide "):
+        fold_given([ly], {"FMPadding_0": {"SIMD": 3}})
+    with pytest.raises(BitfabError, match="NumChannels=16"):
+        fold_given([ly], {"FMPadding_0": {"SIMD": 5}})
+    with pytest.raises(BitfabError, match="has no PE attribute"):
+        fold_given([ly], {"FMPadding_0": {"PE": 2}})
+    with pytest.raises(BitfabError, match="no parallel_window"):
+        fold_given([ly], {"FMPadding_0": {"SIMD": 16, "parallel_window": 1}})
+    assert fold_given([ly], {"FMPadding_0": {"SIMD": 8}}).fold["FMPadding_0"] == (1, 8, 0)
+
+
+def test_fmpadding_on_padded_cnn_graph(pad1_qonnx):
+    """On cnn_pad1's real graph: FMPadding feeds a non-depthwise sliding window and is not tied
+    to it; at random legal foldings our cycle count equals FINN's FMPadding.get_exp_cycles and
+    the SWG's equals FINN's RTL one."""
+    from finn.custom_op.fpgadataflow.rtl.convolutioninputgenerator_rtl import (
+        ConvolutionInputGenerator_rtl,
+    )
+
+    from bitfab.dataflow import make_dataflow
+
+    model, _ = make_dataflow(pad1_qonnx)
+    layers = hw_layers(model)
+    pads = [ly for ly in layers if ly.op_type == "FMPadding"]
+    assert len(pads) == 2 and all(ly.simd_tied_to is None for ly in pads)
+    assert [ly.simd_dim for ly in pads] == [1, 16]  # NumChannels of the two conv inputs
+    for ly in pads:
+        node = model.get_node_from_name(ly.name)
+        assert model.find_consumer(node.output[0]).op_type == "ConvolutionInputGenerator"
+    rng = random.Random(5)
+    for _ in range(4):
+        fold = {}
+        for unit in fold_units(layers):
+            fold.update(rng.choice(unit).fold)
+        model = model.transform(ApplyFolding(fold))
+        for node in model.graph.node:
+            inst = getCustomOp(node)
+            if node.op_type == "ConvolutionInputGenerator":
+                inst = ConvolutionInputGenerator_rtl(node)
+            ours = exp_cycles(layer_shape(model, node), *fold[node.name])
+            if fold[node.name].parallel_window:
+                assert ours == int(inst.get_exp_cycles()) - 2, node.name
+            else:
+                assert ours == int(inst.get_exp_cycles()), node.name
+            if node.op_type == "FMPadding":
+                assert inst.get_nodeattr("SIMD") == fold[node.name].simd
+    # a cycle target makes FMPadding_1 (16 ch, 16x16 padded = 4096 words) fold on its own
+    plan = fold_for_target_cycles(layers, 1100)
+    assert plan.fold["FMPadding_1"].simd == 4
+    assert exp_cycles(pads[1], *plan.fold["FMPadding_1"]) == 1024

@@ -14,9 +14,10 @@ class SetBatchSize(Transformation):
 
     FINN's HW layers describe one image (``numInputVectors`` starts with 1; the sliding-window
     generator assumes batch 1) and ``execute_onnx`` refuses other input shapes. The Python
-    execution of MVAU, Thresholding, ConvolutionInputGenerator (Im2Col), Pool and LabelSelect is
-    however element-wise over the batch, so multiplying the first ``numInputVectors`` entry
-    (MVAU, Thresholding, LabelSelect) and ``BatchSize`` (Pool) by ``n`` and setting dimension 0
+    execution of MVAU, Thresholding, ConvolutionInputGenerator (Im2Col), Pool, LabelSelect and
+    FMPadding (``np.pad`` of the H, W axes) is however element-wise over the batch, so
+    multiplying the first ``numInputVectors`` entry (MVAU, Thresholding, LabelSelect; FMPadding's
+    single int) and ``BatchSize`` (Pool) by ``n`` and setting dimension 0
     of every non-initializer tensor to ``n`` runs ``n`` images in one pass. The result is for
     execution only, never for hardware generation; the golden model's tests check it against
     per-image execution tensor by tensor.
@@ -44,9 +45,13 @@ class SetBatchSize(Transformation):
             inst = getCustomOp(node)
             attrs = inst.get_nodeattr_types()
             if "numInputVectors" in attrs:
-                vecs = list(inst.get_nodeattr("numInputVectors"))
-                vecs[0] *= self.n
-                inst.set_nodeattr("numInputVectors", vecs)
+                vecs = inst.get_nodeattr("numInputVectors")
+                if isinstance(vecs, int):  # FMPadding: one int
+                    inst.set_nodeattr("numInputVectors", vecs * self.n)
+                else:
+                    vecs = list(vecs)
+                    vecs[0] *= self.n
+                    inst.set_nodeattr("numInputVectors", vecs)
             if node.op_type == "Pool":
                 inst.set_nodeattr("BatchSize", inst.get_nodeattr("BatchSize") * self.n)
         return model, False
