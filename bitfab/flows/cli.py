@@ -1,4 +1,5 @@
-"""Command-line pieces for ``bitfab synth`` and ``bitfab boards`` (wired up by ``bitfab/cli.py``).
+"""Command-line pieces for ``bitfab synth``, ``bitfab boards`` and ``bitfab build`` (wired up by
+``bitfab/cli.py``).
 
 Only ``argparse`` is imported at module level, so building the parser stays instant; the flows
 and Amaranth are imported when a command runs.
@@ -140,4 +141,73 @@ def cmd_boards(args: argparse.Namespace) -> int:
             tgt.description,
         )
     Console().print(t)
+    return 0
+
+
+def add_build(sub: argparse._SubParsersAction) -> None:
+    """Register ``bitfab build``."""
+    p = sub.add_parser(
+        "build",
+        help="QONNX model -> verified bitstream for a board, with a report",
+        description="The main job: dataflow (FINN streamlining) with folding chosen to fit the "
+        "board, compile (Amaranth accelerator), RTL verification against the golden model on "
+        "test images (Verilator; any mismatch is an error), board top (UART host link, PLL, "
+        "LEDs), Yosys + nextpnr + icepack/ecppack. Writes OUT/report.json (accuracy, "
+        "verification, resources, Fmax, cycles and images per second, bitstream sha256, time "
+        "per step) and one folder per step; a step whose inputs are unchanged is skipped "
+        "(cached by content hash). Exit 2 if the model does not fit the board.",
+    )
+    p.add_argument("model", help="QONNX model (DIR/model.onnx from 'bitfab train')")
+    p.add_argument("--board", required=True, help="board from 'bitfab boards' (e.g. icebreaker)")
+    p.add_argument(
+        "--array",
+        default="parallel",
+        help="PE array of every MVAU: parallel, bitserial or bitfusion (default parallel)",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--clock-mhz",
+        type=float,
+        default=None,
+        help="design clock in MHz (default: the board oscillator; other values use the PLL)",
+    )
+    p.add_argument(
+        "--verify-images",
+        type=int,
+        default=200,
+        help="test images simulated in RTL against the golden model (default 200)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.8,
+        help="fraction of the board's LUTs the design may fill (default 0.8)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_build)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bitfab.flows.build import build, summary_lines
+
+    console = Console(stderr=True, quiet=args.quiet)
+    report = build(
+        args.model,
+        args.board,
+        args.array,
+        args.out,
+        clock_mhz=args.clock_mhz,
+        verify_images=args.verify_images,
+        seed=args.seed,
+        margin=args.margin,
+        progress=not args.quiet,
+        console=console,
+    )
+    out = Console()
+    for line in summary_lines(report):
+        out.print(line, highlight=False)
+    out.print(f"report: {args.out}/report.json", highlight=False)
     return 0

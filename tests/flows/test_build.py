@@ -1,0 +1,209 @@
+"""``bitfab build``: QONNX -> verified bitstream with a report, fit to the board, step cache.
+
+The model under test is the tiny trained tfc W1A1 shared with the accelerator tests
+(``tests/hw/test_compiler.py`` ``tiny_dataflow``: ``bitfab train`` on 300 digits, 1 epoch);
+the too-big model is an LFC W1A1 (2.9 Mbit of weights) trained the same way.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bitfab.boards import BOARDS, get_target
+from bitfab.errors import BitfabError
+from bitfab.flows import build as B
+from tests.hw.test_compiler import ROOT, tiny_dataflow
+
+ICE40_SYNC = bytes.fromhex("7eaa997e")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(request) -> Path:
+    """``model.onnx`` (QONNX) of the tiny trained tfc W1A1, with its ``metrics.json``."""
+    df = tiny_dataflow(Path(request.config.cache.mkdir("bitfab_accel")))
+    return df.parents[1] / "train" / "model.onnx"
+
+
+@pytest.fixture(scope="session")
+def lfc_model(request) -> Path:
+    """An LFC W1A1 (784-1024-1024-1024-10) trained for 1 epoch on 300 digits (cached)."""
+    root = Path(request.config.cache.mkdir("bitfab_build"))
+    out = root / "lfc-w1a1-v1"
+    with open(root / "lfc.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "model.onnx").exists():
+            cmd = [sys.executable, "-m", "bitfab", "train", "--model", "lfc", "--wbits", "1",
+                   "--abits", "1", "--epochs", "1", "--limit", "300", "--dataset", "digits",
+                   "--out", str(out), "--quiet", "--check-images", "5"]  # fmt: skip
+            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+    return out / "model.onnx"
+
+
+# --------------------------------------------------------------------------------------------
+# the block RAM model against Yosys's memory_libmap rule, computed independently
+# --------------------------------------------------------------------------------------------
+
+
+def _blocks_reference(family: str, width: int, depth: int, rom: bool) -> int:
+    """Enumerate every block configuration the family's RAM offers (bits per block, port
+    widths), stacking narrow rows into a wide port word by powers of two, and compare the
+    cheapest against soft logic (and ECP5 LUT RAM), the way Yosys's memory_libmap costs them."""
+    bits, widths, cost = {"ice40": (4096, (2, 4, 8, 16), 64), "ecp5": (16384, (1, 2, 4, 8, 16, 32), 128)}[family]  # fmt: skip
+    best = None
+    for w in widths:
+        data_w = w if family == "ice40" else w + w // 8  # ECP5 widths carry parity bits (9, 18, 36)
+        rows = bits // w
+        stack = 1
+        while width * stack * 2 <= data_w:
+            stack *= 2
+        if width <= data_w:
+            n = -(-depth // (rows * stack))
+        else:
+            n = -(-width // data_w) * -(-depth // rows)
+        best = n if best is None else min(best, n)
+    soft = width * depth / (16 if rom else 1)
+    if family == "ecp5":
+        soft = min(soft, -(-width // 4) * -(-depth // 16) * 4)
+    return best if best * cost + B.BRAM_EXTRA < soft else 0
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_bram_blocks_match_the_mapping_rule(family):
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        w = int(rng.integers(1, 200))
+        d = int(rng.choice([2, 7, 64, 100, 256, 392, 1000, 4096, 6272, 20000]))
+        rom = bool(rng.integers(0, 2))
+        assert B.bram_blocks(family, w, d, rom) == _blocks_reference(family, w, d, rom), (w, d, rom)
+
+
+def test_bram_blocks_cases_seen_in_yosys():
+    """What Yosys 0.70's synth_ice40 did with memories of the tiny tfc board top."""
+    assert B.bram_blocks("ice40", 18, 8, True) == 0  # threshold ROM -> logic
+    assert B.bram_blocks("ice40", 8, 64, True) == 0
+    assert B.bram_blocks("ice40", 1, 65, False) == 0  # small FIFO -> flip-flops
+    assert B.bram_blocks("ice40", 16, 5, False) == 1  # wider FIFO -> a block
+    assert B.bram_blocks("ice40", 16, 392, True) == 2
+    assert B.bram_blocks("ice40", 1, 50176, True) == 13  # 784x64 1-bit weights: 13 x 4 kbit
+
+
+def test_step_key_changes_with_any_input():
+    base = {"model": "a" * 64, "board": "icebreaker", "seed": 1}
+    k = B.step_key(base)
+    assert B.step_key(dict(reversed(list(base.items())))) == k  # order does not matter
+    for field, val in [("model", "b" * 64), ("board", "ulx3s-85f"), ("seed", 2)]:
+        assert B.step_key({**base, field: val}) != k
+
+
+# --------------------------------------------------------------------------------------------
+# bad input and fit errors
+# --------------------------------------------------------------------------------------------
+
+
+def test_unknown_board_is_one_line(tmp_path, tiny_model):
+    with pytest.raises(BitfabError) as e:
+        B.build(tiny_model, "icebreakr", "parallel", tmp_path / "o", progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and "icebreakr" in msg and "icebreaker" in msg
+    assert not (tmp_path / "o").exists()
+
+
+def test_bare_device_and_bad_options(tmp_path, tiny_model):
+    with pytest.raises(BitfabError, match="bare device"):
+        B.build(tiny_model, "up5k", "parallel", tmp_path / "o", progress=False)
+    with pytest.raises(BitfabError, match="array kind"):
+        B.build(tiny_model, "icebreaker", "systolic", tmp_path / "o", progress=False)
+    with pytest.raises(BitfabError, match="no such file"):
+        B.build(tmp_path / "none.onnx", "icebreaker", "parallel", tmp_path / "o", progress=False)
+    with pytest.raises(BitfabError, match="margin"):
+        B.build(tiny_model, "icebreaker", "parallel", tmp_path / "o", margin=1.5, progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+def test_too_big_for_the_up5k_names_the_resource(tmp_path, lfc_model):
+    with pytest.raises(BitfabError) as e:
+        B.build(lfc_model, "icebreaker", "parallel", tmp_path / "o", progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "block RAM" in msg and "over by" in msg
+    # the weights alone: 784x1024 + 2x1024x1024 + 1024x10 bits, at 4 kbit per UP5K block
+    weights = 784 * 1024 + 2 * 1024 * 1024 + 1024 * 10
+    needed = int(msg.split("needs ")[1].split(" blocks")[0])
+    assert needed >= math.ceil(weights / 4096)
+    assert f"over by {needed - 30} blocks" in msg
+    # the board it names really has the block RAM for it
+    bigger = msg.rsplit("larger board: ", 1)[1].strip()
+    assert get_target(bigger).bram_total_bits * 0.8 >= weights and bigger in BOARDS
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+# --------------------------------------------------------------------------------------------
+# end to end on the iCEBreaker (slow: Verilator + Yosys + nextpnr)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_build_icebreaker_end_to_end_cached_and_deterministic(tmp_path, tiny_model):
+    out = tmp_path / "b1"
+    rep = B.build(tiny_model, "icebreaker", "parallel", out, verify_images=40, progress=False)
+    assert rep == json.loads((out / "report.json").read_text())
+    assert rep["board"] == "icebreaker" and rep["device"] == "iCE40UP5K"
+    assert rep["array"] == "parallel"
+    assert rep["verification"] == {"images": 40, "mismatches": 0, "backend": "verilator"}
+    metrics = json.loads((tiny_model.parent / "metrics.json").read_text())
+    assert rep["accuracy"]["model"]["test_accuracy"] == metrics["test_accuracy"]
+    assert 0.0 <= rep["accuracy"]["golden_on_verified_sample"] <= 1.0
+    # bitstream: exists, an iCE40 image, sha256 recorded
+    bit = Path(rep["bitstream"]["path"])
+    data = bit.read_bytes()
+    assert ICE40_SYNC in data[:4096]
+    assert rep["bitstream"]["sha256"] == hashlib.sha256(data).hexdigest()
+    # resources: all five, used within available, the device's totals
+    t = get_target("icebreaker")
+    res = rep["resources"]
+    assert set(res) == {"LUT", "FF", "BRAM", "DSP", "SPRAM"}
+    assert res["LUT"]["available"] == t.luts and res["BRAM"]["available"] == t.bram_blocks
+    assert 0 < res["LUT"]["used"] <= t.luts and 0 < res["BRAM"]["used"] <= t.bram_blocks
+    assert res["FF"]["used"] > 0
+    # the fit model kept the design within its usable cells and counted its block RAMs
+    assert res["LUT"]["used"] <= B.usable_cells(t, 0.8) * 1.15
+    assert abs(res["BRAM"]["used"] - rep["fit"]["bram_blocks_estimate"]) <= 6
+    # throughput from the achieved clock and the measured cycles
+    cyc = rep["cycles_per_image"]
+    assert cyc["measured"] > 0 and abs(cyc["measured"] / cyc["estimate"] - 1) < 0.1
+    clock = min(rep["fmax_mhz"], rep["clock_mhz"])
+    assert rep["images_per_s"] == pytest.approx(clock * 1e6 / cyc["measured"], rel=1e-3)
+    assert rep["timing_met"] == (rep["fmax_mhz"] >= rep["clock_mhz"])
+    assert rep["clock_mhz"] == pytest.approx(12.0)
+    assert set(rep["steps"]) == set(B.STEPS) and not any(s["cached"] for s in rep["steps"].values())
+
+    # second run, same folder: every step cached, same bitstream
+    t0 = time.perf_counter()
+    again = B.build(tiny_model, "icebreaker", "parallel", out, verify_images=40, progress=False)
+    assert time.perf_counter() - t0 < 30
+    assert all(s["cached"] for s in again["steps"].values()) and again["cached"]
+    assert again["bitstream"]["sha256"] == rep["bitstream"]["sha256"]
+
+    # a changed option reruns only the steps it feeds (verification; the bitstream is reused)
+    more = B.build(tiny_model, "icebreaker", "parallel", out, verify_images=41, progress=False)
+    st = more["steps"]
+    assert st["dataflow"]["cached"] and st["compile"]["cached"] and st["bitstream"]["cached"]
+    assert not st["verify"]["cached"] and more["verification"]["images"] == 41
+
+    # determinism: a fresh folder, same inputs and seed -> the same bitstream
+    other = B.build(tiny_model, "icebreaker", "parallel", tmp_path / "b2", verify_images=40,
+                    progress=False)  # fmt: skip
+    assert not any(s["cached"] for s in other["steps"].values())
+    assert other["bitstream"]["sha256"] == rep["bitstream"]["sha256"]
