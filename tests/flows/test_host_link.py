@@ -100,7 +100,7 @@ def test_bad_frames_get_error_replies_and_the_link_recovers(board, acc_dir):
             ser.write(frame)
             assert _reply(ser, 3) == _error_reply(code), name
             if quiet_after:
-                time.sleep(1.0)  # the link ignores the rest until the line is quiet
+                time.sleep(2.0)  # the link ignores the rest until the line is quiet
             j = k % 3
             ser.write(good[j])
             assert _reply(ser, 4) == ok(j), f"after {name}"
