@@ -38,12 +38,12 @@ TARGETS = {
     ("mlp", "parallel"): 2000,
     ("mlp", "bitserial"): 400,
     ("mlp", "bitfusion"): 2000,
-    ("cnn", "parallel"): 5000,
-    ("cnn", "bitserial"): 1500,
-    ("cnn", "bitfusion"): 5000,
-    ("cnn_pad1", "parallel"): 5000,
-    ("cnn_pad1", "bitserial"): 1500,
-    ("cnn_pad1", "bitfusion"): 5000,
+    ("cnn", "parallel"): 2000,
+    ("cnn", "bitserial"): 500,
+    ("cnn", "bitfusion"): 2000,
+    ("cnn_pad1", "parallel"): 2000,
+    ("cnn_pad1", "bitserial"): 500,
+    ("cnn_pad1", "bitfusion"): 2000,
 }
 VERIFY_KEYS = (
     "passed",
