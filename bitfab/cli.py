@@ -513,10 +513,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compile(sub)
     _add_verify(sub)
     _add_run(sub)
-    from bitfab.flows.cli import add_boards, add_synth
+    from bitfab.flows.cli import add_boards, add_build, add_synth
 
     add_synth(sub)
     add_boards(sub)
+    add_build(sub)
     return parser
 
 
