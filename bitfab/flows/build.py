@@ -435,27 +435,26 @@ def _utilization(util: dict, target: Target, rpt: Path) -> dict:
     else:  # iCE40: a logic cell holds one LUT4 and one DFF; count the DFF cells Yosys mapped
         out["FF"] = {"used": _ice40_ffs(rpt), "available": target.ffs}
     for v in out.values():
-        v["percent"] = round(100.0 * v["used"] / v["available"], 2) if v["available"] else 0.0
+        ok = v["available"] and v["used"] is not None
+        v["percent"] = round(100.0 * v["used"] / v["available"], 2) if ok else None
     return {k: out[k] for k in ("LUT", "FF", "BRAM", "DSP", "SPRAM")}
 
 
 def _ice40_ffs(rpt: Path) -> int | None:
-    """Sum of ``SB_DFF*`` cells in the last ``stat`` table of Yosys's log, or None."""
+    """Sum of ``SB_DFF*`` cells in the last ``stat`` table of Yosys's log (the design
+    hierarchy's count including submodules), or None when the log has none."""
     import re
 
     if not rpt.is_file():
         return None
     text = rpt.read_text(errors="replace")
-    idx = text.rfind("Number of cells")
+    idx = max(text.rfind("=== design hierarchy ==="), text.rfind("Number of cells"))
     if idx < 0:
         return None
     tail = text[idx:]
-    total = 0
-    for m in re.finditer(
-        r"^\s+(\d+)\s+(?:[\d.]+\s+)?SB_DFF\w*\s*$|^\s+SB_DFF\w*\s+(\d+)\s*$", tail, re.M
-    ):
-        total += int(m.group(1) or m.group(2))
-    return total
+    end = tail.find("Executing")
+    found = re.findall(r"^\s+(\d+)\s+SB_DFF\w*\s*$", tail[: end if end > 0 else None], re.M)
+    return sum(int(n) for n in found) if found else None
 
 
 def _bitstream_step(
@@ -689,6 +688,9 @@ def _build(
             "lut_budget": fit["lut_budget"],
             "accelerator_luts_estimate": fit["accelerator_luts_estimate"],
             "memory_bits": fit["memory_bits"],
+            "bram_blocks_estimate": fit["bram_blocks_estimate"],
+            "usable_cells": fit["usable_cells"],
+            "cells_modelled": fit["cells_modelled"],
             "folding": fit["folding"],
         },
         "resources": bit["utilization"],
