@@ -208,3 +208,15 @@ def test_build_icebreaker_end_to_end_cached_and_deterministic(tmp_path, tiny_mod
                     progress=False)  # fmt: skip
     assert not any(s["cached"] for s in other["steps"].values())
     assert other["bitstream"]["sha256"] == rep["bitstream"]["sha256"]
+
+
+def test_cli_unknown_board_exits_2_with_one_line(tmp_path, tiny_model):
+    cmd = [sys.executable, "-m", "bitfab", "build", str(tiny_model), "--board", "nosuchboard",
+           "--out", str(tmp_path / "o")]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nosuchboard" in lines[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "o").exists()
+    helped = subprocess.run([*cmd[:4], "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert helped.returncode == 0 and "--verify-images" in helped.stdout
