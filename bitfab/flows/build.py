@@ -30,6 +30,7 @@ fit, :class:`BitfabError` names the resource, the overflow and a catalogue board
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -182,12 +183,21 @@ def _fits(target: Target, margin: float, est: dict) -> bool:
     return est["luts"] <= lut_budget(target, margin) and est["bram_blocks"] <= target.bram_blocks
 
 
+@functools.cache
+def has_host_link(board: str) -> bool:
+    """True if the board's amaranth-boards platform has the ``uart`` resource the board top
+    (:class:`bitfab.flows.board_top.BoardTop`) needs for its host link."""
+    target = get_target(board)
+    return target.is_board and ("uart", 0) in target.platform_class()().resources
+
+
 def _board_that_fits(luts: int, memory_bits: int, margin: float, exclude: Target) -> str | None:
-    """The smallest catalogue board (another device than ``exclude``) whose LUT budget holds
-    ``luts`` and whose block RAM holds ``memory_bits`` (a quick check by bits, no synthesis)."""
+    """The smallest catalogue board with a host link (another device than ``exclude``) whose
+    LUT budget holds ``luts`` and whose block RAM holds ``memory_bits`` (a quick check by bits,
+    no synthesis)."""
     boards = sorted(BOARDS.values(), key=lambda t: (t.luts, t.bram_total_bits))
     for t in boards:
-        if t.device == exclude.device:
+        if t.device == exclude.device or not has_host_link(t.name):
             continue
         if luts <= lut_budget(t, margin) and memory_bits <= margin * t.bram_total_bits:
             return t.name
@@ -537,6 +547,12 @@ def build(
         raise BitfabError(
             f"build: {target.name!r} is a bare device; pick a board ({', '.join(BOARDS)})"
         )
+    if not has_host_link(target.name):
+        usable = ", ".join(b for b in BOARDS if has_host_link(b))
+        raise BitfabError(
+            f"build: board {target.name} has no serial port in its amaranth-boards platform, "
+            f"which the board top's host link needs; pick one of {usable}"
+        )
     array = array_kind(array)
     if not 0 < margin <= 1:
         raise BitfabError(f"--margin {margin}: must be in (0, 1], e.g. 0.8")
@@ -580,11 +596,14 @@ def _build(
     common = {"versions": _versions(), "bitfab_source": _source_hash()}
     steps: dict[str, dict] = {}
 
-    def run(name: str, inputs: dict, work: Callable[[Path], dict], label: str) -> dict:
+    def run(
+        name: str, inputs: dict, work: Callable[[Path], dict], label: str, bar: bool = False
+    ) -> dict:
+        """Run one step with a spinner (``bar``: the step shows its own progress bar; rich
+        allows one live display at a time)."""
         key = step_key({**inputs, **common, "step": name})
-        status = (
-            console.status(f"[bold]{name}[/] {label}") if progress else contextlib.nullcontext()
-        )
+        spin = progress and not bar
+        status = console.status(f"[bold]{name}[/] {label}") if spin else contextlib.nullcontext()
         with status:
             result, cached, seconds = _run_step(out / name, key, inputs, work)
         meta = json.loads((out / name / "step.json").read_text())
@@ -650,7 +669,7 @@ def _build(
             )  # fmt: skip
 
     ver = run("verify", {**acc_hash, "images": verify_images, "dataset": dataset}, do_verify,
-              f"{verify_images} images in RTL")  # fmt: skip
+              f"{verify_images} images in RTL", bar=True)  # fmt: skip
 
     # 4. board top + bitstream
     bit = run(

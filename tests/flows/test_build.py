@@ -132,6 +132,16 @@ def test_bare_device_and_bad_options(tmp_path, tiny_model):
     assert not (tmp_path / "o").exists()
 
 
+def test_board_without_serial_port_is_refused_up_front(tmp_path, tiny_model):
+    # amaranth-boards' OrangeCrab platform has no "uart" resource for the host link
+    assert not B.has_host_link("orangecrab-25f") and B.has_host_link("icebreaker")
+    t0 = time.perf_counter()
+    with pytest.raises(BitfabError, match="no serial port.*icebreaker"):
+        B.build(tiny_model, "orangecrab-25f", "parallel", tmp_path / "o", progress=False)
+    assert time.perf_counter() - t0 < 5  # before any step runs
+    assert not (tmp_path / "o").exists()
+
+
 def test_too_big_for_the_up5k_names_the_resource(tmp_path, lfc_model):
     with pytest.raises(BitfabError) as e:
         B.build(lfc_model, "icebreaker", "parallel", tmp_path / "o", progress=False)
@@ -146,6 +156,7 @@ def test_too_big_for_the_up5k_names_the_resource(tmp_path, lfc_model):
     # the board it names really has the block RAM for it
     bigger = msg.rsplit("larger board: ", 1)[1].strip()
     assert get_target(bigger).bram_total_bits * 0.8 >= weights and bigger in BOARDS
+    assert B.has_host_link(bigger)
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
