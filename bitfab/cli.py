@@ -378,11 +378,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _add_flow(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "flow",
-        help="the main job: train, streamline, check the golden model",
+        help="the main job: train, streamline, check the golden model (and build a bitstream)",
         description="Train a zoo model (bitfab train), streamline it to a folded HW-layer graph "
         "(bitfab dataflow), and check that the dataflow golden model gives the QONNX model's class "
-        "on the Fashion-MNIST test set. Writes OUT/train, OUT/dataflow and OUT/report.json. A "
-        "finished training with the same config and epochs in OUT/train is reused.",
+        "on the Fashion-MNIST test set; with --board, then 'bitfab build' for that board (fit, "
+        "compile, RTL verification, bitstream) into OUT/build. Writes OUT/train, OUT/dataflow and "
+        "OUT/report.json. A finished training with the same config and epochs in OUT/train is "
+        "reused.",
     )
     p.add_argument("--out", required=True, help="run folder")
     _add_model_args(p)
@@ -403,6 +405,23 @@ def _add_flow(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
     p.add_argument("--fresh", action="store_true", help="retrain even if OUT/train is finished")
+    p.add_argument(
+        "--board",
+        default=None,
+        help="then build a verified bitstream for this board (bitfab build; e.g. icebreaker)",
+    )
+    p.add_argument(
+        "--array",
+        default="parallel",
+        choices=["parallel", "bitserial", "bitfusion"],
+        help="PE array for --board (default parallel)",
+    )
+    p.add_argument(
+        "--verify-images",
+        type=int,
+        default=200,
+        help="with --board: test images verified in RTL before the bitstream (default 200)",
+    )
     p.set_defaults(func=_cmd_flow)
 
 
@@ -420,6 +439,9 @@ def _cmd_flow(args: argparse.Namespace) -> int:
         check_images=args.check_images,
         data_dir=args.data_dir,
         fresh=args.fresh,
+        board=args.board,
+        array=args.array,
+        verify_images=args.verify_images,
     )
     g, d = r["golden_agreement"], r["dataflow"]
     print(

@@ -4,9 +4,9 @@
 
     OUT/train/      model.onnx, metrics.json, checkpoint.pt   (bitfab train)
     OUT/dataflow/   dataflow.onnx, dataflow.json               (bitfab dataflow)
-    OUT/report.json accuracy, export check, HW layers, folding, golden-vs-QONNX agreement
-
-Later stages (compile, verify, synthesize) extend this chain.
+    OUT/build/      with ``board``: bitfab build (fit, compile, RTL verification, bitstream)
+    OUT/report.json accuracy, export check, HW layers, folding, golden-vs-QONNX agreement, and
+                    with ``board`` the build report (resources, Fmax, images/s, bitstream sha256)
 """
 
 from __future__ import annotations
@@ -45,12 +45,18 @@ def run_flow(
     data_dir: str | os.PathLike[str] | None = None,
     fresh: bool = False,
     progress: bool = True,
+    board: str | None = None,
+    array: str = "parallel",
+    verify_images: int = 200,
 ) -> dict[str, Any]:
     """Run train -> dataflow -> golden check for ``cfg`` (a :class:`bitfab.models.config.ModelConfig`).
 
     A finished training with the same config and epochs in ``OUT/train`` is reused (``fresh``
     deletes it first). ``check_images``: how many Fashion-MNIST test images the golden model is
-    compared on (default: all 10,000). Returns the report (also written to ``OUT/report.json``).
+    compared on (default: all 10,000). With ``board``, the trained model then goes through
+    :func:`bitfab.flows.build.build` for that board and PE ``array`` into ``OUT/build`` (its own
+    folding, fitted to the board; ``verify_images`` test images in RTL against the golden model)
+    and the build report joins this one. Returns the report (also written to ``OUT/report.json``).
     """
     import shutil
 
@@ -65,6 +71,14 @@ def run_flow(
         raise BitfabError(
             f"flow: {cfg.model} in float has no QONNX export to streamline; give --wbits/--abits 1-8"
         )
+    if board is not None:  # fail before training, not after it
+        from bitfab.boards import get_target
+
+        if not get_target(board).is_board:
+            raise BitfabError(
+                f"--board {board}: a bare device has no pins for the board top; "
+                "give a board from 'bitfab boards'"
+            )
     out = Path(out_dir)
     train_dir, df_dir = out / "train", out / "dataflow"
     if fresh and train_dir.exists():
@@ -133,4 +147,18 @@ def run_flow(
             f"{df_dir / 'dataflow.onnx'}: golden model disagrees with the QONNX model on "
             f"{len(bad)} of {len(images)} images (first: image {bad[0]}); see {out / 'report.json'}"
         )
+    if board is not None:
+        from bitfab.flows.build import build
+
+        t4 = time.perf_counter()
+        report["build"] = build(
+            train_dir / "model.onnx",
+            board,
+            array,
+            out / "build",
+            verify_images=verify_images,
+            progress=progress,
+        )
+        report["seconds"]["build"] = round(time.perf_counter() - t4, 1)
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

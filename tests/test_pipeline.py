@@ -47,3 +47,12 @@ def test_flow_rejects_a_float_model_before_training(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "float" in err[0] and "1-8" in err[0]
     assert not out.exists()
+
+
+def test_flow_refuses_an_unknown_board_or_a_bare_device_before_training(tmp_path, capsys):
+    for board, words in (("no-such-board", "no-such-board"), ("up5k", "bare device")):
+        out = tmp_path / board
+        rc = main(["flow", "--out", str(out), "--epochs", "1", "--board", board])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and words in err[0], err
+        assert not out.exists()  # nothing trained, nothing written
