@@ -450,6 +450,17 @@ def _cmd_flow(args: argparse.Namespace) -> int:
         f"{d['bottleneck']}); golden model agrees with QONNX on {g['images'] - g['real_mismatch_count']}"
         f"/{g['images']} images ({g['tie_mismatch_count']} float ties) -> {args.out}/report.json"
     )
+    b = r.get("build")
+    if b:
+        v, lut = b["verification"], b["resources"]["LUT"]
+        print(
+            f"{b['board']} ({b['array']}): RTL matches the golden model on "
+            f"{v['images'] - v['mismatches']}/{v['images']} images; {lut['used']}/{lut['available']} "
+            f"LUTs, {b['resources']['BRAM']['used']} BRAM, Fmax {b['fmax_mhz']} MHz at "
+            f"{b['clock_mhz']} MHz, {b['cycles_per_image']['measured']} cycles/image = "
+            f"{b['images_per_s']} images/s; bitstream {b['bitstream']['path']} "
+            f"(sha256 {b['bitstream']['sha256'][:16]}...)"
+        )
     return 0
 
 
