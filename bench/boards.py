@@ -29,6 +29,10 @@ DOC = ROOT / "docs" / "boards.md"
 MODELS = {"tfc_w1a1": "runs/tfc_w1a1/model.onnx", "cnv_w2a2": "runs/cnv_w2a2/model.onnx"}
 BOARDS = ("icebreaker", "ulx3s-85f", "orangecrab-25f")
 ARRAYS = ("parallel", "bitserial", "bitfusion")
+#: design clock per board (MHz; None = the oscillator). ULX3S: 50 MHz through the PLL, because
+#: the board top on the bare 25 MHz oscillator fails in Amaranth ("Signal (rst sync) refers to
+#: reset of reset-less domain 'sync'": the ECP5 platform's default domain has no reset).
+CLOCKS = {"icebreaker": None, "ulx3s-85f": 50.0, "orangecrab-25f": None}
 MARK_BEGIN, MARK_END = "<!-- boards table -->", "<!-- /boards table -->"
 
 
@@ -155,11 +159,14 @@ def main() -> None:
                         board,
                         array,
                         Path(args.work) / f"{model}-{board}-{array}",
+                        clock_mhz=CLOCKS.get(board),
                         verify_images=args.verify_images,
                         progress=False,
                     )
                 except BitfabError as exc:
                     err = str(exc)
+                except Exception as exc:  # a crash is a result too: record it
+                    err = f"crash: {type(exc).__name__}: {str(exc).splitlines()[0]}"
                 e = _entry(model, board, array, rep, err, time.perf_counter() - t0)
                 runs[(model, board, array)] = e
                 print(json.dumps({k: e.get(k) for k in ("model", "board", "array", "ok", "fmax_mhz", "images_per_s_at_fmax", "error", "wall_s")}))  # fmt: skip

@@ -1,7 +1,7 @@
 """``bitfab build``: QONNX model -> verified bitstream for a board, with ``DIR/report.json``.
 
 Steps, each in its own folder of ``DIR`` and each keyed by the SHA-256 of its inputs (model
-bytes, options, the upstream step's outputs, tool and package versions, bitfab's own source):
+bytes, options, the upstream step's outputs, tool and package versions, the bitfab sources the step runs):
 
 1. ``dataflow/``: FINN streamlining and folding chosen to **fit the board** (see :func:`fit_plan`):
    ``dataflow.onnx``, ``dataflow.json``, ``fit.json``.
@@ -107,11 +107,26 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _source_hash() -> str:
-    """SHA-256 over bitfab's own Python sources (a code change invalidates every step)."""
+#: bitfab sources (folders or files under bitfab/) whose code each step runs: a change there
+#: invalidates the step (edits elsewhere, e.g. the CLI, do not).
+STEP_SOURCES = {
+    "dataflow": ("dataflow", "hw", "flows/build.py"),
+    "compile": ("hw",),
+    "verify": ("sim", "dataflow", "hw", "models/data.py"),
+    "bitstream": ("hw", "boards", "flows/board.py", "flows/board_top.py", "flows/pnr.py",
+                  "flows/toolchain.py", "flows/yosys.py", "flows/build.py"),
+}  # fmt: skip
+
+
+def _source_hash(parts: tuple[str, ...]) -> str:
+    """SHA-256 over bitfab's Python sources in ``parts`` (paths relative to the package)."""
     root = Path(__file__).resolve().parents[1]
+    files: set[Path] = set()
+    for part in parts:
+        p = root / part
+        files.update(p.rglob("*.py") if p.is_dir() else [p])
     h = hashlib.sha256()
-    for p in sorted(root.rglob("*.py")):
+    for p in sorted(files):
         h.update(p.relative_to(root).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()
@@ -593,7 +608,7 @@ def _build(
 ) -> dict:
     accuracy = _model_accuracy(model)
     dataset = (accuracy or {}).get("dataset") or "fashion-mnist"
-    common = {"versions": _versions(), "bitfab_source": _source_hash()}
+    versions = _versions()
     steps: dict[str, dict] = {}
 
     def run(
@@ -601,7 +616,8 @@ def _build(
     ) -> dict:
         """Run one step with a spinner (``bar``: the step shows its own progress bar; rich
         allows one live display at a time)."""
-        key = step_key({**inputs, **common, "step": name})
+        code = _source_hash(STEP_SOURCES[name])
+        key = step_key({**inputs, "versions": versions, "bitfab_source": code, "step": name})
         spin = progress and not bar
         status = console.status(f"[bold]{name}[/] {label}") if spin else contextlib.nullcontext()
         with status:
@@ -733,7 +749,7 @@ def _build(
         "steps": steps,
         "cached": all(s["cached"] for s in steps.values()),
         "seconds": round(time.perf_counter() - t_all, 2),
-        "versions": common["versions"],
+        "versions": versions,
     }
     tmp_report = out / ".report.json.tmp"
     tmp_report.write_text(json.dumps(report, indent=2) + "\n")
