@@ -208,11 +208,15 @@ def test_build_icebreaker_end_to_end_cached_and_deterministic(tmp_path, tiny_mod
     assert all(s["cached"] for s in again["steps"].values()) and again["cached"]
     assert again["bitstream"]["sha256"] == rep["bitstream"]["sha256"]
 
-    # a changed option reruns only the steps it feeds (verification; the bitstream is reused)
-    more = B.build(tiny_model, "icebreaker", "parallel", out, verify_images=41, progress=False)
-    st = more["steps"]
-    assert st["dataflow"]["cached"] and st["compile"]["cached"] and st["bitstream"]["cached"]
-    assert not st["verify"]["cached"] and more["verification"]["images"] == 41
+    # a changed clock reruns only the bitstream step; a clock above Fmax is reported, not raised
+    fast = B.build(tiny_model, "icebreaker", "parallel", out, verify_images=40, clock_mhz=60,
+                   progress=False)  # fmt: skip
+    st = fast["steps"]
+    assert st["dataflow"]["cached"] and st["compile"]["cached"] and st["verify"]["cached"]
+    assert not st["bitstream"]["cached"]
+    assert fast["clock_mhz"] == pytest.approx(60, rel=0.02) and "PLL" in fast["clock_note"]
+    assert fast["fmax_mhz"] < fast["clock_mhz"] and fast["timing_met"] is False
+    assert fast["images_per_s"] == pytest.approx(fast["fmax_mhz"] * 1e6 / cyc["measured"], rel=1e-3)
 
     # determinism: a fresh folder, same inputs and seed -> the same bitstream
     other = B.build(tiny_model, "icebreaker", "parallel", tmp_path / "b2", verify_images=40,
