@@ -482,61 +482,18 @@ def _ice40_ffs(rpt: Path) -> int | None:
     return sum(int(n) for n in found) if found else None
 
 
-def _board_build(top, target: Target, out: Path, seed: int, console):  # noqa: ANN001, ANN202
-    """:func:`bitfab.flows.board.build_board_bitstream` with nextpnr's ``--timing-allow-fail``:
-    a design that misses the clock still gets its bitstream and post-route Fmax, and the build
-    reports ``timing_met: false`` instead of failing. (Without the flag, nextpnr exits with
-    "Max frequency ... FAIL"; the flag belongs in board.py, until then it is set here.)"""
-    import subprocess
-    from types import SimpleNamespace
-
-    from bitfab.flows import board, pnr
-
-    platform = target.platform_class()()
-    env = board._tool_env(target)
-    t0 = time.perf_counter()
-    overrides = {"nextpnr_opts": f"--report top_report.json --seed {seed} --timing-allow-fail"}
-    if target.family == "ecp5":  # the same classic-ABC LUT mapping as board.py / synth.py
-        overrides["synth_opts"] = "-run begin:map_luts"
-        overrides["script_after_synth"] = "\n".join(
-            [*board.ECP5_LUT_MAP, "synth_ecp5 -top top -run map_cells:"]
-        )
-    plan = platform.prepare(top, "top", **overrides)
-    status = console.status(f"building top for {target.name}") if console else None
-    try:
-        if status:
-            status.start()
-        plan.execute_local(str(out), env=env)
-    except subprocess.CalledProcessError:
-        msg = None
-        for log in (out / "top.rpt", out / "top.tim"):
-            if log.exists():
-                msg = pnr.first_error(log.read_text(errors="replace")) or msg
-        raise BitfabError(
-            f"board build of top for {target.name} failed: {msg or 'see the tool logs'}"
-        ) from None
-    finally:
-        if status:
-            status.stop()
-    res = pnr.read_report(out / "top_report.json", target.family)
-    suffix = ".bin" if target.family == "ice40" else ".bit"
-    return SimpleNamespace(
-        bitstream=out / f"top{suffix}",
-        fmax_mhz=res.fmax_mhz,
-        utilization=res.utilization,
-        seconds=round(time.perf_counter() - t0, 2),
-    )
-
-
 def _bitstream_step(
     acc_dir: Path, target: Target, clock_mhz, seed: int, out: Path, console
 ) -> dict:  # noqa: ANN001
+    from bitfab.flows.board import build_board_bitstream
     from bitfab.flows.board_top import BoardTop
     from bitfab.hw.accelerator import load_accelerator
 
     acc, _ = load_accelerator(acc_dir)
     top = BoardTop(acc, target, clock_mhz=clock_mhz)
-    b = _board_build(top, target, out, seed, console)
+    b = build_board_bitstream(
+        top, target, out, name="top", seed=seed, console=console, timing_allow_fail=True
+    )
     clock = top.clock_hz / 1e6
     fmax = b.fmax_mhz
     return {
