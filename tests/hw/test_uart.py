@@ -133,25 +133,25 @@ def test_rx_reports_overrun_when_bytes_are_not_taken():
     assert seen["overrun"] == 2
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_tx_line_matches_the_bit_model(seed):
-    rng = random.Random(200 + seed)
-    divisor = rng.randint(8, 33)
-    data = [rng.randrange(256) for _ in range(10)]
+def tx_line(
+    divisor: int, data: list[int], cycles: int, gaps: random.Random | None = None
+) -> list[int]:
+    """The ``tx`` level of a ``UartTx(divisor)`` over ``cycles`` clock cycles while it sends
+    ``data``; with ``gaps``, the source idles a random 1..3 bit times before some bytes."""
     dut = UartTx(divisor)
     line: list[int] = []
 
     async def src(ctx):
         for b in data:
-            while rng.random() < 0.3:
-                await ctx.tick().repeat(rng.randint(1, 3 * divisor))
+            while gaps is not None and gaps.random() < 0.3:
+                await ctx.tick().repeat(gaps.randint(1, 3 * divisor))
             ctx.set(dut.i.payload, b)
             ctx.set(dut.i.valid, 1)
             await ctx.tick().until(dut.i.ready)
             ctx.set(dut.i.valid, 0)
 
     async def mon(ctx):
-        for _ in range(14 * divisor * len(data) + 40 * divisor):
+        for _ in range(cycles):
             _, _, level = await ctx.tick().sample(dut.tx)
             line.append(int(level))
 
@@ -160,6 +160,15 @@ def test_tx_line_matches_the_bit_model(seed):
     sim.add_testbench(src, background=True)
     sim.add_testbench(mon)
     sim.run()
+    return line
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tx_line_matches_the_bit_model(seed):
+    rng = random.Random(200 + seed)
+    divisor = rng.randint(8, 33)
+    data = [rng.randrange(256) for _ in range(10)]
+    line = tx_line(divisor, data, 14 * divisor * len(data) + 40 * divisor, gaps=rng)
     assert model_decode(line, divisor) == data
 
 
@@ -168,26 +177,7 @@ def test_tx_to_rx_loopback_with_mismatch():
     rng = random.Random(7)
     divisor = 13
     data = [rng.randrange(256) for _ in range(20)]
-    dut = UartTx(divisor)
-    line: list[int] = []
-
-    async def src(ctx):
-        for b in data:
-            ctx.set(dut.i.payload, b)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
-
-    async def mon(ctx):
-        for _ in range(11 * divisor * len(data) + 20 * divisor):
-            _, _, level = await ctx.tick().sample(dut.tx)
-            line.append(int(level))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(src, background=True)
-    sim.add_testbench(mon)
-    sim.run()
+    line = tx_line(divisor, data, 11 * divisor * len(data) + 20 * divisor)
     resampled = [line[int(c * 1.02)] for c in range(int(len(line) / 1.02))]
     got, ferr, _ = run_rx(divisor, resampled)
     assert (got, ferr) == (data, 0)
