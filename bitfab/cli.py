@@ -551,6 +551,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_synth(sub)
     add_boards(sub)
     add_build(sub)
+    from bitfab.flows.explore.cli import add_explore
+    from bitfab.flows.mixed_cli import add_mixed
+    from bitfab.models.quantize_cli import add_quantize
+
+    add_quantize(sub)
+    add_mixed(sub)
+    add_explore(sub)
     return parser
 
 
