@@ -173,6 +173,12 @@ def check_thresholds(thresholds, channels: int, name: str = "thresholds") -> tup
     return thr, int(thr.shape[1])
 
 
+def is_shared(thr: np.ndarray) -> bool:
+    """True if every row of the threshold matrix ``thr`` ``[channels, steps]`` is the same
+    (one per-tensor threshold row, e.g. FINN's ``[1, numSteps]`` initializer, tiled)."""
+    return bool(np.all(thr == thr[:1]))
+
+
 def threshold_memory_images(thr: np.ndarray, pe: int, tbits: int) -> list[list[int]]:
     """One threshold memory image per PE (FINN's interleave): word ``f`` of PE ``p``'s memory
     holds the thresholds of channel ``f*PE + p``, step ``s`` at lane ``s`` (``tbits`` two's
@@ -208,7 +214,9 @@ class Thresholding(wiring.Component):
 
     Parameters (FINN attribute names):
       NumChannels, PE (PE divides NumChannels), thresholds ``[NumChannels or 1, numSteps]``
-      (integer, sorted ascending per row), input_kind/input_bits (FINN ``inputDataType``,
+      (integer, sorted ascending per row; one row, or equal rows, = shared by all channels and
+      held as constants instead of a threshold memory, as when ``PE == NumChannels``),
+      input_kind/input_bits (FINN ``inputDataType``,
       1..8 bits, or up to 32 when fed by an accumulator), output_kind/output_bits
       (``outputDataType``), ActVal (``out_bias``), numInputVectors (e.g. ``[1, H, W]``).
 
@@ -256,6 +264,10 @@ class Thresholding(wiring.Component):
             min(int(self.thresholds.min()), ilo), max(int(self.thresholds.max()), ihi)
         )
         self.TMEM = self.NumChannels // self.PE
+        #: thresholds as constants, no memory: one row shared by all channels (a per-tensor
+        #: quantizer such as the input binarisation, ``x >= 128`` on every pixel), or one fold
+        #: per PE (TMEM == 1: every PE lane always compares against the same row)
+        self.const_thresholds = is_shared(self.thresholds) or self.TMEM == 1
         super().__init__(
             {
                 "i": In(stream.Signature(unsigned(self.PE * self.input_bits))),
@@ -306,7 +318,12 @@ class Thresholding(wiring.Component):
         nxt = Mux(fold == self.TMEM - 1, 0, fold + 1)
         with m.If(take):
             m.d.sync += fold.eq(nxt)
-        thr = threshold_read_ports(m, self.thresholds, pe, tb, Mux(take, nxt, fold), "tmem")
+        if self.const_thresholds:
+            # no memory: lane p compares with row p (channel p at TMEM == 1; all rows are equal
+            # when shared)
+            thr = [[C(int(t), signed(tb)) for t in self.thresholds[p]] for p in range(pe)]
+        else:
+            thr = threshold_read_ports(m, self.thresholds, pe, tb, Mux(take, nxt, fold), "tmem")
 
         steps = self.numSteps
         cmp_bits = Signal(pe * steps)

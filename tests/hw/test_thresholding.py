@@ -189,3 +189,53 @@ def test_layer_of_a_finn_tfc_graph():
 
     got, expected = run_graph_layer("tfc_w1a1", "Thresholding_0")
     assert got == expected
+
+
+def _memories(dut) -> int:
+    """Number of memories in the elaborated ``dut``."""
+    from amaranth.hdl import Fragment
+    from amaranth.hdl._mem import MemoryInstance
+
+    def walk(frag) -> int:
+        own = int(isinstance(frag, MemoryInstance))
+        return own + sum(walk(sub) for sub, *_ in getattr(frag, "subfragments", []))
+
+    return walk(Fragment.get(dut, None))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_constant_thresholds_wide_pe(seed):
+    """Shared thresholds (one row, as the input binarisation after the flatten has moved) and
+    per-channel thresholds at PE == NumChannels are constants, not memories; outputs still
+    match numpy on random inputs, with many lanes per word."""
+    r = np.random.default_rng(100 + seed)
+    kind, bits = [("unsigned", 8), ("signed", 4), ("unsigned", 1), ("unsigned", 3)][seed]
+    c = int(r.choice([28, 49, 98]))
+    shared = seed % 2 == 0
+    pe = int(r.choice([d for d in range(7, c + 1) if c % d == 0])) if shared else c
+    p = dict(
+        NumChannels=c,
+        PE=pe,
+        input_kind=kind,
+        input_bits=bits,
+        numSteps=int(r.integers(1, 4)),
+        shared=shared,
+        numInputVectors=[1, int(r.integers(1, 4))],
+    )
+    case = make_case("Thresholding", p, r)
+    dut = case.build()
+    assert dut.const_thresholds and _memories(dut) == 0
+    run = run_case(case, seed=seed, gap=0.2, stall=0.2)
+    assert run.outputs == case.expected
+
+
+def test_per_channel_folded_thresholds_use_memories():
+    """Different rows with more than one fold per PE keep one threshold memory per PE; the same
+    thresholds with all rows equal need none."""
+    thr = np.sort(np.random.default_rng(5).integers(0, 16, size=(6, 3)), axis=1)
+    thr[1] = thr[0] + 1  # rows differ
+    kw = dict(NumChannels=6, PE=2, input_kind="unsigned", input_bits=4)
+    dut = Thresholding(thresholds=thr, **kw)
+    assert not dut.const_thresholds and _memories(dut) == 2
+    same = Thresholding(thresholds=np.tile(thr[:1], (6, 1)), **kw)
+    assert same.const_thresholds and _memories(same) == 0
