@@ -11,12 +11,35 @@ collected in ``shared/ANCHORS.md``; I/O counts are the package's user I/O as nex
 
 from __future__ import annotations
 
+import functools
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bitfab.errors import BitfabError
 
 FAMILIES = ("ice40", "ecp5")
+
+
+@dataclass(frozen=True)
+class SerialLink:
+    """The two UART pins of a board's host link (the board top's ``"uart"`` resource).
+
+    Attributes:
+        rx: the FPGA's receive pin (the host's TX goes here), as the board labels it: a
+            package ball (``"M1"``) or, with ``conn``, a connector pin (``"0"``).
+        tx: the FPGA's transmit pin (to the host's RX), same naming as ``rx``.
+        conn: ``(connector, number)`` of amaranth-boards' platform that ``rx``/``tx`` are on,
+            or ``None`` for package balls.
+        added: ``True`` if amaranth-boards' platform has no ``"uart"`` and bitfab adds one on
+            these pins (3.3 V LVCMOS, pull-up on ``rx``); ``False``: the platform's own port.
+        where: one line for the user: what to plug in, and where.
+    """
+
+    rx: str
+    tx: str
+    conn: tuple[str, int] | None
+    added: bool
+    where: str
 
 
 @dataclass(frozen=True)
@@ -40,6 +63,11 @@ class Target:
         default_clock_mhz: the board's oscillator in MHz (for bare devices: a sane P&R target).
         platform: ``"module:Class"`` of the amaranth-boards platform, or ``None`` for a bare device.
         description: one line for listings.
+        serial: the host link's UART pins (boards only; see :class:`SerialLink`).
+        added_leds: package balls of LEDs bitfab adds as ``"led"`` resources (active low),
+            numbered after the platform's own (OrangeCrab: its RGB LED's red, green, blue).
+        platform_extras: attributes of the platform class holding resource lists bitfab adds
+            (iCEBreaker: ``"break_off_pmod"``, the break-off PMOD's five LEDs and buttons).
     """
 
     name: str
@@ -58,6 +86,9 @@ class Target:
     default_clock_mhz: float
     platform: str | None
     description: str
+    serial: SerialLink | None = None
+    added_leds: tuple[str, ...] = field(default=())
+    platform_extras: tuple[str, ...] = field(default=())
 
     @property
     def is_board(self) -> bool:
@@ -70,17 +101,44 @@ class Target:
         return self.bram_blocks * self.bram_bits
 
     def platform_class(self) -> type:
-        """Import and return the amaranth-boards platform class (boards only)."""
+        """The amaranth-boards platform class (boards only), with bitfab's additions: the
+        ``"uart"`` resource on :attr:`serial`'s pins when the platform has none, the
+        :attr:`added_leds` and the :attr:`platform_extras` (a subclass; the amaranth-boards
+        class itself when nothing is added)."""
         if self.platform is None:
             raise BitfabError(
                 f"target {self.name!r} is a bare device without a board platform; "
                 f"pick a board ({', '.join(BOARDS)}) to build a bitstream for real pins"
             )
-        module, _, cls = self.platform.partition(":")
-        return getattr(importlib.import_module(module), cls)
+        return _platform_class(self)
 
 
-def _ice40(name, device, package, flag, *, luts, bram, dsps, spram, io, clock, platform, desc):
+@functools.cache
+def _platform_class(target: Target) -> type:
+    from amaranth.build import Attrs
+    from amaranth_boards.resources import LEDResources, UARTResource
+
+    module, _, name = target.platform.partition(":")
+    base = getattr(importlib.import_module(module), name)
+    io = {"IO_STANDARD": "SB_LVCMOS"} if target.family == "ice40" else {"IO_TYPE": "LVCMOS33"}
+    pull = {"PULLUP": 1} if target.family == "ice40" else {"PULLMODE": "UP"}
+    extra = [r for attr in target.platform_extras for r in getattr(base, attr)]
+    if target.serial is not None and target.serial.added:
+        s = target.serial
+        extra.append(UARTResource(0, rx=s.rx, tx=s.tx, conn=s.conn, attrs=Attrs(**io, **pull)))
+    if target.added_leds:
+        first = sum(1 for r in base.resources if r.name == "led")
+        pins = {first + k: pin for k, pin in enumerate(target.added_leds)}
+        extra.extend(LEDResources(pins=pins, invert=True, attrs=Attrs(**io)))
+    if not extra:
+        return base
+    attrs = {"resources": [*base.resources, *extra], "__module__": __name__}
+    return type(base.__name__, (base,), attrs)
+
+
+def _ice40(
+    name, device, package, flag, *, luts, bram, dsps, spram, io, clock, platform, desc, **extra
+):
     return Target(
         name=name,
         family="ice40",
@@ -98,10 +156,11 @@ def _ice40(name, device, package, flag, *, luts, bram, dsps, spram, io, clock, p
         default_clock_mhz=clock,
         platform=platform,
         description=desc,
+        **extra,
     )
 
 
-def _ecp5(name, size, package, *, speed, io, clock, platform, desc):
+def _ecp5(name, size, package, *, speed, io, clock, platform, desc, **extra):
     luts, bram, dsps = {25: (24288, 56, 28), 45: (43848, 108, 72), 85: (83640, 208, 156)}[size]
     return Target(
         name=name,
@@ -120,11 +179,21 @@ def _ecp5(name, size, package, *, speed, io, clock, platform, desc):
         default_clock_mhz=clock,
         platform=platform,
         description=desc,
+        **extra,
     )
 
 
 _UP5K = dict(luts=5280, bram=30, dsps=8, spram=4)
 _8K = dict(luts=7680, bram=32, dsps=0, spram=0)
+
+#: Feather header pins 0/1 (Adafruit Feather's RX/TX positions).
+_ORANGECRAB_SERIAL = SerialLink(
+    "0",
+    "1",
+    ("io", 0),
+    True,
+    "3.3 V USB-serial adapter: TX to pin 0, RX to pin 1, GND",
+)
 
 #: Real boards, keyed by name.
 BOARDS: dict[str, Target] = {
@@ -140,6 +209,8 @@ BOARDS: dict[str, Target] = {
             clock=12.0,
             platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
             desc="1BitSquared iCEBreaker, iCE40 UP5K",
+            serial=SerialLink("6", "9", None, False, "on-board FTDI FT2232H, 2nd channel (USB)"),
+            platform_extras=("break_off_pmod",),
         ),
         _ice40(
             "fomu",
@@ -151,6 +222,13 @@ BOARDS: dict[str, Target] = {
             clock=48.0,
             platform="amaranth_boards.fomu_pvt:FomuPVTPlatform",
             desc="Fomu PVT (USB stick), iCE40 UP5K",
+            serial=SerialLink(
+                "E4",
+                "D5",
+                None,
+                True,
+                "3.3 V USB-serial adapter: TX to pad 1, RX to pad 2, GND",
+            ),
         ),
         _ice40(
             "tinyfpga-bx",
@@ -162,6 +240,13 @@ BOARDS: dict[str, Target] = {
             clock=16.0,
             platform="amaranth_boards.tinyfpga_bx:TinyFPGABXPlatform",
             desc="TinyFPGA BX, iCE40 LP8K (no DSP, no SPRAM)",
+            serial=SerialLink(
+                "1",
+                "2",
+                ("gpio", 0),
+                True,
+                "3.3 V USB-serial adapter: TX to pin 1, RX to pin 2, GND",
+            ),
         ),
         _ecp5(
             "ulx3s-25f",
@@ -172,6 +257,7 @@ BOARDS: dict[str, Target] = {
             clock=25.0,
             platform="amaranth_boards.ulx3s:ULX3S_25F_Platform",
             desc="Radiona ULX3S, ECP5 25F",
+            serial=SerialLink("M1", "L4", None, False, "on-board FTDI FT231X (USB port US1)"),
         ),
         _ecp5(
             "ulx3s-45f",
@@ -182,6 +268,7 @@ BOARDS: dict[str, Target] = {
             clock=25.0,
             platform="amaranth_boards.ulx3s:ULX3S_45F_Platform",
             desc="Radiona ULX3S, ECP5 45F",
+            serial=SerialLink("M1", "L4", None, False, "on-board FTDI FT231X (USB port US1)"),
         ),
         _ecp5(
             "ulx3s-85f",
@@ -192,6 +279,7 @@ BOARDS: dict[str, Target] = {
             clock=25.0,
             platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
             desc="Radiona ULX3S, ECP5 85F",
+            serial=SerialLink("M1", "L4", None, False, "on-board FTDI FT231X (USB port US1)"),
         ),
         _ecp5(
             "orangecrab-25f",
@@ -202,6 +290,8 @@ BOARDS: dict[str, Target] = {
             clock=48.0,
             platform="amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_25FPlatform",
             desc="OrangeCrab r0.2, ECP5 25F",
+            serial=_ORANGECRAB_SERIAL,
+            added_leds=("K4", "M3", "J3"),
         ),
         _ecp5(
             "orangecrab-85f",
@@ -212,6 +302,8 @@ BOARDS: dict[str, Target] = {
             clock=48.0,
             platform="amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform",
             desc="OrangeCrab r0.2, ECP5 85F",
+            serial=_ORANGECRAB_SERIAL,
+            added_leds=("K4", "M3", "J3"),
         ),
     )
 }

@@ -2,10 +2,13 @@
 
 :class:`BoardTop` is an Amaranth ``Elaboratable`` for an amaranth-boards platform (build it
 with :func:`bitfab.flows.board.build_board_bitstream`). It requests the platform's ``"uart"``
-resource (the FTDI serial port on iCEBreaker and ULX3S) and its ``"led"`` resources, puts a
+resource (the FTDI serial port on iCEBreaker and ULX3S; on OrangeCrab, Fomu and TinyFPGA BX
+the pins the catalogue adds, :attr:`bitfab.boards.Target.serial`) and its ``"led"`` resources, puts a
 :class:`bitfab.hw.host_link.HostLink` around the accelerator, and drives the design from:
 
-- the board oscillator, when ``clock_mhz`` is ``None`` or equal to it;
+- the board oscillator, when ``clock_mhz`` is ``None`` or equal to it (on ECP5 the board top
+  makes its own ``sync`` domain from the oscillator pin with a power-on reset: the platform's
+  default ``sync`` is reset-less, relying on GSR, and the PE arrays read ``ResetSignal()``);
 - otherwise a PLL: iCE40 ``SB_PLL40_PAD`` where the oscillator sits on a PLL pad (iCEBreaker)
   or ``SB_PLL40_CORE`` from the clock net (other iCE40 boards), ECP5 ``EHXPLLL``; the divider
   settings are searched like ``icepll``/``ecppll`` do and the achieved frequency (which may
@@ -13,16 +16,18 @@ resource (the FTDI serial port on iCEBreaker and ULX3S) and its ``"led"`` resour
   PLL locks.
 
 LEDs show the class of the last good reply in binary (LED ``k`` = bit ``k``, as many LEDs as
-the platform has, up to 8; on iCEBreaker the break-off PMOD's five LEDs are added to the two on
-the board, so LEDs 0-6 show classes up to 127). The UART divisor is computed from the achieved clock and ``baud``.
+the platform has, up to 8; on iCEBreaker the catalogue's platform adds the break-off PMOD's five
+LEDs to the two on the board, so LEDs 0-6 show classes up to 127; on OrangeCrab the RGB LED's
+red, green and blue are LEDs 0-2). The UART divisor is computed from the achieved clock and ``baud``.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 from bitfab.boards import Target, get_target
+from bitfab.boards.listing import CLASS_LEDS
 from bitfab.errors import BitfabError
 from bitfab.hw.host_link import HostLink
 from bitfab.hw.uart import divisor_for
@@ -30,7 +35,7 @@ from bitfab.hw.uart import divisor_for
 #: iCE40 boards whose oscillator pin is a PLL pad (SB_PLL40_PAD); others use SB_PLL40_CORE.
 ICE40_PLL_PAD_BOARDS = frozenset({"icebreaker"})
 #: LEDs used at most for the class display
-MAX_LEDS = 8
+MAX_LEDS = CLASS_LEDS
 
 
 def ice40_pll(f_in_mhz: float, f_out_mhz: float) -> dict:
@@ -139,8 +144,16 @@ class BoardTop(Elaboratable):
 
     def _clock(self, m: Module, platform) -> None:
         osc_name = platform.default_clk
+        if self.pll is None and self.target.family == "ecp5":
+            # Amaranth's ECP5 platform would make a reset-less "sync" (GSR resets the flops),
+            # which the PE arrays' ResetSignal() (bitfab/hw/pe_common.py) refuses: make "sync", from
+            # the oscillator pin, with a two-flop power-on reset (its flops start set).
+            m.domains.sync = ClockDomain("sync")
+            m.d.comb += ClockSignal("sync").eq(platform.request(osc_name, dir="i").i)
+            m.submodules.rst_sync = ResetSynchronizer(Const(0), domain="sync")
+            return
         if self.pll is None:
-            return  # the platform makes "sync" from its default clock
+            return  # the platform makes "sync" (with a reset) from its default clock
         p = self.pll
         m.domains.sync = ClockDomain("sync")
         lock = Signal()
@@ -206,16 +219,11 @@ class BoardTop(Elaboratable):
             uart = platform.request("uart", 0)
         except Exception:  # amaranth.build.ResourceError
             raise BitfabError(
-                f"board {self.target.name}: its amaranth-boards platform has no 'uart' "
-                "resource; pick a board with a serial port (icebreaker, ulx3s-*)"
+                f"board {self.target.name}: its platform has no 'uart' resource; build with "
+                "the catalogue's platform (bitfab.boards.get_target(name).platform_class())"
             ) from None
         m.submodules.link = link = self.link
         m.d.comb += [link.rx.eq(uart.rx.i), uart.tx.o.eq(link.tx)]
-        if hasattr(platform, "break_off_pmod"):  # iCEBreaker: the break-off's five LEDs too
-            try:
-                platform.add_resources(platform.break_off_pmod)
-            except Exception:  # already added by the caller
-                pass
         leds = []
         for k in range(MAX_LEDS):
             try:
