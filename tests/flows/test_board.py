@@ -120,3 +120,14 @@ def test_orangecrab_board_top_bitstream_on_the_oscillator(tmp_path):
     assert SYNC["ecp5"] in b.bitstream.read_bytes()[:4096]
     assert b.utilization["io"]["used"] == 1 + 2 + 3
     assert b.fmax_mhz is not None
+
+
+def test_board_top_refuses_a_platform_without_uart():
+    """Given amaranth-boards' own TinyFPGA BX platform (no ``uart``) instead of the catalogue's,
+    the board top says which platform to use, in one line."""
+    from amaranth_boards.tinyfpga_bx import TinyFPGABXPlatform
+
+    top = _toy_board_top("tinyfpga-bx")
+    with pytest.raises(BitfabError, match="no 'uart' resource") as exc:
+        TinyFPGABXPlatform().prepare(top, "top")
+    assert "\n" not in str(exc.value)
