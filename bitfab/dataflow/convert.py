@@ -12,7 +12,10 @@ activation thresholds of the layer after it):
 4. streamline: AbsorbScalarBiasIntoMultiThreshold, Streamline, for CNNs LowerConvsToMatMul,
    MakeMaxPoolNHWC, AbsorbTransposeIntoMultiThreshold, AbsorbConsecutiveTransposes; then
    ConvertBipolarMatMulToXnorPopcount, Streamline, AbsorbScalarMulAddIntoTopK, InferDataLayouts,
-   RemoveUnusedTensors, RoundAndClipThresholds;
+   RemoveUnusedTensors, RoundAndClipThresholds; then bitfab's
+   :class:`MoveFlattenBeforeSharedThreshold` (an MLP's per-tensor input quantizer on the image
+   before its flatten moves behind the flatten, so its Thresholding has 784 channels to fold, as
+   in FINN's own TFC, which flattens first);
 5. HW layers: InferBinaryMatrixVectorActivation, InferQuantizedMatrixVectorActivation,
    InferLabelSelectLayer, InferThresholdingLayer, InferPool, InferConvInpGen (which also turns
    the padding of a ``padding > 0`` convolution's Im2Col into an ``FMPadding`` HW layer in front
@@ -75,6 +78,7 @@ from bitfab.dataflow.folding import HW_OP_TYPES  # noqa: E402
 from bitfab.dataflow.layers import is_hw_node  # noqa: E402
 from bitfab.dataflow.transforms import (  # noqa: E402
     MinimizeAccumulators,
+    MoveFlattenBeforeSharedThreshold,
     PrependPixelScale,
     RemoveIdentityThresholding,
     RemoveInputLayoutOp,
@@ -120,7 +124,11 @@ def _streamline(m: ModelWrapper) -> ModelWrapper:
     m = m.transform(absorb.AbsorbScalarMulAddIntoTopK())
     m = m.transform(InferDataLayouts())
     m = m.transform(RemoveUnusedTensors())
-    return m.transform(RoundAndClipThresholds())
+    m = m.transform(RoundAndClipThresholds())
+    m = m.transform(MoveFlattenBeforeSharedThreshold())
+    m = m.transform(InferShapes())
+    m = m.transform(InferDataTypes())
+    return m.transform(InferDataLayouts())
 
 
 def _to_hw(m: ModelWrapper) -> ModelWrapper:

@@ -10,7 +10,11 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.util.basic import qonnx_make_model
 
-from bitfab.dataflow.transforms import PrependPixelScale, RemoveIdentityThresholding
+from bitfab.dataflow.transforms import (
+    MoveFlattenBeforeSharedThreshold,
+    PrependPixelScale,
+    RemoveIdentityThresholding,
+)
 from bitfab.dataflow.transforms.remove_identity_thresholding import is_identity_thresholding
 from bitfab.dataflow.transforms.remove_input_layout_op import _transpose_keeps_order
 
@@ -104,3 +108,73 @@ def test_prepend_pixel_scale():
     out = execute_onnx(m, {"pixels": px})["out"]
     assert np.allclose(out, px / 255.0)
     assert len(m.transform(PrependPixelScale()).graph.node) == 2  # idempotent
+
+
+def _mt_flatten_graph(shape: list[int], thr: np.ndarray, flatten: str) -> ModelWrapper:
+    """``x [N, C, H, W] -> MultiThreshold(thr) -> Flatten|Reshape -> Relu -> out``."""
+    n, rest = shape[0], int(np.prod(shape[1:]))
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    q = helper.make_tensor_value_info("q", TensorProto.FLOAT, shape)
+    f = helper.make_tensor_value_info("f", TensorProto.FLOAT, [n, rest])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [n, rest])
+    mt = helper.make_node(
+        "MultiThreshold",
+        ["x", "t"],
+        ["q"],
+        domain="qonnx.custom_op.general",
+        out_dtype="UINT2",
+        data_layout="NCHW",
+        name="MultiThreshold_0",
+    )
+    if flatten == "Flatten":
+        fl = helper.make_node("Flatten", ["q"], ["f"], axis=1, name="Flatten_0")
+        inits = []
+    else:
+        fl = helper.make_node("Reshape", ["q", "s"], ["f"], name="Reshape_0")
+        inits = ["s"]
+    relu = helper.make_node("Relu", ["f"], ["out"], name="Relu_0")
+    g = helper.make_graph([mt, fl, relu], "g", [x], [out], value_info=[q, f])
+    m = ModelWrapper(qonnx_make_model(g))
+    m.set_initializer("t", thr.astype(np.float32))
+    if inits:
+        m.set_initializer("s", np.array([n, rest], dtype=np.int64))
+    m.set_tensor_datatype("x", DataType["UINT8"])
+    m.set_tensor_datatype("q", DataType["UINT2"])
+    m.set_tensor_datatype("f", DataType["UINT2"])
+    return m
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_flatten_moves_before_shared_threshold(seed):
+    """Shared thresholds (one row, or equal rows): the flatten moves first, the thresholds
+    become one row, the output is unchanged on random inputs."""
+    r = np.random.default_rng(seed)
+    shape = [int(r.integers(1, 3)), int(r.choice([1, 3])), int(r.integers(2, 6)), 4]
+    row = np.sort(r.integers(0, 256, size=(1, 3)), axis=1)
+    thr = row if seed % 2 == 0 else np.tile(row, (shape[1], 1))
+    m = _mt_flatten_graph(shape, thr, "Flatten" if seed < 3 else "Reshape")
+    x = r.integers(0, 256, size=shape).astype(np.float32)
+    before = execute_onnx(m, {"x": x})["out"]
+    m2 = m.transform(MoveFlattenBeforeSharedThreshold())
+    assert [n.op_type for n in m2.graph.node][:2] in (
+        ["Flatten", "MultiThreshold"],
+        ["Reshape", "MultiThreshold"],
+    )
+    mt = m2.graph.node[1]
+    assert m2.get_initializer(mt.input[1]).shape == (1, 3)
+    assert m2.get_tensor_shape(mt.input[0]) == [shape[0], int(np.prod(shape[1:]))]
+    assert m2.get_tensor_datatype(mt.input[0]) == DataType["UINT8"]
+    assert m2.get_tensor_datatype(mt.output[0]) == DataType["UINT2"]
+    np.testing.assert_array_equal(execute_onnx(m2, {"x": x})["out"], before)
+
+
+def test_flatten_stays_after_per_channel_threshold():
+    """Different thresholds per channel (C > 1): moving the flatten would give every element
+    another row, so the graph is left alone."""
+    thr = np.array([[1, 5, 9], [2, 6, 10], [3, 7, 11]], dtype=np.float32)
+    m = _mt_flatten_graph([1, 3, 2, 2], thr, "Flatten")
+    m2 = m.transform(MoveFlattenBeforeSharedThreshold())
+    assert [n.op_type for n in m2.graph.node] == ["MultiThreshold", "Flatten", "Relu"]
+    same = _mt_flatten_graph([1, 3, 2, 2], np.tile(thr[:1], (3, 1)), "Flatten")
+    same = same.transform(MoveFlattenBeforeSharedThreshold())
+    assert [n.op_type for n in same.graph.node] == ["Flatten", "MultiThreshold", "Relu"]

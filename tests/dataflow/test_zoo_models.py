@@ -14,6 +14,8 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 CASES = {
     "tfc_mixed_in8": {"model": "tfc", "wbits": [2, 4, 4, 2], "abits": [4, 2, 4], "in_bits": 8},
     "cnv-s_w1a1": {"model": "cnv-s", "wbits": 1},
+    "tfc_w1a1_in1": {"model": "tfc", "wbits": 1, "abits": 1, "in_bits": 1},
+    "tfc_w2a2_in2": {"model": "tfc", "wbits": 2, "abits": 2, "in_bits": 2},
 }
 
 
@@ -40,6 +42,12 @@ def test_zoo_model_golden_matches_qonnx(case, tmp_path, images):
     if CASES[case].get("in_bits") == 8:  # the 8-bit pixel quantizer is an identity: removed
         assert report["layers"][0]["op_type"] == "MVAU"
         assert report["layers"][0]["input"]["dtype"] == "UINT8"
+    if CASES[case].get("in_bits") in (1, 2):  # the input quantizer runs after the flatten
+        first = report["layers"][0]
+        steps = 2 ** CASES[case]["in_bits"] - 1
+        assert first["op_type"] == "Thresholding" and first["NumChannels"] == 784
+        assert first["input"]["dtype"] == "UINT8" and first["thresholds"] == steps  # one row
+        assert first["numInputVectors"] == [1]
     rep = check_agreement(src, tmp_path / "dataflow.onnx", images, batch=64)
     assert rep.real_mismatches == [], rep.summary()
     assert len(set(rep.golden.tolist())) >= 2

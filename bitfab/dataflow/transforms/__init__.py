@@ -2,6 +2,8 @@
 
 - :class:`~bitfab.dataflow.transforms.prepend_pixel_scale.PrependPixelScale`: raw UINT8 pixels in,
   ``Mul(1/255)`` in front of the model (absorbed into the first thresholds by streamlining).
+- :class:`~bitfab.dataflow.transforms.move_flatten_before_threshold.MoveFlattenBeforeSharedThreshold`:
+  flatten before a per-tensor input quantizer, so its Thresholding has ``C*H*W`` channels to fold.
 - :class:`~bitfab.dataflow.transforms.remove_input_layout_op.RemoveInputLayoutOp`: drop a leading
   Reshape/Flatten/Transpose that does not change the order of the input bytes.
 - :class:`~bitfab.dataflow.transforms.remove_identity_thresholding.RemoveIdentityThresholding`:
@@ -14,6 +16,9 @@
 
 from bitfab.dataflow.transforms.apply_folding import ApplyFolding
 from bitfab.dataflow.transforms.minimize_accumulators import MinimizeAccumulators
+from bitfab.dataflow.transforms.move_flatten_before_threshold import (
+    MoveFlattenBeforeSharedThreshold,
+)
 from bitfab.dataflow.transforms.prepend_pixel_scale import PrependPixelScale
 from bitfab.dataflow.transforms.remove_identity_thresholding import RemoveIdentityThresholding
 from bitfab.dataflow.transforms.remove_input_layout_op import RemoveInputLayoutOp
@@ -22,6 +27,7 @@ from bitfab.dataflow.transforms.set_batch_size import SetBatchSize
 __all__ = [
     "ApplyFolding",
     "MinimizeAccumulators",
+    "MoveFlattenBeforeSharedThreshold",
     "PrependPixelScale",
     "RemoveIdentityThresholding",
     "RemoveInputLayoutOp",
