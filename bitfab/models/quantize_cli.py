@@ -6,4 +6,88 @@ import argparse
 
 
 def add_quantize(sub: argparse._SubParsersAction) -> None:
-    """Register the `quantize` sub-command (not built yet: registers nothing)."""
+    """Register the `quantize` sub-command (logic in :mod:`bitfab.models.ptq`)."""
+    from bitfab.models.ptq import DEFAULT_CALIB, METHODS
+
+    p = sub.add_parser(
+        "quantize",
+        help="post-training quantization of a float checkpoint to QONNX",
+        description="Quantizes the float model in FLOAT_CHECKPOINT (DIR/checkpoint.pt of "
+        "'bitfab train --wbits float', or DIR) to --wbits/--abits with calibration images and "
+        "writes OUT/model.onnx (QONNX, same quantizers as 'bitfab train', ready for "
+        "'bitfab dataflow') and OUT/metrics.json (test accuracy on the full test split, float "
+        "accuracy, QONNX-vs-torch export check). Methods: minmax, mse (MSE-searched clips), "
+        "bias-correction, equalize (cross-layer equalization), gptq, adaround (the last two "
+        "need 2+ bit weights). Activations need 2+ bits.",
+    )
+    p.add_argument("checkpoint", metavar="FLOAT_CHECKPOINT", help="float checkpoint.pt or its DIR")
+    p.add_argument(
+        "--wbits",
+        required=True,
+        help="weight bits 1-8, one number or one per weight layer (e.g. 2,4,4,2)",
+    )
+    p.add_argument(
+        "--abits",
+        default=None,
+        help="activation bits 2-8, one number or one per hidden activation (default = wbits)",
+    )
+    p.add_argument("--method", default="mse", choices=METHODS, help="PTQ method (default mse)")
+    p.add_argument(
+        "--calib",
+        default=str(DEFAULT_CALIB),
+        metavar="N|synthetic",
+        help=f"calibration set: N random training images (default {DEFAULT_CALIB}) or "
+        "'synthetic' (ZeroQ: images optimized to match the BatchNorm statistics; no data read)",
+    )
+    p.add_argument(
+        "--synthetic-images",
+        type=int,
+        default=None,
+        help="images in the synthetic set (with --calib synthetic; default 256)",
+    )
+    p.add_argument(
+        "--model", default=None, help="expected zoo model (error if the checkpoint holds another)"
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--dataset", default="fashion-mnist", choices=["fashion-mnist", "digits"],
+        help="calibration and test data (default fashion-mnist)",
+    )  # fmt: skip
+    p.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX .gz folder")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--check-images",
+        type=int,
+        default=None,
+        help="test images for the QONNX-vs-torch export check (default all)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_quantize)
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from bitfab.models.ptq import quantize
+
+    m = quantize(
+        args.checkpoint,
+        args.out,
+        wbits=args.wbits,
+        abits=args.abits,
+        method=args.method,
+        calib=args.calib,
+        synthetic_images=args.synthetic_images,
+        model=args.model,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        check_images=args.check_images,
+        progress=not args.quiet,
+    )
+    chk = m["export_check"]
+    print(
+        f"{m['model']} {m['precision']} {m['method']} ({m['calibration']['kind']} calibration, "
+        f"{m['calibration']['images']} images): test accuracy {m['test_accuracy']:.2%} "
+        f"(float {m['float_accuracy']:.2%}), QONNX export check {chk['argmax_agree']}/"
+        f"{chk['images']} agree -> {args.out}"
+    )
+    return 0
