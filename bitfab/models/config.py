@@ -7,6 +7,10 @@ A config comes from CLI flags or a TOML file (keys = the fields of :class:`Model
     abits = [2, 4, 2]        # one per hidden activation (or one number for all)
     in_bits = 8              # input precision: 1 = bipolar sign of (x - 0.5), 2-8 = unsigned
     dropout = 0.0
+    quantizer = "finn"       # QAT quantizer family: finn, stats, lsq, pact (bitfab.models.quant)
+
+or from a JSON file holding the same keys (the ``"config"`` dict of a ``metrics.json``, which
+``bitfab mixed`` writes; a whole ``metrics.json`` is accepted too), see :func:`load_config_file`.
 
 ``wbits = 32`` (or ``"float"``) selects the float model of the same architecture (accuracy bench
 only; it is not exported for dataflow).
@@ -14,6 +18,7 @@ only; it is not exported for dataflow).
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import asdict, dataclass
@@ -24,6 +29,7 @@ from bitfab.errors import BitfabError
 
 FLOAT_BITS = 32
 MIN_BITS, MAX_BITS = 1, 8
+DEFAULT_QUANTIZER = "finn"  # bitfab.models.quant.DEFAULT_QUANTIZER (kept light: no brevitas import)
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,8 @@ class ModelConfig:
     ``wbits[i]``: bits of weight layer ``i`` (convs, hidden FCs, classifier, in order);
     ``abits[i]``: bits of the activation after weight layer ``i`` (all but the classifier);
     ``in_bits``: input precision. 1 = bipolar; 2-8 = signed weights, unsigned activations and
-    input; 32 everywhere = float model.
+    input; 32 everywhere = float model. ``quantizer``: the QAT quantizer family
+    (:data:`bitfab.models.quant.FAMILIES`; the float model keeps the default).
     """
 
     model: str
@@ -82,6 +89,7 @@ class ModelConfig:
     abits: tuple[int, ...]
     in_bits: int
     dropout: float = 0.0
+    quantizer: str = DEFAULT_QUANTIZER
 
     @property
     def arch(self) -> Arch:
@@ -101,9 +109,13 @@ class ModelConfig:
         return "mixed"
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; ``quantizer`` appears only when it is not the default ``finn`` (so
+        configs written before the families existed still compare equal)."""
         d = asdict(self)
         d["wbits"] = list(self.wbits)
         d["abits"] = list(self.abits)
+        if self.quantizer == DEFAULT_QUANTIZER:
+            del d["quantizer"]
         return d
 
     @classmethod
@@ -162,12 +174,15 @@ def make_config(
     abits: Any = None,
     in_bits: Any = None,
     dropout: float = 0.0,
+    quantizer: str | None = None,
 ) -> ModelConfig:
     """Build and validate a :class:`ModelConfig`; every defect raises :class:`BitfabError`.
 
     ``abits`` defaults to ``wbits``' first value when that is a number, ``in_bits`` to the model's
     default (8 = the exact pixel; ``in_bits=1`` gives FINN's classic binarized TFC input). ``wbits=32``/``"float"`` makes the
-    float model (then abits/in_bits must be 32/float or unset).
+    float model (then abits/in_bits must be 32/float or unset). ``quantizer``: QAT quantizer
+    family (default ``finn``); ``stats``, ``lsq`` and ``pact`` need >= 2-bit weights and
+    activations (the input quantizer is the same in every family).
     """
     if model not in ARCHS:
         raise BitfabError(f"unknown model {model!r}; choose one of {', '.join(ARCHS)}")
@@ -192,10 +207,43 @@ def make_config(
         raise BitfabError(f"dropout={dropout!r} must be a number in [0, 1)") from None
     if not 0.0 <= dropout < 1.0:
         raise BitfabError(f"dropout={dropout} is out of range: valid range is [0, 1)")
-    return ModelConfig(model=model, wbits=w, abits=a, in_bits=ib, dropout=dropout)
+    q = _check_quantizer(quantizer, w, a, is_float)
+    return ModelConfig(model=model, wbits=w, abits=a, in_bits=ib, dropout=dropout, quantizer=q)
 
 
-CONFIG_KEYS = ("model", "wbits", "abits", "in_bits", "dropout")
+#: families and the fewest bits they apply at (mirrors bitfab.models.quant.FAMILIES)
+QUANTIZER_MIN_BITS = {"finn": 1, "stats": 2, "lsq": 2, "pact": 2}
+_WHY_NOT_1BIT = {
+    "stats": "a statistics-derived scale has nothing to set on a bipolar {-1, +1} tensor",
+    "lsq": "LSQ learns the step between integer levels and a bipolar tensor has Qp = 0 steps",
+    "pact": "PACT clips an unsigned ReLU range and 1-bit activations here are bipolar",
+}
+
+
+def _check_quantizer(quantizer: Any, w: tuple[int, ...], a: tuple[int, ...], is_float: bool) -> str:
+    if quantizer is None:
+        return DEFAULT_QUANTIZER
+    if quantizer not in QUANTIZER_MIN_BITS:
+        raise BitfabError(
+            f"unknown quantizer {quantizer!r}; choose one of {', '.join(QUANTIZER_MIN_BITS)}"
+        )
+    if is_float:
+        if quantizer != DEFAULT_QUANTIZER:
+            raise BitfabError(
+                f"quantizer {quantizer!r} does not apply to the float model; drop --quantizer"
+            )
+        return quantizer
+    lo = QUANTIZER_MIN_BITS[quantizer]
+    if min(w + a) < lo:
+        which = "wbits" if min(w) < lo else "abits"
+        raise BitfabError(
+            f"quantizer {quantizer!r} does not apply at 1 bit ({which} has a 1): "
+            f"{_WHY_NOT_1BIT[quantizer]}; use --quantizer finn for 1-bit layers or 2-8 bits"
+        )
+    return quantizer
+
+
+CONFIG_KEYS = ("model", "wbits", "abits", "in_bits", "dropout", "quantizer")
 
 
 def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -214,3 +262,34 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{p}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(CONFIG_KEYS)}"
         )
     return data
+
+
+def load_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON config (a ModelConfig dict, or a ``metrics.json`` whose ``"config"`` is one)
+    into a dict of :class:`ModelConfig` keys (not yet validated)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise BitfabError(f"{p}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BitfabError(f"{p}: unreadable config file ({type(e).__name__})") from None
+    except json.JSONDecodeError as e:
+        raise BitfabError(f"{p}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]  # a whole metrics.json
+    if not isinstance(data, dict):
+        raise BitfabError(f"{p}: a config must be a JSON object with keys {', '.join(CONFIG_KEYS)}")
+    unknown = sorted(set(data) - set(CONFIG_KEYS))
+    if unknown:
+        raise BitfabError(
+            f"{p}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(CONFIG_KEYS)}"
+        )
+    return data
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a config file: ``.json`` as JSON (:func:`load_json`), anything else as TOML."""
+    if Path(path).suffix.lower() == ".json":
+        return load_json(path)
+    return load_toml(path)

@@ -11,7 +11,10 @@
 Nothing is created before the config, the arguments and the data have been validated.
 Training: Adam, cosine LR decay per step, cross-entropy on ``logits * s`` with a learned scalar
 ``s > 0`` (kept outside the exported model: a positive scale does not change the argmax).
-Latent weights are clipped to [-1, 1] after each step (as Brevitas' bnn_pynq trainer).
+Latent weights are clipped to [-1, 1] after each step (as Brevitas' bnn_pynq trainer). The
+quantizers' own parameters (LSQ step sizes, PACT clipping levels; ``cfg.quantizer``) are trained
+with the weights by the same Adam optimizer, and the model's ``regularization()`` (PACT's L2 on
+alpha) is added to the loss.
 """
 
 from __future__ import annotations
@@ -268,6 +271,9 @@ def train(
                     continue
                 logits = model(xb)
                 loss = crit(logits, yb)
+                reg = model.regularization()  # quantizer terms (PACT: L2 on alpha)
+                if reg is not None:
+                    loss = loss + reg
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -314,6 +320,7 @@ def train(
     metrics: dict[str, Any] = {
         "model": cfg.model,
         "precision": cfg.precision,
+        "quantizer": None if cfg.is_float else cfg.quantizer,
         "config": cfg.to_dict(),
         "dataset": dataset,
         "train_images": int(len(x_train)),

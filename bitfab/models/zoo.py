@@ -7,7 +7,8 @@ Structure (kept inside what FINN's streamlining handles):
     -> Flatten -> [QuantLinear(no bias) -> BatchNorm1d -> act quant (-> Dropout)]* -> QuantLinear
 
 The classifier has no BatchNorm and no bias: its logits are (integer dot product) x (scalar scale),
-so argmax is decided by integers. Quantizers: :mod:`bitfab.models.quant`. The float model (bench
+so argmax is decided by integers. Quantizers: :mod:`bitfab.models.quant` (the config's
+``quantizer`` family picks the weight and hidden-activation quantizers). The float model (bench
 only) has the same layers with plain ``nn`` modules and ``Hardtanh(0, 1)`` (the clipped ReLU of
 the >1-bit activation quantizers) in place of the activation quantizers.
 """
@@ -19,31 +20,31 @@ from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 
 from bitfab.models.config import ModelConfig
-from bitfab.models.quant import BipolarActQuant, InputQuant, UnsignedActQuant, WeightQuant
+from bitfab.models.quant import BipolarActQuant, InputQuant, PactAct, act_layer, family
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (1, 28, 28)
 BN_EPS = 1e-4
 
 
-def _act(bits: int, is_float: bool) -> nn.Module:
+def _act(bits: int, is_float: bool, quantizer: str) -> nn.Module:
     if is_float:
         return nn.Hardtanh(0.0, 1.0)  # the clipped ReLU the unsigned quantizers apply
-    if bits == 1:
-        return QuantIdentity(act_quant=BipolarActQuant, bit_width=1)
-    return QuantIdentity(act_quant=UnsignedActQuant, bit_width=bits)
+    return act_layer(quantizer, bits)
 
 
-def _weight_layer(kind: str, n_in: int, n_out: int, bits: int, is_float: bool) -> nn.Module:
+def _weight_layer(
+    kind: str, n_in: int, n_out: int, bits: int, is_float: bool, quantizer: str
+) -> nn.Module:
     if kind == "conv":
         if is_float:
             return nn.Conv2d(n_in, n_out, 3, bias=False)
-        return QuantConv2d(
-            n_in, n_out, 3, bias=False, weight_quant=WeightQuant, weight_bit_width=bits
-        )
+        wq = family(quantizer).weight_quant
+        return QuantConv2d(n_in, n_out, 3, bias=False, weight_quant=wq, weight_bit_width=bits)
     if is_float:
         return nn.Linear(n_in, n_out, bias=False)
-    return QuantLinear(n_in, n_out, bias=False, weight_quant=WeightQuant, weight_bit_width=bits)
+    wq = family(quantizer).weight_quant
+    return QuantLinear(n_in, n_out, bias=False, weight_quant=wq, weight_bit_width=bits)
 
 
 class ZooNet(nn.Module):
@@ -54,6 +55,7 @@ class ZooNet(nn.Module):
         self.cfg = cfg
         arch = cfg.arch
         f = cfg.is_float
+        q = cfg.quantizer
         # 1-bit input: bipolar sign of (x - 0.5), i.e. pixel >= 128 -> +1 (as FINN's TFC binarizes).
         self.input_shift = (not f) and cfg.in_bits == 1
         if f:
@@ -68,9 +70,9 @@ class ZooNet(nn.Module):
         ch, h, w = IMAGE_SHAPE
         self.conv_features = nn.ModuleList()
         for out_ch, pool in arch.convs:
-            self.conv_features.append(_weight_layer("conv", ch, out_ch, cfg.wbits[layer], f))
+            self.conv_features.append(_weight_layer("conv", ch, out_ch, cfg.wbits[layer], f, q))
             self.conv_features.append(nn.BatchNorm2d(out_ch, eps=BN_EPS))
-            self.conv_features.append(_act(cfg.abits[layer], f))
+            self.conv_features.append(_act(cfg.abits[layer], f, q))
             ch, h, w = out_ch, h - 2, w - 2
             if pool:
                 self.conv_features.append(nn.MaxPool2d(2))
@@ -79,14 +81,14 @@ class ZooNet(nn.Module):
         n = ch * h * w
         self.linear_features = nn.ModuleList()
         for width in arch.fcs:
-            self.linear_features.append(_weight_layer("fc", n, width, cfg.wbits[layer], f))
+            self.linear_features.append(_weight_layer("fc", n, width, cfg.wbits[layer], f, q))
             self.linear_features.append(nn.BatchNorm1d(width, eps=BN_EPS))
-            self.linear_features.append(_act(cfg.abits[layer], f))
+            self.linear_features.append(_act(cfg.abits[layer], f, q))
             if cfg.dropout > 0:
                 self.linear_features.append(nn.Dropout(cfg.dropout))
             n = width
             layer += 1
-        self.linear_features.append(_weight_layer("fc", n, NUM_CLASSES, cfg.wbits[layer], f))
+        self.linear_features.append(_weight_layer("fc", n, NUM_CLASSES, cfg.wbits[layer], f, q))
         assert layer + 1 == arch.n_weight_layers
 
         if not f:  # as Brevitas bnn_pynq: weights start uniform in the quantizer range [-1, 1]
@@ -96,6 +98,11 @@ class ZooNet(nn.Module):
     def weight_layers(self) -> list[nn.Module]:
         """The conv/linear layers in order (``len == cfg.arch.n_weight_layers``)."""
         return [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+    def regularization(self) -> torch.Tensor | None:
+        """Extra training-loss terms of the quantizers (PACT's L2 on alpha), or None."""
+        terms = [m.regularization() for m in self.modules() if isinstance(m, PactAct)]
+        return torch.stack(terms).sum() if terms else None
 
     @torch.no_grad()
     def clip_weights(self, lo: float = -1.0, hi: float = 1.0) -> None:
