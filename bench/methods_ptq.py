@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import torch  # noqa: E402
+from methods_common import merge_part  # noqa: E402
 
 from bitfab.models.ptq import METHODS, PAPERS, quantize  # noqa: E402
-from methods_common import merge_part  # noqa: E402
 
 FLOAT_DIRS = {"tfc": ROOT / "runs/methods/float_tfc", "cnv-s": ROOT / "runs/methods/float_cnv-s"}
 OUT = ROOT / "runs/methods/ptq"

@@ -32,7 +32,7 @@ from bitfab.models.ptq import (
     set_ranges,
 )
 from bitfab.models.ptq_fold import bn_to_affine, hidden_blocks, scale_activation, scale_weight_rows
-from bitfab.models.ptq_ranges import act_clip, quant_act, quant_weight, weight_scales
+from bitfab.models.ptq_ranges import act_clip, quant_weight, weight_scales
 from bitfab.models.train import evaluate, train
 from bitfab.models.zoo import build_model
 
