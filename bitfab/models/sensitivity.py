@@ -130,8 +130,9 @@ class FloatModel:
         return [m for m in self.model.modules() if isinstance(m, nn.Hardtanh)]
 
 
-def load_float_checkpoint(path: str | os.PathLike[str]) -> FloatModel:
-    """Load ``checkpoint.pt`` (or a folder holding it) of a float-trained zoo model.
+def load_float_checkpoint(path: str | os.PathLike[str], normalize: bool = True) -> FloatModel:
+    """Load ``checkpoint.pt`` (or a folder holding it) of a float-trained zoo model;
+    ``normalize``: rescale the weights to bitfab's quantizer range (:func:`normalize_weight_range`).
 
     Raises :class:`BitfabError` for a missing/unreadable file or a checkpoint that is not float.
     """
@@ -158,7 +159,43 @@ def load_float_checkpoint(path: str | os.PathLike[str]) -> FloatModel:
     model.load_state_dict(ckpt["model"])
     model.eval()
     log_scale = float(ckpt.get("loss", {}).get("log_scale", torch.tensor(0.0)))
+    if normalize:
+        log_scale += math.log(normalize_weight_range(model))
     return FloatModel(model, log_scale, cfg)
+
+
+@torch.no_grad()
+def normalize_weight_range(model: nn.Module) -> float:
+    """Rescale every weight layer to ``max |w| = 1`` (bitfab's quantizers have the fixed range
+    [-1, 1]; a float-trained layer's weights are far smaller) without changing the function: the
+    BatchNorm after a layer gets ``running_mean * s`` and ``running_var * s**2``. The classifier
+    has no BatchNorm: its logits grow by ``s``, and the returned ``1 / s`` undoes that (the
+    caller folds it into the logit scale)."""
+    mods = list(model.modules())
+    last = 1.0
+    weight_layers = [m for m in mods if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for k, m in enumerate(weight_layers):
+        peak = float(m.weight.abs().max())
+        if peak == 0.0:
+            continue
+        s = 1.0 / peak
+        m.weight.mul_(s)
+        bn = next(
+            (
+                b
+                for b in mods[mods.index(m) + 1 :]
+                if isinstance(b, nn.modules.batchnorm._BatchNorm)
+            ),
+            None,
+        )
+        is_last = k == len(weight_layers) - 1
+        if is_last or bn is None:
+            last = peak
+            continue
+        bn.running_mean.mul_(s)
+        bn.running_var.mul_(s * s)
+        bn.eps = bn.eps * s * s
+    return last
 
 
 # --------------------------------------------------------------------------------------------

@@ -195,3 +195,27 @@ def test_load_float_checkpoint_refuses_bad_files(tmp_path):
     torch.save({"cfg": cfg.to_dict(), "model": build_model(cfg).state_dict()}, tmp_path / "q.pt")
     with pytest.raises(BitfabError, match="not a float model"):
         load_float_checkpoint(tmp_path / "q.pt")
+
+
+def test_normalize_weight_range_keeps_the_function():
+    """Weights rescaled to max |w| = 1 per layer; BatchNorm statistics and the returned logit
+    factor make the loss (and logits x factor) the same as before."""
+    from bitfab.models.data import load_dataset, to_model_input
+    from bitfab.models.sensitivity import normalize_weight_range
+
+    torch.manual_seed(5)
+    for model_name in ("tfc", "cnv-s"):
+        model = build_model(make_config(model_name, wbits="float"))
+        xs, _ = load_dataset("digits", "train")
+        x = torch.from_numpy(to_model_input(xs[:32]))
+        model.train()
+        with torch.no_grad():
+            model(x)
+        model.eval()
+        with torch.no_grad():
+            before = model(x)
+            factor = normalize_weight_range(model)
+            after = model(x)
+        for m in model.weight_layers():
+            assert float(m.weight.abs().max()) == pytest.approx(1.0)
+        assert torch.allclose(after * factor, before, rtol=1e-4, atol=1e-5)
