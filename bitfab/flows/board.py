@@ -3,7 +3,10 @@
 The platform supplies the pins (``platform.request("led", 0)``...), the clock constraint and
 the tool scripts; this module points those scripts at the YoWASP tools (Amaranth reads them
 from ``$YOSYS``, ``$NEXTPNR_ICE40``, ``$ICEPACK``, ``$NEXTPNR_ECP5``, ``$ECPPACK``; the ULX3S
-platform also insists on ``$OPENFPGALOADER``, which is only used for programming), asks nextpnr
+platform also insists on ``$OPENFPGALOADER``, which is only used for programming; the OrangeCrab
+platform ends its build script with ``dfu-suffix`` (a DFU suffix for ``dfu-util``), which is not
+installed here: ``$DFU_SUFFIX`` is ``true``, so the ``.bit`` has no suffix and programming it with
+``dfu-util`` needs ``dfu-suffix -v 1209 -p 5af0 -a top.bit`` first), asks nextpnr
 for a ``--report`` and returns the bitstream with the post-route figures. Programming the board
 is left to the user (``openFPGALoader``/``iceprog``), as nothing here is attached to hardware.
 """
@@ -11,6 +14,7 @@ is left to the user (``openFPGALoader``/``iceprog``), as nothing here is attache
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -53,6 +57,8 @@ def _tool_env(target: Target) -> dict[str, str]:
         env["NEXTPNR_ECP5"] = find_tool("nextpnr-ecp5")
         env["ECPPACK"] = find_tool("ecppack")
     env.setdefault("OPENFPGALOADER", "true")
+    if shutil.which(env.get("DFU_SUFFIX", "dfu-suffix")) is None:
+        env["DFU_SUFFIX"] = "true"  # OrangeCrab: the DFU suffix is for programming only
     return env
 
 
