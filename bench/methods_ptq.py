@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import torch  # noqa: E402
 from methods_common import merge_part  # noqa: E402
 
-from bitfab.models.ptq import METHODS, PAPERS, quantize  # noqa: E402
+from bitfab.models.datafree import DEFAULT_IMAGES, synthesize  # noqa: E402
+from bitfab.models.ptq import METHODS, PAPERS, load_float_checkpoint, quantize  # noqa: E402
 
 FLOAT_DIRS = {"tfc": ROOT / "runs/methods/float_tfc", "cnv-s": ROOT / "runs/methods/float_cnv-s"}
 OUT = ROOT / "runs/methods/ptq"
@@ -58,7 +59,15 @@ def float_rows(models: list[str]) -> list[dict]:
     return rows
 
 
-def run_one(model: str, prec: str, method: str, calib: str | int) -> dict:
+def synthetic_set(model: str) -> tuple[torch.Tensor, dict]:
+    """The ZeroQ set ``bitfab quantize --calib synthetic`` makes (seed 0), made once per model."""
+    fm, _, _ = load_float_checkpoint(FLOAT_DIRS[model])
+    x, info = synthesize(fm, DEFAULT_IMAGES, seed=0)
+    print(f"{model}: ZeroQ set of {len(x)} images in {info['seconds']} s", flush=True)
+    return x, {"kind": "synthetic", **info}
+
+
+def run_one(model: str, prec: str, method: str, calib: str | int, syn=None) -> dict:
     w, a = PRECISIONS[prec]
     tag = "syn" if calib == "synthetic" else f"c{calib}"
     out = OUT / f"{model}_{prec}_{method}_{tag}"
@@ -71,7 +80,8 @@ def run_one(model: str, prec: str, method: str, calib: str | int) -> dict:
         wbits=w,
         abits=a,
         method=method,
-        calib=calib,
+        calib=calib if syn is None else syn[0],
+        calib_info=None if syn is None else syn[1],
         check_images=CHECK_IMAGES,
         progress=False,
     )
@@ -128,9 +138,10 @@ def main() -> None:
         except (OSError, KeyError, ValueError):
             pass
         for model in models:
+            syn = synthetic_set(model)
             for prec in DATAFREE_PRECISIONS:
                 for method in DATAFREE_METHODS:
-                    row = run_one(model, prec, method, "synthetic")
+                    row = run_one(model, prec, method, "synthetic", syn)
                     key = (model, prec, method)
                     if key not in real:
                         real[key] = run_one(model, prec, method, CALIB)["accuracy"]

@@ -287,7 +287,8 @@ def quantize(
     wbits: Any,
     abits: Any = None,
     method: str = "mse",
-    calib: int | str = DEFAULT_CALIB,
+    calib: int | str | torch.Tensor = DEFAULT_CALIB,
+    calib_info: dict[str, Any] | None = None,
     synthetic_images: int | None = None,
     model: str | None = None,
     dataset: str = "fashion-mnist",
@@ -299,8 +300,9 @@ def quantize(
 ) -> dict[str, Any]:
     """PTQ of a float checkpoint; writes ``out_dir/model.onnx`` and ``metrics.json``; returns
     the metrics (test accuracy of the quantized model on the whole test split, float accuracy,
-    export check). ``calib``: number of training images, or ``"synthetic"`` (ZeroQ set of
-    ``synthetic_images`` images, default 256). Nothing is written on any error."""
+    export check). ``calib``: number of training images, ``"synthetic"`` (ZeroQ set of
+    ``synthetic_images`` images, default 256), or (from Python) a float tensor ``[N, 1, 28, 28]``
+    of calibration images described by ``calib_info``. Nothing is written on any error."""
     wall0 = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and out.is_dir() and (out / MODEL_ONNX).exists():
@@ -314,8 +316,10 @@ def quantize(
     check_method(method, qcfg)
 
     t_cal = time.perf_counter()
-    calib_info: dict[str, Any]
-    if calib == SYNTHETIC:
+    if isinstance(calib, torch.Tensor):
+        x = calib
+        calib_info = {"kind": "given", "images": len(x), **(calib_info or {})}
+    elif calib == SYNTHETIC:
         from bitfab.models.datafree import DEFAULT_IMAGES, synthesize
 
         n_syn = DEFAULT_IMAGES if synthetic_images is None else synthetic_images
