@@ -49,6 +49,12 @@ from typing import Any
 
 from bitfab.errors import BitfabError
 
+#: bitfab sources whose code the cost tables run (a change there invalidates cached tables).
+COST_SOURCES = (
+    "models/config.py", "models/zoo.py", "models/quant.py", "models/export.py", "dataflow", "hw",
+    "flows/mixed.py", "flows/build.py",
+)  # fmt: skip
+
 #: Budget keys (``--budget luts=N,bram=N,cycles=N``).
 BUDGET_KEYS = ("luts", "bram", "cycles")
 
@@ -325,7 +331,7 @@ def _tables_key(model, bits, in_bits, array, target, float_state) -> str | None:
 
     h = hashlib.sha256()
     meta = [model, list(bits), in_bits, array, target.name, target.family, _versions()]
-    meta.append(_source_hash(("models", "dataflow", "hw", "flows/mixed.py", "flows/build.py")))
+    meta.append(_source_hash(COST_SOURCES))
     h.update(json.dumps(meta, sort_keys=True).encode())
     for k in sorted(float_state):
         h.update(k.encode())
