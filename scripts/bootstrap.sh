@@ -9,10 +9,12 @@ venv="$root/.venv"
 stamp="$venv/.bitfab-stamp"
 want="$(cat requirements.lock pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)"
 
-# System packages: only when something is missing.
+# System packages: only when something is missing. chromium: headless rendering of the
+# `bitfab explore` HTML report in its tests.
 apt_pkgs=()
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || apt_pkgs+=(dataset-fashion-mnist)
 command -v iverilog >/dev/null 2>&1 || apt_pkgs+=(iverilog)
+[ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   echo "bootstrap: installing system packages: ${apt_pkgs[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -1,0 +1,171 @@
+"""``bitfab explore`` benchmark: a 36-point sweep, Pareto builds, points per hour on 1 and 2 workers.
+
+Sweep: tfc and cnv-s x W1A1, W2A2, W4A4 x parallel, bit-serial, bit-fusion arrays x iCEBreaker
+and ULX3S-85F = 36 points. Training is kept cheap (``--epochs`` 1 on the first ``--limit``
+10,000 Fashion-MNIST images; the accuracy figures are those of such short training, not the
+zoo's best).
+
+1. **full**: the whole sweep with ``--jobs`` 2 (training, estimates for every point, then
+   ``bitfab build`` of at most ``--synth-max`` Pareto points, the smallest first) into
+   ``--out`` (default ``runs/explore_bench``; its ``report.html`` is the HTML report).
+2. **estimate throughput**: the estimate phase again, models already trained, point cache off,
+   with 1 and then 2 local workers (each into a fresh temporary folder): points per hour. On
+   the models of ``--throughput-models`` (default tfc: 18 of the 36 points, to keep the bench
+   short on a shared machine; ``tfc,cnv-s`` for all).
+
+Writes ``bench/results/explore.json`` (machine, command, wall times, points/hour, per-point
+figures, Pareto fronts, estimate-vs-synthesis errors).
+
+    nice -n 5 .venv/bin/python bench/explore.py [--epochs 1] [--limit 10000] [--synth-max 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "explore.json"
+
+SWEEP = {
+    "model": "tfc,cnv-s",
+    "wbits": "1,2,4",
+    "array": "parallel,bitserial,bitfusion",
+    "board": "icebreaker,ulx3s-85f",
+}
+
+
+def _machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "loadavg_start": list(os.getloadavg()),
+        "note": "2 cores shared with other engineers' jobs; run with nice -n 5",
+    }
+
+
+def _tell(phase: str, done: int, total: int) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {phase}: {done}/{total}", file=sys.stderr, flush=True)
+
+
+def _row(r: dict) -> dict:
+    keys = ("name", "status", "stage", "reason", "accuracy", "lut", "ff", "bram", "dsp",
+            "fmax_mhz", "clock_mhz", "cycles_per_image", "images_per_s", "images_per_s_per_lut",
+            "source", "pareto", "estimate_error")  # fmt: skip
+    out = {k: r.get(k) for k in keys}
+    if r.get("synth"):
+        out["estimate_lut"] = r["estimate"]["lut"]
+        out["estimate_images_per_s"] = r["estimate"]["images_per_s"]
+        out["build_seconds"] = r["synth"]["build_seconds"]
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=10000)
+    ap.add_argument("--synth-max", type=int, default=3)
+    ap.add_argument("--out", default=str(ROOT / "runs" / "explore_bench"))
+    ap.add_argument("--cache", default=None, help="model cache (default ~/.cache/bitfab/explore)")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--throughput-models", default="tfc", help="models of the throughput runs")
+    args = ap.parse_args()
+
+    from bitfab.flows.explore.spec import make_spec
+    from bitfab.flows.explore.sweep import run_sweep
+
+    opts = {**SWEEP, "epochs": args.epochs, "limit": args.limit, "verify_images": 50}
+    spec = make_spec(
+        {**opts, "synth_pareto": args.synth_max > 0, "synth_max": max(1, args.synth_max)}
+    )
+    result: dict = {
+        "bench": "explore",
+        "command": "nice -n 5 .venv/bin/python bench/explore.py " + " ".join(sys.argv[1:]),
+        "machine": _machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "sweep": {**opts, "points": len(spec.points()), "synth_pareto_max": args.synth_max},
+    }
+
+    # 1. the full sweep, 2 workers
+    t0 = time.perf_counter()
+    full = run_sweep(spec, args.out, jobs=2, cache_dir=args.cache, progress=_tell)
+    result["full"] = {
+        "jobs": 2,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "phases": full["phases"],
+        "counts": full["counts"],
+        "report": str(Path(args.out) / "report.html"),
+        "models": [
+            {
+                k: m.get(k)
+                for k in ("model", "wbits", "abits", "accuracy", "train_seconds", "cached", "error")
+            }  # fmt: skip
+            for m in full["models"]
+        ],
+        "pareto": full["pareto"],
+        "estimate_error": full["estimate_error"],
+        "points": [_row(r) for r in full["points"]],
+    }
+    _write(result)
+
+    # 2. estimate throughput, models trained, point cache off
+    if not args.skip_throughput:
+        est_spec = make_spec({**opts, "model": args.throughput_models})
+        full_est = {r["name"]: r for r in full["points"]}
+        result["estimate_throughput"] = {}
+        for jobs in (1, 2):
+            with tempfile.TemporaryDirectory(prefix="explore_bench_") as tmp:
+                t0 = time.perf_counter()
+                res = run_sweep(est_spec, tmp, jobs=jobs, cache_dir=args.cache, use_cache=False,
+                                progress=_tell, report=False)  # fmt: skip
+                wall = time.perf_counter() - t0
+            pts_s = res["phases"]["points_s"]
+            same = [
+                (a["status"] == "ok") == (full_est[a["name"]]["estimate"] is not None)
+                and a["estimate"] == full_est[a["name"]]["estimate"]
+                for a in res["points"]
+            ]
+            result["estimate_throughput"][f"jobs_{jobs}"] = {
+                "models": args.throughput_models,
+                "points": len(res["points"]),
+                "points_phase_s": pts_s,
+                "wall_s": round(wall, 1),
+                "points_per_hour": round(len(res["points"]) / pts_s * 3600, 1),
+                "models_cached": all(m.get("cached") for m in res["models"]),
+                "estimates_equal_full_sweep": all(same),
+                "loadavg_after": list(os.getloadavg()),
+            }
+            _write(result)
+        t1 = result["estimate_throughput"]["jobs_1"]["points_per_hour"]
+        t2 = result["estimate_throughput"]["jobs_2"]["points_per_hour"]
+        result["estimate_throughput"]["speedup_2_vs_1"] = round(t2 / t1, 2)
+    _write(result)
+    print(json.dumps({k: result[k] for k in ("full",) if k in result}["full"]["counts"]))
+    print(json.dumps(result.get("estimate_throughput"), indent=1))
+    return 0
+
+
+def _write(result: dict) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    os.replace(tmp, RESULTS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
