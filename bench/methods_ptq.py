@@ -109,12 +109,49 @@ def run_one(model: str, prec: str, method: str, calib: str | int, syn=None) -> d
     return row
 
 
+def tables() -> str:
+    """Markdown tables of parts ptq and datafree from bench/results/methods.json."""
+    data = json.loads((ROOT / "bench/results/methods.json").read_text())["parts"]
+    lines = []
+    ptq = data.get("ptq", {}).get("rows", [])
+    for model in dict.fromkeys(r["model"] for r in ptq):
+        rows = [r for r in ptq if r["model"] == model]
+        f = next(r for r in rows if r["method"] == "float")
+        lines += [
+            f"**{model}** (float {f['accuracy']:.2f}%, {f['epochs']} epochs)",
+            "",
+            "| method | " + " | ".join(PRECISIONS) + " | seed paper |",
+            "|---|" + "---|" * len(PRECISIONS) + "---|",
+        ]
+        for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "float"):
+            acc = {r["precision"]: r["accuracy"] for r in rows if r["method"] == method}
+            cells = " | ".join(f"{acc[p]:.2f}" if p in acc else "-" for p in PRECISIONS)
+            lines.append(f"| {method} | {cells} | {PAPERS[method]} |")
+        lines.append("")
+    free = data.get("datafree", {}).get("rows", [])
+    if free:
+        lines += [
+            "| model | precision | method | synthetic (ZeroQ) | real (512 images) | gap |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in free:
+            lines.append(
+                f"| {r['model']} | {r['precision']} | {r['method']} | {r['accuracy']:.2f} | "
+                f"{r['real_calib_accuracy']:.2f} | {r['gap_to_real']:+.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="ptq,datafree")
     ap.add_argument("--models", default="tfc,cnv-s")
     ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--table", action="store_true", help="print the docs tables and stop")
     args = ap.parse_args()
+    if args.table:
+        print(tables())
+        return
     torch.set_num_threads(1)
     models = args.models.split(",")
     methods = args.methods.split(",")
