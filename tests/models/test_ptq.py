@@ -273,6 +273,14 @@ def test_bad_input_errors(float_ckpt, tmp_path, capsys, request):
           check_images=10, progress=False)  # fmt: skip
     err = _cli_error(["quantize", str(qat), "--wbits", "4", "--out", str(out)], capsys)
     assert "w2a2 QAT model, not a float one" in err
+    # a checkpoint whose config names another model than its weights are for
+    ck = torch.load(float_ckpt, map_location="cpu", weights_only=False)
+    ck["cfg"] = {**ck["cfg"], "model": "sfc"}
+    torch.save(ck, tmp_path / "mislabelled.pt")
+    err = _cli_error(
+        ["quantize", str(tmp_path / "mislabelled.pt"), "--wbits", "4", "--out", str(out)], capsys
+    )
+    assert "do not fit zoo model 'sfc'" in err
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     assert "unreadable" in _cli_error(
