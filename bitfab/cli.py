@@ -43,15 +43,17 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
         default=None,
-        help="TOML file with model, wbits, abits, in_bits, dropout (flags override it)",
+        help="config file with model, wbits, abits, in_bits, dropout (quantizer): TOML, or JSON "
+        "(FILE.json: the 'config' dict of a metrics.json, as 'bitfab mixed' writes); flags "
+        "override it",
     )
 
 
 def _model_opts(args: argparse.Namespace) -> dict:
     """The model config keys given by --config and the flags (flags win); not yet validated."""
-    from bitfab.models.config import load_toml
+    from bitfab.models.config import load_config_file
 
-    opts = load_toml(args.config) if args.config else {}
+    opts = load_config_file(args.config) if args.config else {}
     flags = {
         "model": args.model,
         "wbits": args.wbits,
@@ -72,9 +74,25 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "(QONNX; input float [1,1,28,28] = pixel/255), DIR/metrics.json (test accuracy, "
         "QONNX-vs-torch export check) and DIR/checkpoint.pt (each epoch, for --resume). "
         "Bit widths: 1 = bipolar, 2-8 = integer; a comma list sets them per layer "
-        "(e.g. --wbits 2,4,4,2); --wbits float trains the float model (no export).",
+        "(e.g. --wbits 2,4,4,2); --float (= --wbits float) trains the float model (no export), "
+        "the checkpoint 'bitfab quantize' starts from. --quantizer picks the QAT quantizer "
+        "family.",
     )
     _add_model_args(p)
+    p.add_argument(
+        "--float",
+        action="store_true",
+        help="train the float model (alias of --wbits float; abits/in_bits follow)",
+    )
+    p.add_argument(
+        "--quantizer",
+        default=None,
+        choices=["finn", "stats", "lsq", "pact"],
+        help="QAT quantizer family: finn = constant scales, bipolar at 1 bit (FINN bnn_pynq, "
+        "default); stats = scales from weight/activation statistics, fixed at export; "
+        "lsq = learned step size with gradient scaling (LSQ); pact = learned activation "
+        "clipping level (PACT). Only finn applies at 1 bit.",
+    )
     p.add_argument(
         "--epochs",
         type=int,
@@ -126,6 +144,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from bitfab.models.train import train
 
     opts = _model_opts(args)
+    if args.quantizer is not None:
+        opts["quantizer"] = args.quantizer
+    if args.float:
+        if args.wbits is not None and str(args.wbits).strip().lower() not in ("float", "32"):
+            raise BitfabError(f"--float and --wbits {args.wbits} disagree; give one of them")
+        opts["wbits"] = "float"
+        for key, flag in (
+            ("abits", args.abits),
+            ("in_bits", args.in_bits),
+            ("quantizer", args.quantizer),
+        ):
+            if flag is None:  # a config file's bit widths and quantizer give way to --float
+                opts.pop(key, None)
     cfg = None if args.resume and not opts else make_config(**opts)
     m = train(
         cfg,
@@ -150,8 +181,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"agree ({chk['disagree_at_tie']} differ at top-2 ties)"
         )
     )
+    quant = f" ({m['quantizer']})" if m.get("quantizer") not in (None, "finn") else ""
     print(
-        f"{m['model']} {m['precision']}: test accuracy {m['test_accuracy']:.2%} "
+        f"{m['model']} {m['precision']}{quant}: test accuracy {m['test_accuracy']:.2%} "
         f"({m['epochs']} epochs, {m['train_seconds']:.0f} s){extra} -> {args.out}"
     )
     return 0

@@ -301,3 +301,12 @@ def act_layer(name: str, bits: int) -> nn.Module:
     if name == "pact":
         return PactAct(bits)
     return QuantIdentity(act_quant=UnsignedActQuant, bit_width=bits)
+
+
+def restore_stats_counters(model: nn.Module, calls: int) -> None:
+    """After loading a checkpoint: tell Brevitas' running-statistics modules (``stats`` family)
+    that ``calls`` training batches have been seen. Brevitas keeps that count outside the state
+    dict, and at 0 the next batch would overwrite the running average instead of updating it."""
+    for m in model.modules():
+        if hasattr(m, "running_stats") and hasattr(m, "counter"):
+            m.counter = calls

@@ -236,6 +236,10 @@ def train(
     from bitfab.models.zoo import build_model
 
     model = build_model(cfg)
+    if ckpt is not None:
+        # before the optimizer is made: Brevitas rebuilds a quantizer's modules (and so the
+        # learned-scale parameters of the lsq/pact families) when a state dict is loaded
+        model.load_state_dict(ckpt["model"])
     n_cls_in = model.weight_layers()[-1].in_features
     crit = ScaledCrossEntropy(1.0 if cfg.is_float else 1.0 / math.sqrt(n_cls_in))
     opt = torch.optim.Adam(list(model.parameters()) + list(crit.parameters()), lr=hp["lr"])
@@ -245,7 +249,6 @@ def train(
     )
     start_epoch, train_seconds, history = 0, 0.0, []
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
         crit.load_state_dict(ckpt["loss"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
@@ -253,6 +256,9 @@ def train(
         np.random.set_state(ckpt["rng"]["numpy"])
         random.setstate(ckpt["rng"]["python"])
         start_epoch, train_seconds, history = ckpt["epoch"], ckpt["train_seconds"], ckpt["history"]
+        from bitfab.models.quant import restore_stats_counters
+
+        restore_stats_counters(model, start_epoch * steps_per_epoch)
 
     with _progress(progress) as bar:
         for epoch in range(start_epoch, epochs):

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bitfab.errors import BitfabError
-from bitfab.models.config import ARCHS, ModelConfig, load_toml, make_config
+from bitfab.models.config import (
+    ARCHS,
+    ModelConfig,
+    load_config_file,
+    load_json,
+    load_toml,
+    make_config,
+)
 
 
 @pytest.mark.parametrize("model", sorted(ARCHS))
@@ -83,3 +92,50 @@ def test_toml(tmp_path):
         load_toml(p)
     with pytest.raises(BitfabError, match="not found"):
         load_toml(tmp_path / "none.toml")
+
+
+@pytest.mark.parametrize("quantizer", ["finn", "stats", "lsq", "pact"])
+def test_quantizer_round_trips_and_default_is_left_out(quantizer):
+    cfg = make_config("cnv-s", [2, 4, 4, 2], [2, 4, 4], quantizer=quantizer)
+    d = cfg.to_dict()
+    assert ("quantizer" in d) == (quantizer != "finn")  # old configs still compare equal
+    assert ModelConfig.from_dict(d) == cfg and cfg.quantizer == quantizer
+
+
+def test_json_config_plain_or_metrics(tmp_path):
+    cfg = {"model": "tfc", "wbits": [2, 4, 4, 2], "abits": [2, 2, 4], "in_bits": 8, "dropout": 0.0}
+    plain = tmp_path / "c.json"
+    plain.write_text(json.dumps(cfg))
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"test_accuracy": 0.5, "config": {**cfg, "quantizer": "lsq"}}))
+    assert load_json(plain) == cfg and load_config_file(plain) == cfg
+    assert make_config(**load_config_file(metrics)).quantizer == "lsq"
+    toml = tmp_path / "c.toml"
+    toml.write_text('model = "tfc"\nwbits = 2\nquantizer = "stats"\n')
+    assert (
+        load_config_file(toml)
+        == load_toml(toml)
+        == {
+            "model": "tfc",
+            "wbits": 2,
+            "quantizer": "stats",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("{", "invalid JSON"),
+        ('"tfc"', "must be a JSON object"),
+        ('{"model": "tfc", "w": 2}', "unknown key(s) w"),
+    ],
+)
+def test_bad_json_config_one_line(tmp_path, content, words):
+    p = tmp_path / "bad.json"
+    p.write_text(content)
+    with pytest.raises(BitfabError) as e:
+        load_config_file(p)
+    assert words in str(e.value) and str(p) in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(BitfabError, match="config file not found"):
+        load_json(tmp_path / "missing.json")

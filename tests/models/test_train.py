@@ -19,8 +19,11 @@ def _weights(path):
     return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
-def test_train_resume_equals_uninterrupted(tmp_path, monkeypatch):
-    cfg = make_config("tfc", [2, 4, 4, 2], [4, 2, 4], in_bits=8)
+@pytest.mark.parametrize("quantizer", ["finn", "stats", "lsq", "pact"])
+def test_train_resume_equals_uninterrupted(tmp_path, monkeypatch, quantizer):
+    """Also for the quantizer families' own state (running statistics, LSQ step sizes and
+    their first-batch initialisation, PACT clipping levels)."""
+    cfg = make_config("tfc", [2, 4, 4, 2], [4, 2, 4], in_bits=8, quantizer=quantizer)
     full = train(cfg, tmp_path / "full", epochs=2, **KW)
     assert {p.name for p in (tmp_path / "full").iterdir()} == {
         "model.onnx",
@@ -34,6 +37,7 @@ def test_train_resume_equals_uninterrupted(tmp_path, monkeypatch):
     chk = full["export_check"]
     assert chk["images"] == 360 and chk["disagree_not_tie"] == 0 and chk["ok"]
     assert full["config"]["wbits"] == [2, 4, 4, 2] and len(full["history"]) == 2
+    assert full["quantizer"] == quantizer
 
     # Interrupt a 2-epoch run right after its first checkpoint, then resume it.
     real_save = train_mod._atomic_save
