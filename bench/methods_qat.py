@@ -6,6 +6,7 @@ per run into ``bench/results/methods.json`` (part ``qat``, see ``bench/methods_c
 W4A4 rows are the QAT reference of the PTQ target (best PTQ at W4A4 within 2 points of QAT W4A4).
 
     nice -n 5 .venv/bin/python bench/methods_qat.py            # tfc 2 epochs, cnv-s 1 epoch
+    .venv/bin/python bench/methods_qat.py --table              # docs/methods.md's table
 
 Few epochs keep the part affordable on 2 shared cores (~40 min): the figures compare families at
 equal, short training, not converged accuracy (bench/accuracy.py trains longer). Every run keeps
@@ -77,6 +78,26 @@ def run_one(model: str, fam: str, prec: str, epochs: int, runs_dir: Path) -> dic
     }
 
 
+def table(path: Path = ROOT / "bench" / "results" / "methods.json") -> str:
+    """Markdown table of the part's rows: one line per family, one column per model/precision."""
+    rows = json.loads(path.read_text())["parts"]["qat"]["rows"]
+    cols = [(m, p) for m in DEFAULT_EPOCHS for p in ("w1a1", "w2a2", "w4a4", "w8a8")]
+    acc = {(r["family"], r["model"], r["precision"]): r["accuracy"] for r in rows}
+    head = "| family | " + " | ".join(f"{m} {p.upper()}" for m, p in cols) + " | seed paper |"
+    lines = [head, "|" + "---|" * (len(cols) + 2)]
+    for fam in FAMILIES:
+        cells = [
+            f"{acc[(fam, m, p)]:.2f}"
+            if (fam, m, p) in acc
+            else "n/a"
+            if PRECISIONS[p] < QUANTIZER_MIN_BITS[fam]
+            else "-"
+            for m, p in cols
+        ]
+        lines.append(f"| {fam} | " + " | ".join(cells) + f" | {FAMILIES[fam].paper} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="tfc,cnv-s")
@@ -84,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precisions", default="w4a4,w2a2,w8a8,w1a1")
     ap.add_argument("--epochs", default=",".join(f"{k}={v}" for k, v in DEFAULT_EPOCHS.items()))
     ap.add_argument("--runs", default=str(ROOT / "runs" / "methods" / "qat"))
+    ap.add_argument("--table", action="store_true", help="print the docs table and stop")
     args = ap.parse_args(argv)
+    if args.table:
+        print(table())
+        return 0
     torch.set_num_threads(1)
     epochs = {k: int(v) for k, v in (p.split("=") for p in args.epochs.split(","))}
     runs = plan(args.models.split(","), args.families.split(","), args.precisions.split(","))
