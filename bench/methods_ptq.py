@@ -8,7 +8,7 @@ the float checkpoints ``runs/methods/float_tfc`` and ``runs/methods/float_cnv-s`
     nice -n 5 .venv/bin/python bench/methods_ptq.py --parts ptq,datafree
 
 Part "ptq": every method at W8A8, W4A4, W2A2 with 512 random training images. Part "datafree":
-``--calib synthetic`` (ZeroQ, 256 images) beside the same method with real images, W8A8 and W4A4.
+``--calib synthetic`` (ZeroQ, 256 images) beside the same method with real images, W8A8, W4A4, W2A2.
 Rows are merged into ``bench/results/methods.json`` (``bench/methods_common.merge_part``).
 """
 
@@ -34,7 +34,7 @@ from bitfab.models.ptq import METHODS, PAPERS, load_float_checkpoint, quantize  
 FLOAT_DIRS = {"tfc": ROOT / "runs/methods/float_tfc", "cnv-s": ROOT / "runs/methods/float_cnv-s"}
 OUT = ROOT / "runs/methods/ptq"
 PRECISIONS = {"w8a8": (8, 8), "w4a4": (4, 4), "w2a2": (2, 2)}
-DATAFREE_PRECISIONS = ("w8a8", "w4a4")
+DATAFREE_PRECISIONS = ("w8a8", "w4a4", "w2a2")
 DATAFREE_METHODS = ("mse", "bias-correction", "gptq")
 CALIB = 512
 CHECK_IMAGES = 500
