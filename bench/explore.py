@@ -3,20 +3,24 @@
 Sweep: tfc and cnv-s x W1A1, W2A2, W4A4 x parallel, bit-serial, bit-fusion arrays x iCEBreaker
 and ULX3S-85F = 36 points. Training is kept cheap (``--epochs`` 1 on the first ``--limit``
 10,000 Fashion-MNIST images; the accuracy figures are those of such short training, not the
-zoo's best).
+zoo's best). ``--max-luts`` 10000 caps every design at 10,000 logic cells (board top
+included): without it the fit fills the ULX3S-85F with fully unrolled designs (~63,000 cells)
+whose compile alone took over 15 minutes here on a loaded machine.
 
 1. **full**: the whole sweep with ``--jobs`` 2 (training, estimates for every point, then
    ``bitfab build`` of at most ``--synth-max`` Pareto points, the smallest first) into
    ``--out`` (default ``runs/explore_bench``; its ``report.html`` is the HTML report).
 2. **estimate throughput**: the estimate phase again, models already trained, point cache off,
-   with 1 and then 2 local workers (each into a fresh temporary folder): points per hour. On
-   the models of ``--throughput-models`` (default tfc: 18 of the 36 points, to keep the bench
-   short on a shared machine; ``tfc,cnv-s`` for all).
+   with 1 and then 2 local workers (each into a fresh temporary folder): points per hour. On a
+   subset (``--throughput-models``/``--throughput-wbits``/``--throughput-boards``, default tfc
+   W1A1 and W2A2 on the iCEBreaker, 3 arrays: 6 points) to keep the bench short on a shared
+   machine; ``--throughput-models tfc,cnv-s --throughput-wbits 1,2,4 --throughput-boards
+   icebreaker,ulx3s-85f`` for all 36.
 
 Writes ``bench/results/explore.json`` (machine, command, wall times, points/hour, per-point
 figures, Pareto fronts, estimate-vs-synthesis errors).
 
-    nice -n 5 .venv/bin/python bench/explore.py [--epochs 1] [--limit 10000] [--synth-max 3]
+    nice -n 5 .venv/bin/python bench/explore.py [--epochs 1] [--limit 10000] [--synth-max 2]
 """
 
 from __future__ import annotations
@@ -79,17 +83,30 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--limit", type=int, default=10000)
-    ap.add_argument("--synth-max", type=int, default=3)
+    ap.add_argument("--synth-max", type=int, default=2)
+    ap.add_argument(
+        "--max-luts",
+        type=int,
+        default=10000,
+        help="logic cells per design at most (default 10000: ULX3S designs stay quick to compile)",
+    )
     ap.add_argument("--out", default=str(ROOT / "runs" / "explore_bench"))
     ap.add_argument("--cache", default=None, help="model cache (default ~/.cache/bitfab/explore)")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="keep the full sweep of bench/results/explore.json (and --out), run only part 2",
+    )
     ap.add_argument("--throughput-models", default="tfc", help="models of the throughput runs")
+    ap.add_argument("--throughput-wbits", default="1,2", help="bits of the throughput runs")
+    ap.add_argument("--throughput-boards", default="icebreaker", help="boards, throughput runs")
     args = ap.parse_args()
 
     from bitfab.flows.explore.spec import make_spec
-    from bitfab.flows.explore.sweep import run_sweep
 
-    opts = {**SWEEP, "epochs": args.epochs, "limit": args.limit, "verify_images": 50}
+    opts = {**SWEEP, "epochs": args.epochs, "limit": args.limit, "verify_images": 50,
+            "max_luts": args.max_luts}  # fmt: skip
     spec = make_spec(
         {**opts, "synth_pareto": args.synth_max > 0, "synth_max": max(1, args.synth_max)}
     )
@@ -100,8 +117,24 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "sweep": {**opts, "points": len(spec.points()), "synth_pareto_max": args.synth_max},
     }
+    if args.throughput_only:  # part 1 from an earlier run
+        now = result
+        result = json.loads(RESULTS.read_text())
+        result["throughput_run"] = {k: now[k] for k in ("command", "machine", "date")}
+        full = json.loads((Path(args.out) / "results.json").read_text())
+    else:
+        full = _full(spec, args, result)
+    if not args.skip_throughput:
+        _throughput(args, opts, full, result)
+    print(json.dumps(result.get("full", {}).get("counts")))
+    print(json.dumps(result.get("estimate_throughput"), indent=1))
+    return 0
 
-    # 1. the full sweep, 2 workers
+
+def _full(spec, args: argparse.Namespace, result: dict) -> dict:  # noqa: ANN001
+    """Part 1: the whole sweep with 2 workers (estimates, Pareto builds, report)."""
+    from bitfab.flows.explore.sweep import run_sweep
+
     t0 = time.perf_counter()
     full = run_sweep(spec, args.out, jobs=2, cache_dir=args.cache, progress=_tell)
     result["full"] = {
@@ -122,42 +155,42 @@ def main() -> int:
         "points": [_row(r) for r in full["points"]],
     }
     _write(result)
+    return full
 
-    # 2. estimate throughput, models trained, point cache off
-    if not args.skip_throughput:
-        est_spec = make_spec({**opts, "model": args.throughput_models})
-        full_est = {r["name"]: r for r in full["points"]}
-        result["estimate_throughput"] = {}
-        for jobs in (1, 2):
-            with tempfile.TemporaryDirectory(prefix="explore_bench_") as tmp:
-                t0 = time.perf_counter()
-                res = run_sweep(est_spec, tmp, jobs=jobs, cache_dir=args.cache, use_cache=False,
-                                progress=_tell, report=False)  # fmt: skip
-                wall = time.perf_counter() - t0
-            pts_s = res["phases"]["points_s"]
-            same = [
-                (a["status"] == "ok") == (full_est[a["name"]]["estimate"] is not None)
-                and a["estimate"] == full_est[a["name"]]["estimate"]
-                for a in res["points"]
-            ]
-            result["estimate_throughput"][f"jobs_{jobs}"] = {
-                "models": args.throughput_models,
-                "points": len(res["points"]),
-                "points_phase_s": pts_s,
-                "wall_s": round(wall, 1),
-                "points_per_hour": round(len(res["points"]) / pts_s * 3600, 1),
-                "models_cached": all(m.get("cached") for m in res["models"]),
-                "estimates_equal_full_sweep": all(same),
-                "loadavg_after": list(os.getloadavg()),
-            }
-            _write(result)
-        t1 = result["estimate_throughput"]["jobs_1"]["points_per_hour"]
-        t2 = result["estimate_throughput"]["jobs_2"]["points_per_hour"]
-        result["estimate_throughput"]["speedup_2_vs_1"] = round(t2 / t1, 2)
+
+def _throughput(args: argparse.Namespace, opts: dict, full: dict, result: dict) -> None:
+    """Part 2: the estimate phase of a subset, point cache off, 1 and 2 workers."""
+    from bitfab.flows.explore.spec import make_spec
+    from bitfab.flows.explore.sweep import run_sweep
+
+    sub = {"model": args.throughput_models, "wbits": args.throughput_wbits,
+           "board": args.throughput_boards}  # fmt: skip
+    est_spec = make_spec({**opts, **sub})
+    full_est = {r["name"]: r for r in full["points"]}
+    result["estimate_throughput"] = {}
+    for jobs in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="explore_bench_") as tmp:
+            t0 = time.perf_counter()
+            res = run_sweep(est_spec, tmp, jobs=jobs, cache_dir=args.cache, use_cache=False,
+                            progress=_tell, report=False)  # fmt: skip
+            wall = time.perf_counter() - t0
+        pts_s = res["phases"]["points_s"]
+        same = [a["estimate"] == full_est[a["name"]]["estimate"] for a in res["points"]]
+        result["estimate_throughput"][f"jobs_{jobs}"] = {
+            "subset": sub,
+            "points": len(res["points"]),
+            "points_phase_s": pts_s,
+            "wall_s": round(wall, 1),
+            "points_per_hour": round(len(res["points"]) / pts_s * 3600, 1),
+            "models_cached": all(m.get("cached") for m in res["models"]),
+            "estimates_equal_full_sweep": all(same),
+            "loadavg_after": list(os.getloadavg()),
+        }
+        _write(result)
+    t1 = result["estimate_throughput"]["jobs_1"]["points_per_hour"]
+    t2 = result["estimate_throughput"]["jobs_2"]["points_per_hour"]
+    result["estimate_throughput"]["speedup_2_vs_1"] = round(t2 / t1, 2)
     _write(result)
-    print(json.dumps({k: result[k] for k in ("full",) if k in result}["full"]["counts"]))
-    print(json.dumps(result.get("estimate_throughput"), indent=1))
-    return 0
 
 
 def _write(result: dict) -> None:

@@ -8,7 +8,7 @@ import contextlib
 #: flag -> sweep option (flags given on the command line override the --sweep TOML file)
 _FLAGS = ("model", "wbits", "abits", "array", "board", "epochs", "seed", "limit", "dataset",
           "synth", "synth_pareto", "synth_max", "verify_images", "margin", "clock_mhz",
-          "in_bits")  # fmt: skip
+          "in_bits", "max_luts")  # fmt: skip
 
 
 def add_explore(sub: argparse._SubParsersAction) -> None:
@@ -57,6 +57,8 @@ def add_explore(sub: argparse._SubParsersAction) -> None:
                    help="test images verified in RTL per build (default 100)")  # fmt: skip
     p.add_argument("--margin", type=float, default=None,
                    help="fraction of the board a design may fill (default 0.8)")  # fmt: skip
+    p.add_argument("--max-luts", type=int, default=None,
+                   help="at most N logic cells per design on any board (caps --margin on big boards)")  # fmt: skip
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="design clock for every board (default: oscillator; ECP5 50 MHz via PLL)")  # fmt: skip
     p.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")

@@ -52,7 +52,7 @@ def write_csv(records: Sequence[dict], path: Path) -> None:
 # SVG scatter plots
 # --------------------------------------------------------------------------------------------
 
-W, H, ML, MR, MT, MB = 460, 320, 64, 16, 28, 46
+W, H, ML, MR, MT, MB = 470, 320, 64, 34, 28, 46
 
 
 def _esc(x: object) -> str:

@@ -116,13 +116,27 @@ def train_model(model_config: dict, train: dict, cache_dir: str) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+def point_margin(point: Point, opts: dict) -> float:
+    """The fit margin of ``point``: ``opts["margin"]``, lowered so that the design's logic
+    cells stay within ``opts["max_luts"]`` (when given) on big boards."""
+    from bitfab.boards import get_target
+    from bitfab.flows.build import PLACEABLE
+
+    margin = opts["margin"]
+    cap = opts.get("max_luts")
+    if cap:
+        t = get_target(point.board)
+        margin = min(margin, cap / (PLACEABLE[t.family] * t.luts))
+    return round(margin, 6)
+
+
 def point_key(point: Point, model: dict, opts: dict, synth: bool) -> str:
     """Cache key of a point's estimate (``synth`` False) or build (True)."""
     inputs = {
         "point": point.to_json(),
         "model_sha256": model.get("onnx_sha256"),
         "model_key": model.get("key"),
-        "margin": opts["margin"],
+        "margin": point_margin(point, opts),
         "versions": versions(),
         "src": source_hash(POINT_SOURCES),
         "what": "synth" if synth else "estimate",
@@ -144,7 +158,7 @@ def _estimate(point: Point, model: dict, opts: dict, folder: Path) -> dict:
     if folder.exists():
         shutil.rmtree(folder)
     with staged_output(folder) as tmp:
-        fit = fit_plan(Path(model["path"]), target, point.array, opts["margin"], tmp)
+        fit = fit_plan(Path(model["path"]), target, point.array, point_margin(point, opts), tmp)
         acc = Accelerator(compile_graph(str(tmp / "dataflow.onnx"), point.array))
         acc._MustUse__silence = True
         rep = accelerator_report(acc)
@@ -190,7 +204,7 @@ def _synth(point: Point, model: dict, opts: dict, folder: Path, out_dir: Path) -
         folder,
         clock_mhz=clock,
         verify_images=opts["verify_images"],
-        margin=opts["margin"],
+        margin=point_margin(point, opts),
         progress=False,
     )
     res = rep["resources"]

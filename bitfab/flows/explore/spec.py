@@ -21,6 +21,7 @@ from bitfab.errors import BitfabError
 TOML_KEYS = (
     "model", "wbits", "abits", "array", "board", "epochs", "seed", "limit", "dataset",
     "synth", "synth_pareto", "synth_max", "verify_images", "margin", "clock_mhz", "in_bits",
+    "max_luts",
 )  # fmt: skip
 
 #: Design clock (MHz) of a family when the sweep gives none: the board's oscillator, except
@@ -82,7 +83,9 @@ class SweepSpec:
     ``verify_images`` images, Yosys + nextpnr); ``synth_pareto``: after the estimates,
     synthesize the Pareto points only (at most ``synth_max`` of them, the smallest first);
     ``margin``: fraction of the board the design may fill; ``clock_mhz``: design clock for
-    every board (None: :data:`FAMILY_CLOCK_MHZ` or the board's oscillator).
+    every board (None: :data:`FAMILY_CLOCK_MHZ` or the board's oscillator); ``max_luts``: at
+    most this many logic cells per design (board top included) on any board, a cap on top of
+    ``margin`` (big boards otherwise fit huge, slow-to-compile unrolled designs).
     """
 
     models: tuple[str, ...]
@@ -98,6 +101,7 @@ class SweepSpec:
     margin: float = 0.8
     clock_mhz: float | None = None
     in_bits: int | None = None
+    max_luts: int | None = None
 
     def points(self) -> list[Point]:
         """Every point, in a stable order (model, wbits, abits, board, array)."""
@@ -208,6 +212,7 @@ def make_spec(opts: dict[str, Any]) -> SweepSpec:
     clock = opts.get("clock_mhz")
     if clock is not None and (not isinstance(clock, (int, float)) or clock <= 0):
         raise BitfabError(f"--clock-mhz {clock!r}: must be a positive frequency in MHz")
+    max_luts = _positive_int(opts.get("max_luts"), "max_luts", allow_none=True)
     in_bits = opts.get("in_bits")
     if in_bits is not None:
         in_bits = _bits(in_bits, "in_bits")[0]
@@ -225,6 +230,7 @@ def make_spec(opts: dict[str, Any]) -> SweepSpec:
         margin=float(margin),
         clock_mhz=None if clock is None else float(clock),
         in_bits=in_bits,
+        max_luts=max_luts,
     )
     if not spec.points():
         raise BitfabError("empty sweep: give at least one model, bit width, array and board")

@@ -64,7 +64,7 @@ def run_sweep(
         "limit": spec.train.limit,
         "dataset": spec.train.dataset,
     }
-    opts = {"margin": spec.margin, "verify_images": spec.verify_images}
+    opts = {"margin": spec.margin, "verify_images": spec.verify_images, "max_luts": spec.max_luts}
     tell = progress or (lambda phase, done, total: None)
     phases: dict[str, float] = {}
 
