@@ -19,12 +19,14 @@ report). Every step writes its folder all at once (:func:`bitfab.staging.staged_
 ``step.json`` last, so an interrupted step is simply redone. The same inputs and ``seed`` give the
 same bitstream (nextpnr is deterministic for a seed); its sha256 is in the report.
 
-Fit: the design's logic cells are modelled as ``BOARD_TOP_LUTS + LUT_SCALE x`` the accelerator's
-LUT estimate (both measured) and must stay within ``margin x PLACEABLE x`` the board's LUTs; block
-RAMs are counted from the elaborated design's memories by Yosys's mapping rule
-(:func:`bram_blocks`) and must not exceed the board's. The folding is the fastest one whose *compiled*
-accelerator's LUT estimate fits (the budget shrinks until it does); if even PE = SIMD = 1 does not
-fit, :class:`BitfabError` names the resource, the overflow and a catalogue board that fits.
+Fit (docs/fit.md): the design's logic cells are modelled as ``a + b x`` the accelerator's LUT
+estimate, fitted per family on measured builds (:data:`CALIBRATION`), and must stay within
+``margin x PLACEABLE x`` the board's LUTs; block RAMs are counted from the elaborated design's
+memories by Yosys's mapping rule (:func:`bram_blocks`) and DSPs from its multipliers by
+``mul2dsp``'s rule (:func:`dsp_blocks`), and neither may exceed the board's. The folding is the
+fastest of a ladder of candidates (PE = SIMD = 1, then half the cycles per image each step)
+that fits; if even PE = SIMD = 1 does not fit, :class:`BitfabError` names the resource, the
+overflow and a catalogue board that fits. ``folding`` gives the folding instead.
 """
 
 from __future__ import annotations
@@ -49,18 +51,58 @@ from bitfab.staging import staged_output
 #: The steps of a build, in order (also their folder names).
 STEPS = ("dataflow", "compile", "verify", "bitstream")
 
-#: Logic cells (iCE40 LC / ECP5 LUT4) of a built design, modelled from the accelerator's LUT
-#: estimate (``accelerator.json`` "luts"): ``BOARD_TOP_LUTS + LUT_SCALE x estimate``. The board
-#: top (UART host link, its word and tag FIFOs, PLL reset, LEDs) and the per-unit control the
-#: estimate leaves out make the constant; the estimate ranks foldings but undercounts real cells
-#: about fourfold. Measured on the tiny tfc W1A1 (parallel) board top for iCEBreaker: estimate
-#: 345 -> 2944 LC, estimate 464 -> 3461 LC (docs/boards.md).
-BOARD_TOP_LUTS = {"ice40": 1500, "ecp5": 1500}
-LUT_SCALE = {"ice40": 4.3, "ecp5": 4.3}
-#: Fraction of the logic cells nextpnr can still place: iCE40 logic blocks share one clock
-#: enable / reset per 8 cells, and the tiny tfc board top failed to place at 65 % of the UP5K
-#: (placed at 55 %).
-PLACEABLE = {"ice40": 0.75, "ecp5": 1.0}
+#: Measured builds that calibrate the logic-cell model, per family: ``(what, accelerator LUT
+#: estimate + soft memory, logic cells placed by nextpnr)`` (iCE40 LCs; ECP5 LUT4s, a CCU2C
+#: counting two); the estimate is ``fit.json``'s ``luts + soft_memory`` of the build.
+#: Every point is a ``bitfab build`` of the board top (UART host link, PLL, LEDs) around the
+#: accelerator, measured here (docs/fit.md has the commands and the per-module breakdown).
+CALIBRATION: dict[str, tuple[tuple[str, int, int], ...]] = {
+    "ice40": (
+        ("tfc_w1a1 parallel icebreaker, PE = SIMD = 1 (50,176 cycles)", 354 + 667, 2921),
+        ("tfc_w1a1 parallel icebreaker, 3,136 cycles", 678 + 480, 2690),
+        ("tfc_w1a1 parallel icebreaker, 784 cycles", 848 + 492, 2773),
+        ("tfc_w1a1 parallel icebreaker, 392 cycles", 1086 + 454, 3224),
+        ("tfc_w1a1 parallel icebreaker, 196 cycles", 1589 + 466, 3962),
+    ),
+    "ecp5": (("tfc_w1a1 parallel 784 cycles (provisional)", 500, 2427),),
+}
+
+
+def least_squares(points: tuple[tuple[str, int, int], ...]) -> tuple[float, float, float]:
+    """``(a, b, err)`` of the line ``cells = a + b x estimate`` through ``points`` (ordinary
+    least squares; one point or equal estimates: ``b = 0``); ``err`` is the largest relative
+    error of the line on the points (``|model / measured - 1|``)."""
+    xs = [float(x) for _, x, _ in points]
+    ys = [float(y) for _, _, y in points]
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+    a = my - b * mx
+    err = max(abs((a + b * x) / y - 1) for x, y in zip(xs, ys, strict=True))
+    return a, b, err
+
+
+#: Logic cells of a built design: ``a + b x`` the accelerator's LUT estimate
+#: (``accelerator.json`` "luts"), fitted per family on :data:`CALIBRATION`; ``err`` the fit's
+#: largest relative error there. The constant is the board top and the per-unit control,
+#: FIFOs and small memories the estimate leaves out; the slope is small because wider foldings
+#: move memories from flip-flops into block RAM while the arrays grow.
+CELLS_MODEL: dict[str, tuple[float, float, float]] = {
+    fam: least_squares(pts) for fam, pts in CALIBRATION.items()
+}
+#: Fraction of the logic cells nextpnr can still place (iCE40 logic blocks share one clock
+#: enable / reset per 8 cells). Measured: tfc W1A1 at 196 cycles per image placed at 3962 LC,
+#: 75 % of the UP5K; an older tfc board top with more flip-flop memories (many enables) failed
+#: at 3461 LC (65 %): the build's ``margin`` (0.8) is the guard for such designs.
+PLACEABLE = {"ice40": 0.95, "ecp5": 1.0}
+
+#: Hard multipliers the board build infers, per family: Yosys's ``mul2dsp`` in ``synth_ecp5``
+#: (amaranth's ECP5 platform infers DSPs) turns every ``$mul`` whose operands are both at least
+#: ``min`` bits wide into ``ceil(A / max) x ceil(B / max)`` MULT18X18D, constants included
+#: except powers of two (``opt_expr`` makes those shifts; checked against Yosys 0.70); the
+#: iCE40 board build runs ``synth_ice40`` without ``-dsp`` (no SB_MAC16).
+DSP_RULE = {"ecp5": {"max": 18, "min": 2}}
 
 #: Python packages whose versions key the cache (tools and libraries the steps run).
 VERSIONED_PACKAGES = (
@@ -182,20 +224,32 @@ def usable_cells(target: Target, margin: float) -> int:
 
 
 def cells_needed(target: Target, luts_estimate: int) -> int:
-    """Modelled logic cells of the board top around an accelerator with ``luts_estimate``."""
-    return int(BOARD_TOP_LUTS[target.family] + LUT_SCALE[target.family] * luts_estimate)
+    """Modelled logic cells of the board top around an accelerator with ``luts_estimate``
+    (:data:`CELLS_MODEL`)."""
+    a, b, _ = CELLS_MODEL[target.family]
+    return int(round(a + b * luts_estimate))
 
 
 def lut_budget(target: Target, margin: float) -> int:
     """The accelerator's LUT-estimate budget on ``target`` (in the folding model's units):
-    ``(usable cells - BOARD_TOP_LUTS) / LUT_SCALE``."""
-    fam = target.family
-    return int((usable_cells(target, margin) - BOARD_TOP_LUTS[fam]) / LUT_SCALE[fam])
+    the largest estimate whose modelled cells stay within the usable cells (a very large
+    number when the model's slope is 0 and the constant fits)."""
+    a, b, _ = CELLS_MODEL[target.family]
+    room = usable_cells(target, margin) - a
+    if room < 0:
+        return 0
+    return int(room / b) if b > 0 else 10**9
 
 
 def _fits(target: Target, margin: float, est: dict) -> bool:
-    """LUT estimate within the budget and every block RAM (counted, not estimated: no margin)."""
-    return est["luts"] <= lut_budget(target, margin) and est["bram_blocks"] <= target.bram_blocks
+    """Modelled cells within the usable cells; block RAMs and DSPs (counted, not estimated:
+    no margin) within the board's."""
+    return (
+        cells_needed(target, est.get("luts_with_memory", est["luts"]))
+        <= usable_cells(target, margin)
+        and est["bram_blocks"] <= target.bram_blocks
+        and est.get("dsp_blocks", 0) <= target.dsps
+    )
 
 
 @functools.cache
@@ -272,9 +326,32 @@ def bram_blocks(family: str, width: int, depth: int, rom: bool) -> int:
     return best if best * BRAM_COST[family] + BRAM_EXTRA < logic else 0
 
 
+def dsp_blocks(family: str, rtlil_text: str) -> int:
+    """Hard multipliers the board build infers for a design (its RTLIL text) on ``family``,
+    by :data:`DSP_RULE` (0 for a family without one)."""
+    import re
+
+    rule = DSP_RULE.get(family)
+    if rule is None:
+        return 0
+    const = re.compile(r"^\d+'([01]+)$")
+    n = 0
+    for body in re.findall(r"^\s*cell \$mul \S+\n(.*?)^\s*end$", rtlil_text, re.M | re.S):
+        params = dict(re.findall(r"parameter \\(\w+) (\S+)", body))
+        ports = dict(re.findall(r"connect \\([AB]) (.*)", body))
+        wa, wb = int(params["A_WIDTH"]), int(params["B_WIDTH"])
+        consts = [const.match(v.strip()) for v in ports.values()]
+        shift = any(c and int(c.group(1), 2) & (int(c.group(1), 2) - 1) == 0 for c in consts)
+        if min(wa, wb) < rule["min"] or shift:  # a power-of-two constant becomes a shift
+            continue
+        n += math.ceil(wa / rule["max"]) * math.ceil(wb / rule["max"])
+    return n
+
+
 def _estimate(model, array: str, target: Target) -> dict:  # noqa: ANN001 - qonnx ModelWrapper
     """Compile ``model`` in memory: the accelerator's LUT estimate, memory bits, cycles per
-    image, and the block RAMs of the accelerator inside the host link (what the board top holds).
+    image, the block RAMs of the accelerator inside the host link (what the board top holds)
+    and the hard multipliers the board build would infer (:func:`dsp_blocks`).
 
     When the memory bits exceed what ``target`` could hold at all (every block RAM plus 16 ROM
     bits per LUT), the block count is the lower bound ``memory bits / bits per block`` and the
@@ -290,26 +367,49 @@ def _estimate(model, array: str, target: Target) -> dict:  # noqa: ANN001 - qonn
         "luts": rep["luts"],
         "memory_bits": rep["memory_bits"],
         "cycles_per_image": rep["performance"]["cycles_per_image"],
+        "dsp_blocks": 0,
     }
     if rep["memory_bits"] > target.bram_total_bits + 16 * target.luts:
-        return {**est, "bram_blocks": math.ceil(rep["memory_bits"] / target.bram_bits)}
+        blocks = math.ceil(rep["memory_bits"] / target.bram_bits)
+        return {**est, "bram_blocks": blocks, "soft_memory": 0, "luts_with_memory": est["luts"]}
+    if target.family in DSP_RULE:
+        from amaranth.back import rtlil
+
+        est["dsp_blocks"] = dsp_blocks(target.family, rtlil.convert(acc, name="accelerator"))
     link = HostLink(acc, divisor=104, timeout=1 << 16)
     link._MustUse__silence = True
-    blocks = sum(bram_blocks(target.family, w, d, rom) for _, w, d, rom in memories(link))
-    return {**est, "bram_blocks": blocks}
+    blocks, soft = 0, 0.0
+    for _, w, d, rom in memories(link):
+        n = bram_blocks(target.family, w, d, rom)
+        blocks += n
+        if not n and not (target.family == "ecp5" and not rom):  # ECP5 RAMs: LUT RAM
+            soft += w * d / (16 if rom else 1)
+    return {**est, "bram_blocks": blocks, "soft_memory": int(soft),
+            "luts_with_memory": est["luts"] + int(soft)}  # fmt: skip
 
 
-def fit_error(target: Target, margin: float, est: dict, bigger: str | None) -> BitfabError:
+def fit_error(
+    target: Target,
+    margin: float,
+    est: dict,
+    bigger: str | None,
+    where: str = "even at PE = SIMD = 1",
+) -> BitfabError:
     """The error for an accelerator (at its smallest folding, estimate ``est``) that does not
     fit ``target``: what overflows, by how much, and what to change (``bigger``: a catalogue
     board where it fits)."""
     over = []
-    lb = lut_budget(target, margin)
-    if est["luts"] > lb:
-        need, have = cells_needed(target, est["luts"]), usable_cells(target, margin)
+    need = cells_needed(target, est.get("luts_with_memory", est["luts"]))
+    have = usable_cells(target, margin)
+    if need > have:
         over.append(
             f"LUTs: needs ~{need} logic cells with the board top, {have} usable ({margin:g} x "
             f"{PLACEABLE[target.family]:g} placeable x {target.luts}), over by {need - have}"
+        )
+    if est.get("dsp_blocks", 0) > target.dsps:
+        over.append(
+            f"DSPs: needs {est['dsp_blocks']} hard multipliers, {target.dsps} available, over "
+            f"by {est['dsp_blocks'] - target.dsps}"
         )
     if est["bram_blocks"] > target.bram_blocks:
         over.append(
@@ -320,20 +420,29 @@ def fit_error(target: Target, margin: float, est: dict, bigger: str | None) -> B
     fix = "use fewer bits (--wbits/--abits) or a smaller model"
     fix += f", or a larger board: {bigger}" if bigger else " (no catalogue board fits it)"
     return BitfabError(
-        f"the model does not fit {target.name} ({target.device}) even at PE = SIMD = 1: "
-        f"{'; '.join(over)}; {fix}"
+        f"the model does not fit {target.name} ({target.device}) {where}: {'; '.join(over)}; {fix}"
     )
 
 
-def fit_plan(model_path: Path, target: Target, array: str, margin: float, out: Path) -> dict:
+def fit_plan(
+    model_path: Path,
+    target: Target,
+    array: str,
+    margin: float,
+    out: Path,
+    folding: dict | None = None,
+) -> dict:
     """Choose the folding that fits ``target``; write ``out/dataflow.onnx``, ``dataflow.json``,
     ``fit.json``. Returns the fit record (budget, estimates, tries).
 
-    Fastest folding first (``fold_for_lut_budget`` with the full budget); if the compiled
-    accelerator's estimate (FIFOs and width converters included) still exceeds the budget, the
-    budget shrinks by 15 % and it tries again, down to PE = SIMD = 1. The same holds for block
-    RAM: wide folded memories take more blocks (see :func:`bram_blocks`), so a smaller folding
-    can fit where a larger one does not.
+    Every candidate is compiled in memory and checked (:func:`_fits`): modelled logic cells,
+    block RAMs and DSPs as the board build would map them. Candidates: PE = SIMD = 1 first (if
+    even that overflows, :class:`BitfabError` says what and names a board that fits), then the
+    cheapest foldings (FINN-style, ``--target-cycles``) for half, a quarter... of its cycles
+    per image; the fastest that fits is taken. The search stops after two candidates in a row
+    that do not fit (block RAM is not monotonic in the folding: a wider weight memory can map
+    better), or at one cycle per image. ``folding`` (``{"LAYER": {"PE": p, "SIMD": s}}``, as
+    ``bitfab dataflow --folding``) skips the search: that folding, checked the same way.
     """
     from bitfab.dataflow.build import choose_plan
     from bitfab.dataflow.convert import to_dataflow
@@ -343,45 +452,63 @@ def fit_plan(model_path: Path, target: Target, array: str, margin: float, out: P
 
     base = to_dataflow(load_qonnx(model_path), str(model_path))
     budget = lut_budget(target, margin)
-    tries = []
-    minimal = False
     if budget < 1:
         raise BitfabError(
             f"board {target.name}: {usable_cells(target, margin)} usable logic cells leave "
-            f"nothing beside the board top (~{BOARD_TOP_LUTS[target.family]}); raise --margin "
-            "or pick a larger board"
+            f"nothing beside the board top (~{int(CELLS_MODEL[target.family][0])}); raise "
+            "--margin or pick a larger board"
         )
-    plan, how = choose_plan(base)  # PE = SIMD = 1 first: if even that overflows, say so now
-    model = base.transform(ApplyFolding(plan.fold))
-    est = _estimate(model, array, target)
-    if not _fits(target, margin, est):
-        raise fit_error(
-            target, margin, est, _board_that_fits(est["luts"], est["memory_bits"], margin, target)
-        )
-    b = budget
-    while True:
-        try:
-            plan, how = choose_plan(base, lut_budget=b)
-        except BitfabError:  # even PE = SIMD = 1 exceeds the budget by the folding estimate
-            plan, how = choose_plan(base)
-            minimal = True
-        minimal = minimal or all(tuple(f) == (1, 1, 0) for f in plan.fold.values())
+    tries: list[dict] = []
+
+    def attempt(kind: str, plan, desc: dict) -> tuple:  # noqa: ANN001 - FoldingPlan
+        """Compile ``plan`` in memory and check it; a plan whose folding-model LUTs alone
+        overflow is refused without compiling (big parallel designs elaborate slowly)."""
+        if cells_needed(target, plan.luts) > usable_cells(target, margin):
+            tries.append({"candidate": kind, "folding_luts": plan.luts, "fits": False,
+                          "reason": "folding-model LUTs over the budget"})  # fmt: skip
+            return plan, desc, None, None, False
         model = base.transform(ApplyFolding(plan.fold))
         est = _estimate(model, array, target)
         ok = _fits(target, margin, est)
-        tries.append({"lut_budget": b, "folding_luts": plan.luts, **est, "fits": ok})
-        if ok:
-            break
-        if minimal:
-            raise fit_error(
-                target,
-                margin,
-                est,
-                _board_that_fits(est["luts"], est["memory_bits"], margin, target),
-            )
-        b = int(b * 0.85)
-        if b < 1:
-            b = 1
+        cells = cells_needed(target, est["luts_with_memory"])
+        tries.append({"candidate": kind, "folding_luts": plan.luts, **est,
+                      "cells_modelled": cells, "fits": ok})  # fmt: skip
+        return plan, desc, model, est, ok
+
+    if folding is not None:
+        best = attempt("given", *choose_plan(base, folding=folding))
+        if not best[4]:
+            if best[3] is None:
+                best = (*best[:2], None, _estimate(base.transform(ApplyFolding(best[0].fold)),
+                                                  array, target), False)  # fmt: skip
+            raise fit_error(target, margin, best[3], None, where="with the given folding")
+    else:
+        best = attempt("minimal", *choose_plan(base))  # PE = SIMD = 1: must fit, or say why
+        if not best[4]:
+            est = best[3] or _estimate(base.transform(ApplyFolding(best[0].fold)), array, target)
+            bigger = _board_that_fits(est["luts"], est["memory_bits"], margin, target)
+            raise fit_error(target, margin, est, bigger)
+        cycles, misses, seen = best[3]["cycles_per_image"], 0, {_fold_key(best[0].fold)}
+        while cycles > 1 and misses < 2:
+            cycles = max(1, cycles // 2)
+            try:
+                plan, _ = choose_plan(base, target_cycles=cycles)
+            except BitfabError:
+                break  # no folding reaches this many cycles per image
+            fold = bram_aware_folding(base, plan, target.family)
+            if _fold_key(fold) in seen:
+                continue
+            seen.add(_fold_key(fold))
+            given = {
+                k: {"PE": f[0], "SIMD": f[1], "parallel_window": f[2]} for k, f in fold.items()
+            }
+            plan, desc = choose_plan(base, folding=given)
+            cand = attempt(f"target_cycles {cycles}", plan, {"mode": "fit", "target": cycles})
+            if cand[4]:
+                best, misses = cand, 0
+            else:
+                misses += 1
+    plan, how, model, est, _ = best
     report = dataflow_report(model, plan, str(model_path), how)
     model.save(str(out / "dataflow.onnx"))
     (out / "dataflow.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -390,16 +517,81 @@ def fit_plan(model_path: Path, target: Target, array: str, margin: float, out: P
         "margin": margin,
         "lut_budget": budget,
         "usable_cells": usable_cells(target, margin),
-        "cells_modelled": cells_needed(target, est["luts"]),
+        "cells_model": {
+            "a": CELLS_MODEL[target.family][0],
+            "b": CELLS_MODEL[target.family][1],
+            "max_error": CELLS_MODEL[target.family][2],
+        },  # fmt: skip
+        "cells_modelled": cells_needed(target, est["luts_with_memory"]),
         "accelerator_luts_estimate": est["luts"],
+        "soft_memory_estimate": est["soft_memory"],
         "memory_bits": est["memory_bits"],
         "bram_blocks_estimate": est["bram_blocks"],
+        "dsp_blocks_estimate": est["dsp_blocks"],
         "cycles_per_image_estimate": est["cycles_per_image"],
         "folding": {k: list(v) for k, v in plan.fold.items()},
         "tries": tries,
     }
     (out / "fit.json").write_text(json.dumps(fit, indent=2) + "\n")
     return fit
+
+
+def _fold_key(fold: dict) -> tuple:
+    return tuple(sorted((k, tuple(v)) for k, v in fold.items()))
+
+
+def mvau_memory_cost(
+    family: str, pe: int, simd: int, mw: int, mh: int, wbits: int, abits: int
+) -> tuple[int, float]:
+    """``(block RAMs, Yosys cost)`` of the memories an MVAU at ``pe`` x ``simd`` brings: one
+    weight ROM per PE row (``simd x wbits`` bits wide, ``MH/PE x MW/SIMD`` words deep,
+    :class:`bitfab.hw.mvau.MVAU`), its input replay buffer (``MW/SIMD`` words of ``simd x
+    abits``) and the FIFO in front of it (one more word, :mod:`bitfab.hw.fifo_sizing`), each
+    mapped by :func:`bram_blocks`; the cost is memory_libmap's (a block :data:`BRAM_COST`,
+    soft logic 1 per RAM bit, 1/16 per ROM bit)."""
+    sf = mw // simd
+    mems = [(pe, simd * wbits, (mh // pe) * sf, True), (1, simd * abits, sf, False),
+            (1, simd * abits, sf + 1, False)]  # fmt: skip
+    blocks, cost = 0, 0.0
+    for n, width, depth, rom in mems:
+        k = bram_blocks(family, width, depth, rom)
+        blocks += n * k
+        cost += n * (k * BRAM_COST[family] if k else width * depth / (16 if rom else 1))
+    return blocks, cost
+
+
+def bram_aware_folding(base, plan, family: str) -> dict:  # noqa: ANN001 - ModelWrapper, FoldingPlan
+    """``plan.fold`` with every MVAU's (PE, SIMD) replaced by the pair whose cycles per image
+    stay within the plan's (its slowest layer's) and whose memories cost least in block RAM
+    (:func:`mvau_memory_cost`), then fewest lanes. The cheapest folding by LUTs often
+    reads one wide row (tfc's first layer at PE = 1, SIMD = 98: 14 UP5K blocks of weights and
+    7 each for its 98-bit input buffer and FIFO) where 4 rows of 16 lanes take 16 + 1 + 1."""
+    from bitfab.dataflow.folding import check_folding, exp_cycles
+    from bitfab.dataflow.layers import hw_layers
+
+    fold = dict(plan.fold)
+    for ly in hw_layers(base):
+        if ly.op_type != "MVAU" or ly.name not in fold:
+            continue
+        pe0, simd0, pw = fold[ly.name]
+        mh, mw = ly.pe_dim, ly.simd_dim
+        wb, ab = max(1, ly.weight_bits), max(1, ly.in_bits)
+        limit = max(plan.cycles, exp_cycles(ly, pe0, simd0, pw))
+        best = None
+        for pe in (d for d in range(1, mh + 1) if mh % d == 0):
+            for simd in (d for d in range(1, mw + 1) if mw % d == 0):
+                if exp_cycles(ly, pe, simd, pw) > limit:
+                    continue
+                try:
+                    check_folding(ly, pe, simd, pw)
+                except BitfabError:
+                    continue
+                key = (mvau_memory_cost(family, pe, simd, mw, mh, wb, ab)[1], pe * simd, pe)
+                if best is None or key < best[0]:
+                    best = (key, pe, simd)
+        if best is not None:
+            fold[ly.name] = type(fold[ly.name])(best[1], best[2], pw)
+    return fold
 
 
 # --------------------------------------------------------------------------------------------
@@ -540,6 +732,7 @@ def build(
     verify_images: int = 200,
     seed: int = 1,
     margin: float = 0.8,
+    folding: dict | None = None,
     progress: bool = True,
     console=None,  # noqa: ANN001 - rich Console for progress and the summary (stderr default)
 ) -> dict:
@@ -548,7 +741,9 @@ def build(
     ``array``: PE array of every MVAU (parallel, bitserial, bitfusion); ``clock_mhz``: design
     clock (default the board oscillator; other values use the PLL); ``verify_images``: test
     images simulated in RTL (all outputs must match the golden model); ``seed``: nextpnr placer
-    seed; ``margin``: fraction of the board's LUTs and block RAM the design may fill.
+    seed; ``margin``: fraction of the board's LUTs and block RAM the design may fill;
+    ``folding``: ``{"LAYER": {"PE": p, "SIMD": s}}`` instead of the fastest folding that fits
+    (still checked against the board).
 
     Returns the report (also ``out_dir/report.json``). Raises :class:`BitfabError` on bad input,
     a model that does not fit, a verification mismatch or a failed place and route.
@@ -588,7 +783,7 @@ def build(
         console = Console(stderr=True, quiet=not progress)
     try:
         return _build(model, target, array, out, clock_mhz, verify_images, seed, margin,
-                      progress, console, t_all)  # fmt: skip
+                      folding, progress, console, t_all)  # fmt: skip
     except BaseException:
         if not existed:  # nothing half-written: a new output folder goes again
             shutil.rmtree(out, ignore_errors=True)
@@ -604,6 +799,7 @@ def _build(
     verify_images: int,
     seed: int,
     margin: float,
+    folding: dict | None,
     progress: bool,
     console,  # noqa: ANN001
     t_all: float,
@@ -644,9 +840,10 @@ def _build(
             "board": target.name,
             "array": array,
             "margin": margin,
-            "cells_model": [BOARD_TOP_LUTS, LUT_SCALE, PLACEABLE],
+            "cells_model": [CELLS_MODEL, PLACEABLE, DSP_RULE],
+            "folding": folding,
         },  # fmt: skip
-        lambda tmp: fit_plan(model, target, array, margin, tmp),
+        lambda tmp: fit_plan(model, target, array, margin, tmp, folding),
         f"streamline {model.name}, fold to fit {target.name}",
     )
     df = out / "dataflow" / "dataflow.onnx"
@@ -724,8 +921,10 @@ def _build(
             "margin": margin,
             "lut_budget": fit["lut_budget"],
             "accelerator_luts_estimate": fit["accelerator_luts_estimate"],
+            "soft_memory_estimate": fit["soft_memory_estimate"],
             "memory_bits": fit["memory_bits"],
             "bram_blocks_estimate": fit["bram_blocks_estimate"],
+            "dsp_blocks_estimate": fit["dsp_blocks_estimate"],
             "usable_cells": fit["usable_cells"],
             "cells_modelled": fit["cells_modelled"],
             "folding": fit["folding"],
@@ -795,4 +994,4 @@ def summary_lines(report: dict) -> list[str]:
     return lines
 
 
-__all__ = ["BOARD_TOP_LUTS", "STEPS", "build", "fit_plan", "step_key", "summary_lines"]
+__all__ = ["CALIBRATION", "CELLS_MODEL", "STEPS", "build", "fit_plan", "step_key", "summary_lines"]

@@ -184,8 +184,31 @@ def add_build(sub: argparse._SubParsersAction) -> None:
         default=0.8,
         help="fraction of the board's LUTs the design may fill (default 0.8)",
     )
+    p.add_argument(
+        "--folding",
+        default=None,
+        help='folding file {"LAYER": {"PE": p, "SIMD": s, "parallel_window": 0|1}, ...} (as '
+        "'bitfab dataflow --folding'; unnamed layers PE=SIMD=1) instead of the fastest folding "
+        "that fits; still checked against the board",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_build)
+
+
+def read_folding(path: str) -> dict:
+    """A folding file (JSON object of layer names), or BitfabError naming the file."""
+    import json
+    from pathlib import Path
+
+    from bitfab.errors import BitfabError
+
+    try:
+        folding = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise BitfabError(f"--folding {path}: cannot read JSON ({e})") from None
+    if not isinstance(folding, dict):
+        raise BitfabError(f'--folding {path}: expected an object {{"LAYER": {{"PE": p, ...}}}}')
+    return folding
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -194,6 +217,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from bitfab.flows.build import build, summary_lines
 
     console = Console(stderr=True, quiet=args.quiet)
+    folding = read_folding(args.folding) if args.folding else None
     report = build(
         args.model,
         args.board,
@@ -203,6 +227,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         verify_images=args.verify_images,
         seed=args.seed,
         margin=args.margin,
+        folding=folding,
         progress=not args.quiet,
         console=console,
     )
