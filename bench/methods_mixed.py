@@ -88,6 +88,12 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--methods", default="hessian,loss")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "methods" / "mixed"))
+    ap.add_argument(
+        "--keep-other-models",
+        action="store_true",
+        help="keep the part's rows of models not in --models (each row states its own "
+        "bits, epochs and seeds)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -113,6 +119,7 @@ def main() -> None:
             uacc = [_train(ucfg, runs, args.epochs, s)["test_accuracy"] for s in seeds]
             base = {
                 "model": model,
+                "candidate_bits": list(bits),
                 "board": BOARD,
                 "array": ARRAY,
                 "epochs": args.epochs,
@@ -175,6 +182,13 @@ def main() -> None:
                     f"cost {res.cost.total} budget {res.budget}",
                     flush=True,
                 )
+    if args.keep_other_models:  # rows of models not run now stay as they were
+        from methods_common import RESULTS
+
+        done = {r["model"] for r in rows}
+        old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        kept = old.get("parts", {}).get("mixed", {}).get("rows", [])
+        rows = [r for r in kept if r["model"] not in done] + rows
     merge_part("mixed", rows, time.perf_counter() - t0)
     print(f"merged {len(rows)} rows into bench/results/methods.json")
 

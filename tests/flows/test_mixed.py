@@ -199,6 +199,12 @@ def test_cli_writes_a_config_and_prints_the_choice(float_ckpt, tables_12, tmp_pa
     assert total.luts <= luts and total.bram <= 30  # the board's block RAMs apply too
     assert "total" in text and f"luts {luts}" in text and str(total.luts) in text
     assert "bram 30" in text
+    # bitfab train takes the file as it is
+    rc = main(["train", "--config", str(out), "--epochs", "1", "--limit", "100", "--dataset",
+               "digits", "--out", str(tmp_path / "train"), "--quiet", "--check-images", "10"])  # fmt: skip
+    assert rc == 0
+    metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    assert metrics["config"] == cfg.to_dict()
 
 
 def test_cli_refuses_a_budget_nothing_meets(float_ckpt, tables_12, tmp_path, capsys):
@@ -244,7 +250,6 @@ def test_mixed_model_passes_dataflow_compile_and_verify(float_ckpt, tables_12, t
     """A mixed configuration chosen by the allocator, QAT-trained briefly, goes through bitfab
     dataflow, compile (bit-serial) and RTL verification on 200 images with zero mismatches."""
     from bitfab.models.config import ModelConfig
-    from bitfab.models.train import train
     from bitfab.sim.verify import verify
 
     tabs, _ = tables_12
@@ -255,10 +260,12 @@ def test_mixed_model_passes_dataflow_compile_and_verify(float_ckpt, tables_12, t
     )  # fmt: skip
     cfg = ModelConfig.from_dict(res.config)
     assert cfg.precision == "mixed" or len(set(cfg.wbits + cfg.abits)) == 1
-    train(cfg, tmp_path / "train", epochs=1, limit=300, dataset="digits", check_images=20,
-          progress=False)  # fmt: skip
+    (tmp_path / "mixed.json").write_text(json.dumps(res.config))
     py = [sys.executable, "-m", "bitfab"]
     for cmd in (
+        [*py, "train", "--config", str(tmp_path / "mixed.json"), "--epochs", "1", "--limit",
+         "300", "--dataset", "digits", "--out", str(tmp_path / "train"), "--quiet",
+         "--check-images", "20"],
         [*py, "dataflow", str(tmp_path / "train" / "model.onnx"), "--out", str(tmp_path / "df"),
          "--target-cycles", "400"],
         [*py, "compile", str(tmp_path / "df" / "dataflow.onnx"), "--out", str(tmp_path / "acc"),
