@@ -63,8 +63,14 @@ CALIBRATION: dict[str, tuple[tuple[str, int, int], ...]] = {
         ("tfc_w1a1 parallel icebreaker, 784 cycles", 848 + 492, 2773),
         ("tfc_w1a1 parallel icebreaker, 392 cycles", 1086 + 454, 3224),
         ("tfc_w1a1 parallel icebreaker, 196 cycles", 1589 + 466, 3962),
+        ("tfc_w1a1 bitserial icebreaker, 392 cycles", 1198 + 454, 3432),
+        ("tfc_w1a1 bitfusion icebreaker, 784 cycles", 1296 + 492, 2858),
     ),
-    "ecp5": (("tfc_w1a1 parallel 784 cycles (provisional)", 500, 2427),),
+    "ecp5": (
+        ("tfc_w1a1 parallel ulx3s-85f, PE = SIMD = 1 (50,176 cycles)", 354 + 148, 1967),
+        ("tfc_w1a1 parallel ulx3s-85f, 784 cycles", 894 + 148, 2641),
+        ("tfc_w1a1 parallel ulx3s-85f, 196 cycles", 1955 + 148, 4860),
+    ),
 }
 
 
@@ -83,11 +89,11 @@ def least_squares(points: tuple[tuple[str, int, int], ...]) -> tuple[float, floa
     return a, b, err
 
 
-#: Logic cells of a built design: ``a + b x`` the accelerator's LUT estimate
-#: (``accelerator.json`` "luts"), fitted per family on :data:`CALIBRATION`; ``err`` the fit's
-#: largest relative error there. The constant is the board top and the per-unit control,
-#: FIFOs and small memories the estimate leaves out; the slope is small because wider foldings
-#: move memories from flip-flops into block RAM while the arrays grow.
+#: Logic cells of a built design: ``a + b x E`` with ``E`` the accelerator's LUT estimate
+#: (``accelerator.json`` "luts") plus its memories Yosys maps to logic (``soft_memory``: 1 per
+#: RAM bit in flip-flops, 1/16 per ROM bit), fitted per family on :data:`CALIBRATION`; ``err``
+#: is the fit's largest relative error there (docs/fit.md). The constant is the board top and
+#: the per-unit control the estimate leaves out.
 CELLS_MODEL: dict[str, tuple[float, float, float]] = {
     fam: least_squares(pts) for fam, pts in CALIBRATION.items()
 }
