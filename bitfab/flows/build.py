@@ -70,6 +70,7 @@ CALIBRATION: dict[str, tuple[tuple[str, int, int], ...]] = {
         ("tfc_w1a1 parallel ulx3s-85f, PE = SIMD = 1 (50,176 cycles)", 354 + 148, 1967),
         ("tfc_w1a1 parallel ulx3s-85f, 784 cycles", 894 + 148, 2641),
         ("tfc_w1a1 parallel ulx3s-85f, 196 cycles", 1955 + 148, 4860),
+        ("tfc_w1a1 parallel ulx3s-85f, 49 cycles", 7287 + 3796, 20190),
     ),
 }
 

@@ -99,6 +99,142 @@ def test_bram_blocks_cases_seen_in_yosys():
     assert B.bram_blocks("ice40", 1, 50176, True) == 13  # 784x64 1-bit weights: 13 x 4 kbit
 
 
+# --------------------------------------------------------------------------------------------
+# the logic-cell model, DSP count and block-RAM-aware folding
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_cells_model_is_the_least_squares_line_of_its_builds(family):
+    import numpy as np
+
+    pts = B.CALIBRATION[family]
+    assert len(pts) >= 4 and len({x for _, x, _ in pts}) >= 3  # a line needs spread
+    x = np.array([p[1] for p in pts], float)
+    y = np.array([p[2] for p in pts], float)
+    slope, icpt = np.polyfit(x, y, 1)
+    a, b, err = B.CELLS_MODEL[family]
+    assert a == pytest.approx(icpt, rel=1e-6) and b == pytest.approx(slope, rel=1e-6, abs=1e-9)
+    assert err == pytest.approx(np.max(np.abs((icpt + slope * x) / y - 1)), rel=1e-6)
+    t = next(t for t in BOARDS.values() if t.family == family)
+    assert B.cells_needed(t, 1000) == round(icpt + slope * 1000)
+    # the budget is the largest estimate the line allows within the usable cells
+    lb = B.lut_budget(t, 0.8)
+    assert B.cells_needed(t, lb) <= B.usable_cells(t, 0.8) < B.cells_needed(t, lb + 2)
+
+
+def _mul_design(pairs):
+    """A component multiplying input signals of the widths in ``pairs`` (a negative number
+    ``-c``: the constant ``c``) into one registered sum."""
+    from amaranth.hdl import Module, Signal, signed
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    width = sum(max(a, 0) + max(b, 0) for a, b in pairs)
+
+    class Muls(wiring.Component):
+        def __init__(self):
+            super().__init__({"x": In(width), "y": Out(signed(64))})
+
+        def elaborate(self, platform):
+            m = Module()
+            pos, terms = 0, []
+            for a, b in pairs:
+                ops = []
+                for w in (a, b):
+                    if w < 0:
+                        ops.append(-w)
+                    else:
+                        ops.append(self.x[pos : pos + w].as_signed())
+                        pos += w
+                terms.append(ops[0] * ops[1])
+            acc = Signal(signed(64))
+            m.d.sync += acc.eq(sum(terms))
+            m.d.comb += self.y.eq(acc)
+            return m
+
+    return Muls()
+
+
+def test_dsp_blocks_counts_what_yosys_maps_on_ecp5(tmp_path):
+    """The count from the RTLIL equals the MULT18X18D cells synth_ecp5 maps (Yosys run here)."""
+    from amaranth.back import rtlil
+
+    from bitfab.flows import yosys
+    from bitfab.flows.toolchain import run_tool
+
+    pairs = [(4, 3), (2, 5), (1, 7), (6, -5), (6, -4), (20, 4), (2, 2), (3, 1), (5, -12)]
+    design = _mul_design(pairs)
+    text = rtlil.convert(design, name="top")
+    (tmp_path / "d.il").write_text(text)
+    script = yosys.yosys_script("ecp5", "top", ["d.il"], dsp=True, netlist=None, stat="s.json")
+    (tmp_path / "s.ys").write_text(script)
+    run_tool("yosys", ["-q", "-l", "y.log", "s.ys"], tmp_path, "y.out", timeout_s=600)
+    cells, _ = yosys.read_stat(tmp_path / "s.json", "top")
+    mapped = cells.get("MULT18X18D", 0)
+    # by hand: 4x3, 2x5, 2x2, x*5, x*12 one each; 20x4 two (20 > 18); 1x7, 3x1, x*4 none
+    assert mapped == 7
+    assert B.dsp_blocks("ecp5", text) == mapped
+    assert B.dsp_blocks("ice40", text) == 0  # the iCE40 board build infers no SB_MAC16
+
+
+def test_bram_aware_folding_never_slower_and_never_costlier(tiny_model):
+    from bitfab.dataflow.build import choose_plan
+    from bitfab.dataflow.convert import to_dataflow
+    from bitfab.dataflow.folding import exp_cycles
+    from bitfab.dataflow.layers import hw_layers
+    from bitfab.dataflow.load import load_qonnx
+
+    base = to_dataflow(load_qonnx(tiny_model), str(tiny_model))
+    layers = {ly.name: ly for ly in hw_layers(base)}
+    minimal = choose_plan(base)[0].cycles
+    for family in ("ice40", "ecp5"):
+        for div in (4, 16, 64, 256):
+            plan, _ = choose_plan(base, target_cycles=max(1, minimal // div))
+            fold = B.bram_aware_folding(base, plan, family)
+            for name, f in fold.items():
+                ly = layers[name]
+                if ly.op_type != "MVAU":
+                    assert tuple(f) == tuple(plan.fold[name])
+                    continue
+                assert exp_cycles(ly, *f) <= plan.cycles
+                args = (ly.simd_dim, ly.pe_dim, max(1, ly.weight_bits), max(1, ly.in_bits))
+                new = B.mvau_memory_cost(family, f[0], f[1], *args)[1]
+                old = B.mvau_memory_cost(family, plan.fold[name][0], plan.fold[name][1], *args)[1]
+                assert new <= old
+
+
+def test_fit_takes_a_faster_folding_than_minimal_on_the_icebreaker(tmp_path, tiny_model):
+    t = get_target("icebreaker")
+    fit = B.fit_plan(tiny_model, t, "parallel", 0.8, tmp_path)
+    tries = fit["tries"]
+    assert tries[0]["candidate"] == "minimal" and tries[0]["fits"]
+    assert fit["cycles_per_image_estimate"] < tries[0]["cycles_per_image"]
+    chosen = [x for x in tries if x["fits"]][-1]
+    assert chosen["cycles_per_image"] == fit["cycles_per_image_estimate"]
+    assert chosen["bram_blocks"] <= t.bram_blocks and chosen["dsp_blocks"] == 0
+    assert chosen["cells_modelled"] <= B.usable_cells(t, 0.8)
+    # a given folding is taken as is (and checked)
+    given = {
+        k: {"PE": v[0], "SIMD": v[1], "parallel_window": v[2]} for k, v in fit["folding"].items()
+    }
+    (tmp_path / "g").mkdir()
+    again = B.fit_plan(tiny_model, t, "parallel", 0.8, tmp_path / "g", folding=given)
+    assert again["folding"] == fit["folding"] and len(again["tries"]) == 1
+
+
+def test_cli_bad_folding_file_exits_2_with_one_line(tmp_path, tiny_model):
+    bad = tmp_path / "f.json"
+    bad.write_text("[1, 2")
+    cmd = [sys.executable, "-m", "bitfab", "build", str(tiny_model), "--board", "icebreaker",
+           "--out", str(tmp_path / "o"), "--folding", str(bad)]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--folding" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
 def test_step_key_changes_with_any_input():
     base = {"model": "a" * 64, "board": "icebreaker", "seed": 1}
     k = B.step_key(base)
