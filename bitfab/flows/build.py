@@ -400,11 +400,12 @@ def fit_error(
     margin: float,
     est: dict,
     bigger: str | None,
-    where: str = "even at PE = SIMD = 1",
+    given: bool = False,
 ) -> BitfabError:
     """The error for an accelerator (at its smallest folding, estimate ``est``) that does not
     fit ``target``: what overflows, by how much, and what to change (``bigger``: a catalogue
-    board where it fits)."""
+    board where it fits; ``given``: the folding came from the user)."""
+    where = "with the given folding" if given else "even at PE = SIMD = 1"
     over = []
     need = cells_needed(target, est.get("luts_with_memory", est["luts"]))
     have = usable_cells(target, margin)
@@ -424,8 +425,11 @@ def fit_error(
             f"{target.bram_blocks} x {target.bram_bits // 1024} kbit available, over by "
             f"{est['bram_blocks'] - target.bram_blocks} blocks"
         )
-    fix = "use fewer bits (--wbits/--abits) or a smaller model"
-    fix += f", or a larger board: {bigger}" if bigger else " (no catalogue board fits it)"
+    if given:
+        fix = "give fewer PE/SIMD in the folding file, or leave out --folding for the fastest that fits"
+    else:
+        fix = "use fewer bits (--wbits/--abits) or a smaller model"
+        fix += f", or a larger board: {bigger}" if bigger else " (no catalogue board fits it)"
     return BitfabError(
         f"the model does not fit {target.name} ({target.device}) {where}: {'; '.join(over)}; {fix}"
     )
@@ -488,7 +492,7 @@ def fit_plan(
             if best[3] is None:
                 best = (*best[:2], None, _estimate(base.transform(ApplyFolding(best[0].fold)),
                                                   array, target), False)  # fmt: skip
-            raise fit_error(target, margin, best[3], None, where="with the given folding")
+            raise fit_error(target, margin, best[3], None, given=True)
     else:
         best = attempt("minimal", *choose_plan(base))  # PE = SIMD = 1: must fit, or say why
         if not best[4]:

@@ -223,6 +223,17 @@ def test_fit_takes_a_faster_folding_than_minimal_on_the_icebreaker(tmp_path, tin
     assert again["folding"] == fit["folding"] and len(again["tries"]) == 1
 
 
+def test_given_folding_that_overflows_names_the_resource(tmp_path, tiny_model):
+    # 16 rows of 49 one-bit weights, 64 words deep: 4 UP5K blocks each, 64 in all
+    folding = {"MVAU_0": {"PE": 16, "SIMD": 49}}
+    with pytest.raises(BitfabError) as e:
+        B.build(tiny_model, "icebreaker", "parallel", tmp_path / "o", folding=folding,
+                progress=False)  # fmt: skip
+    msg = str(e.value)
+    assert "\n" not in msg and "with the given folding" in msg and "block RAM" in msg
+    assert "--folding" in msg and not (tmp_path / "o").exists()
+
+
 def test_cli_bad_folding_file_exits_2_with_one_line(tmp_path, tiny_model):
     bad = tmp_path / "f.json"
     bad.write_text("[1, 2")
