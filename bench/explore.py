@@ -98,6 +98,12 @@ def main() -> int:
         action="store_true",
         help="keep the full sweep of bench/results/explore.json (and --out), run only part 2",
     )
+    ap.add_argument(
+        "--collect-partial",
+        action="store_true",
+        help="the full sweep was stopped: record the points finished in --out (estimate.json / "
+        "synth.json as written) as a partial result, the rest as not run",
+    )
     ap.add_argument("--throughput-models", default="tfc", help="models of the throughput runs")
     ap.add_argument("--throughput-wbits", default="1,2", help="bits of the throughput runs")
     ap.add_argument("--throughput-boards", default="icebreaker", help="boards, throughput runs")
@@ -117,6 +123,9 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "sweep": {**opts, "points": len(spec.points()), "synth_pareto_max": args.synth_max},
     }
+    if args.collect_partial:
+        _collect_partial(spec, args, result)
+        return 0
     if args.throughput_only:  # part 1 from an earlier run
         now = result
         result = json.loads(RESULTS.read_text())
@@ -156,6 +165,75 @@ def _full(spec, args: argparse.Namespace, result: dict) -> dict:  # noqa: ANN001
     }
     _write(result)
     return full
+
+
+def _collect_partial(spec, args: argparse.Namespace, result: dict) -> None:  # noqa: ANN001
+    """Records of a stopped full sweep from the points' own files (no recomputation)."""
+    from bitfab.flows.explore.cache import default_cache_dir, model_key
+    from bitfab.flows.explore.pareto import estimate_errors, mark_pareto
+    from bitfab.flows.explore.runner import _flatten
+    from bitfab.flows.explore.sweep import write_reports
+
+    out = Path(args.out).resolve()
+    cache = Path(args.cache) if args.cache else default_cache_dir()
+    train = {"epochs": spec.train.epochs, "seed": spec.train.seed, "limit": spec.train.limit,
+             "dataset": spec.train.dataset}  # fmt: skip
+    recs, models = [], {}
+    for p in spec.points():
+        key = model_key(p.model_config(), train)
+        if key not in models:
+            m = json.loads((cache / "models" / key / "metrics.json").read_text())
+            models[key] = {"model": p.model, "wbits": p.wbits, "abits": p.abits, "key": key,
+                           "accuracy": m["test_accuracy"], "train_seconds": m["train_seconds"],
+                           "cached": True}  # fmt: skip
+        rec = {"name": p.name, "point": p.to_json(), "model_key": key,
+               "accuracy": models[key]["accuracy"], "status": "ok", "reason": None,
+               "stage": None, "estimate": None, "synth": None, "cached": True}  # fmt: skip
+        folder = out / "points" / p.name
+        for what in ("estimate", "synth"):
+            f = folder / f"{what}.json"
+            if not f.is_file():
+                if what == "estimate":
+                    rec.update(status="failed", stage="not run",
+                               reason="not run: the bench was stopped (time budget)")  # fmt: skip
+                break
+            d = json.loads(f.read_text())
+            if d.get("error"):
+                rec.update(status="failed", stage=what, reason=d["error"])
+                break
+            rec[what] = d["result"]
+        s = rec["synth"]
+        if s and not s["timing_met"]:
+            rec.update(status="failed", stage="timing",
+                       reason=f"timing not met: post-route Fmax {s['fmax_mhz']} MHz < clock "
+                       f"{s['clock_mhz']:g} MHz")  # fmt: skip
+        rec.update(_flatten(rec))
+        recs.append(rec)
+    fronts = mark_pareto(recs)
+    results = {
+        "version": 1, "spec": spec.to_json(), "executor": "local pool, 2 workers (stopped)",
+        "jobs": 2, "ray": None, "models": list(models.values()), "points": recs,
+        "pareto": fronts, "estimate_error": estimate_errors(recs),
+        "counts": {"points": len(recs), "ok": sum(r["status"] == "ok" for r in recs),
+                   "failed": sum(r["status"] != "ok" for r in recs),
+                   "synthesized": sum(bool(r.get("synth")) for r in recs), "cached": len(recs),
+                   "not_run": sum(r["stage"] == "not run" for r in recs)},
+        "phases": {}, "seconds": 0.0,
+    }  # fmt: skip
+    write_reports(results, out)
+    result["full"] = {
+        "jobs": 2,
+        "partial": True,
+        "note": "the full sweep was stopped at the session's time budget; points not finished "
+        "are recorded as not run",
+        "counts": results["counts"],
+        "report": str(out / "report.html"),
+        "models": list(models.values()),
+        "pareto": fronts,
+        "estimate_error": results["estimate_error"],
+        "points": [_row(r) for r in recs],
+    }
+    _write(result)
 
 
 def _throughput(args: argparse.Namespace, opts: dict, full: dict, result: dict) -> None:

@@ -18,13 +18,13 @@ from bitfab.cli import main
 from bitfab.flows.explore.pareto import front
 from bitfab.flows.explore.spec import load_sweep_toml, make_spec
 
-#: tfc W1A1 on the 8x8 digits (300 training images, 1 epoch): parallel and bit-serial arrays on
-#: the iCEBreaker and the ULX3S-25F (small: its fitted foldings compile quickly). Margin 0.6
-#: leaves the UP5K a LUT budget (~200) below the tfc at PE = SIMD = 1 (~350): both iCEBreaker
-#: points fail with a reason, the sweep goes on. --max-luts 6000 keeps the ULX3S designs small.
-SWEEP = ["--model", "tfc", "--wbits", "1", "--array", "parallel,bitserial",
+#: tfc W1A1 on the 8x8 digits (300 training images, 1 epoch): bit-serial and bit-fusion arrays
+#: on the iCEBreaker and the ULX3S-25F; --max-luts 6000 keeps the ULX3S designs small (quick to
+#: compile). Whether a point fits is the fit model's call (bitfab.flows.build): the tests accept
+#: either outcome per point but check both (figures, or a recorded reason).
+SWEEP = ["--model", "tfc", "--wbits", "1", "--array", "bitserial,bitfusion",
          "--board", "icebreaker,ulx3s-25f", "--epochs", "1", "--limit", "300",
-         "--dataset", "digits", "--margin", "0.6", "--max-luts", "6000"]  # fmt: skip
+         "--dataset", "digits", "--max-luts", "6000"]  # fmt: skip
 VOLATILE = ("seconds", "cached")
 
 
@@ -133,30 +133,32 @@ def test_local_sweep_records(local_run):
     out = base / "local"
     recs = res["points"]
     assert [r["name"] for r in recs] == [p.name for p in make_spec(
-        {"model": "tfc", "wbits": "1", "array": "parallel,bitserial",
+        {"model": "tfc", "wbits": "1", "array": "bitserial,bitfusion",
          "board": "icebreaker,ulx3s-25f"}).points()]  # fmt: skip
     metrics = json.loads((Path(res["models"][0]["path"]).parent / "metrics.json").read_text())
     for r in recs:
         assert r["accuracy"] == metrics["test_accuracy"]
-        if r["point"]["board"] == "icebreaker":  # does not fit at margin 0.6
-            assert r["status"] == "failed" and r["stage"] == "estimate"
-            assert "does not fit icebreaker" in r["reason"]
-            assert r["images_per_s"] is None
+        if r["status"] != "ok":  # recorded with its reason, the sweep went on
+            assert r["stage"] == "estimate" and r["reason"] and r["images_per_s"] is None
             continue
-        assert r["status"] == "ok" and r["source"] == "estimate", r["reason"]
+        assert r["source"] == "estimate"
         acc = json.loads((out / "points" / r["name"] / "estimate" / "accelerator.json").read_text())
         cycles = max(ly["cycles"] for ly in acc["layers"])
         assert r["cycles_per_image"] == cycles
-        assert r["images_per_s"] == pytest.approx(r["clock_mhz"] * 1e6 / cycles, rel=1e-6)
+        assert r["images_per_s"] == pytest.approx(r["clock_mhz"] * 1e6 / cycles, abs=0.006)
         assert r["images_per_s_per_lut"] == pytest.approx(r["images_per_s"] / r["lut"], rel=1e-3)
         assert acc["luts"] < r["lut"] <= 6000  # board top around the accelerator, within the cap
-        assert r["clock_mhz"] == 50.0  # ECP5 through the PLL
+        assert r["clock_mhz"] == (50.0 if r["point"]["board"] == "ulx3s-25f" else 12.0)
         assert [ly["cycles"] for ly in r["estimate"]["layers"]] == [
             ly["cycles"] for ly in acc["layers"]
         ]
-    assert res["counts"] == {"points": 4, "ok": 2, "failed": 2, "synthesized": 0, "cached": 0}
-    assert res["pareto"]["icebreaker"] == []
-    assert set(res["pareto"]["ulx3s-25f"]) <= {r["name"] for r in recs if r["status"] == "ok"}
+    assert any(r["status"] == "ok" and r["point"]["board"] == "ulx3s-25f" for r in recs)
+    c = res["counts"]
+    assert (c["points"], c["synthesized"], c["cached"]) == (4, 0, 0)
+    assert c["ok"] == sum(r["status"] == "ok" for r in recs)
+    for board, names in res["pareto"].items():
+        ok = [r for r in recs if r["point"]["board"] == board and r["status"] == "ok"]
+        assert set(names) == {ok[i]["name"] for i in front(ok)}
     # CSV: one row per point, same figures
     import csv
 
@@ -165,6 +167,21 @@ def test_local_sweep_records(local_run):
     for row, r in zip(rows, recs, strict=True):
         assert row["status"] == r["status"]
         assert row["images_per_s"] == ("" if r["images_per_s"] is None else str(r["images_per_s"]))
+
+
+def test_point_that_does_not_fit_is_recorded(tmp_path):
+    """sfc W1A1 needs ~335 kbit of weights: beyond the UP5K's block RAM (and LUT ROM) even at
+    PE = SIMD = 1, so its iCEBreaker point fails with the fit's reason; the sweep finishes."""
+    out = tmp_path / "o"
+    rc = main(["explore", "--model", "sfc", "--wbits", "1", "--array", "bitserial",
+               "--board", "icebreaker", "--epochs", "1", "--limit", "100", "--dataset", "digits",
+               "--out", str(out), "--cache", str(tmp_path / "c"), "--quiet"])  # fmt: skip
+    assert rc == 0
+    (r,) = json.loads((out / "results.json").read_text())["points"]
+    assert r["status"] == "failed" and r["stage"] == "estimate"
+    assert "does not fit icebreaker" in r["reason"] and "block RAM" in r["reason"]
+    assert "does not fit icebreaker" in (out / "report.html").read_text()
+    assert "does not fit icebreaker" in (out / "results.csv").read_text()
 
 
 def test_resume_and_model_cache(local_run):
@@ -178,7 +195,7 @@ def test_resume_and_model_cache(local_run):
     # an interrupted sweep: one point's results missing -> only that point runs again
     victim = res["points"][3]["name"]
     (out / "points" / victim / "estimate.json").unlink()
-    shutil.rmtree(out / "points" / victim / "estimate")
+    shutil.rmtree(out / "points" / victim / "estimate", ignore_errors=True)
     third = _explore(out, cache, "--jobs", "1")
     cached = {r["name"]: r["cached"] for r in third["points"]}
     assert cached == {r["name"]: r["name"] != victim for r in res["points"]}
@@ -246,7 +263,6 @@ def test_report_renders_in_chromium(local_run, tmp_path):
     assert table.count("<tr") == 1 + len(res["points"])
     for r in res["points"]:
         assert r["name"] in table
-    assert "does not fit icebreaker" in table
     assert 'data-sortable-tables="' in dom
 
 
@@ -257,15 +273,15 @@ def test_report_renders_in_chromium(local_run, tmp_path):
 def test_synth_point_matches_build_report(local_run, tmp_path):
     base, cache, _ = local_run
     out = tmp_path / "synth"
-    rc = main(["explore", "--model", "tfc", "--wbits", "1", "--array", "parallel",
+    rc = main(["explore", "--model", "tfc", "--wbits", "1", "--array", "bitserial",
                "--board", "ulx3s-25f", "--epochs", "1", "--limit", "300", "--dataset", "digits",
-               "--margin", "0.6", "--max-luts", "6000", "--synth", "--verify-images", "20",
+               "--max-luts", "6000", "--synth", "--verify-images", "20",
                "--out", str(out),
                "--cache", str(cache), "--quiet"])  # fmt: skip
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     (r,) = res["points"]
-    assert r["source"] == "synth", r["reason"]
+    assert r["synth"] is not None, r["reason"]
     build = json.loads((out / r["synth"]["report"]).read_text())
     assert r["lut"] == build["resources"]["LUT"]["used"]
     assert r["ff"] == build["resources"]["FF"]["used"]
