@@ -149,7 +149,7 @@ def point_key(point: Point, model: dict, opts: dict, synth: bool) -> str:
 def _estimate(point: Point, model: dict, opts: dict, folder: Path) -> dict:
     """Fit, compile in memory, estimate; writes ``folder`` (staged). Raises on failure."""
     from bitfab.boards import get_target
-    from bitfab.flows.build import cells_needed, fit_plan
+    from bitfab.flows.build import fit_plan
     from bitfab.hw.accelerator import Accelerator, accelerator_report
     from bitfab.hw.compiler import compile_graph
     from bitfab.staging import staged_output
@@ -164,7 +164,8 @@ def _estimate(point: Point, model: dict, opts: dict, folder: Path) -> dict:
         rep = accelerator_report(acc)
         (tmp / "accelerator.json").write_text(json.dumps(rep, indent=2, default=str) + "\n")
     cycles = int(rep["performance"]["cycles_per_image"])
-    cells = cells_needed(target, rep["luts"])
+    # the fit's modelled cells: accelerator estimate plus the memory Yosys puts in logic
+    cells = fit["cells_modelled"]
     ips = point.clock_mhz * 1e6 / cycles if cycles else None
     return {
         "lut": cells,
