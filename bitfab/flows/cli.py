@@ -100,47 +100,17 @@ def add_boards(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "boards",
         help="list the supported boards and bare devices",
-        description="The board catalogue: family, device, package, LUTs, block RAM, DSPs.",
+        description="The board catalogue: device, clock, LUTs, block RAM, DSPs, SPRAM, and the "
+        "pins of each board's serial host link and class LEDs.",
     )
+    p.add_argument("--wide", action="store_true", help="one table row per target with every column")
     p.set_defaults(func=cmd_boards)
 
 
 def cmd_boards(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+    from bitfab.boards.listing import print_boards
 
-    from bitfab.boards import BOARDS, DEVICES
-
-    t = Table(title="bitfab targets")
-    for col in (
-        "name",
-        "family",
-        "device",
-        "package",
-        "LUT4",
-        "BRAM",
-        "DSP",
-        "SPRAM",
-        "I/O",
-        "clock MHz",
-        "description",
-    ):
-        t.add_column(col, no_wrap=col in ("name", "device"))
-    for tgt in [*BOARDS.values(), *DEVICES.values()]:
-        t.add_row(
-            tgt.name,
-            tgt.family,
-            tgt.device,
-            tgt.package,
-            str(tgt.luts),
-            f"{tgt.bram_blocks} x {tgt.bram_bits // 1024}k",
-            str(tgt.dsps),
-            str(tgt.spram_blocks),
-            str(tgt.io),
-            f"{tgt.default_clock_mhz:g}",
-            tgt.description,
-        )
-    Console().print(t)
+    print_boards(args.wide)
     return 0
 
 
