@@ -33,19 +33,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import math
 import os
 import shutil
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from bitfab.boards import BOARDS, Target, get_target
 from bitfab.errors import BitfabError
+from bitfab.flows.content_hash import content_key, package_versions, sha256_file, source_hash
 from bitfab.staging import staged_output
 
 #: The steps of a build, in order (also their folder names).
@@ -137,23 +136,9 @@ ProgressFn = Callable[[str, str], None]  # (step, message)
 # --------------------------------------------------------------------------------------------
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in VERSIONED_PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
+    """Versions of :data:`VERSIONED_PACKAGES`."""
+    return package_versions(VERSIONED_PACKAGES)
 
 
 #: bitfab sources (folders or files under bitfab/) whose code each step runs: a change there
@@ -169,21 +154,12 @@ STEP_SOURCES = {
 
 def _source_hash(parts: tuple[str, ...]) -> str:
     """SHA-256 over bitfab's Python sources in ``parts`` (paths relative to the package)."""
-    root = Path(__file__).resolve().parents[1]
-    files: set[Path] = set()
-    for part in parts:
-        p = root / part
-        files.update(p.rglob("*.py") if p.is_dir() else [p])
-    h = hashlib.sha256()
-    for p in sorted(files):
-        h.update(p.relative_to(root).as_posix().encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()
+    return source_hash(parts)
 
 
 def step_key(inputs: dict[str, Any]) -> str:
     """The cache key of a step: SHA-256 of its inputs as canonical JSON."""
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    return content_key(inputs)
 
 
 def _cached(folder: Path, key: str) -> dict | None:

@@ -121,3 +121,26 @@ def check_export(
         "seconds": round(seconds, 3),
         "ok": n_dis == n_tie,
     }
+
+
+def export_and_check(
+    model: nn.Module,
+    path: Path,
+    x_test: torch.Tensor,
+    check_images: int | None = None,
+    shown_path: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Export ``model`` to QONNX at ``path`` and check it against torch on the first
+    ``check_images`` of ``x_test`` (all when None); returns :func:`check_export`'s record.
+
+    Raises BitfabError naming ``shown_path`` (default ``path``; the final location when ``path``
+    is in a staging folder) if the export disagrees with torch anywhere but at exact ties."""
+    export_model(model, path)
+    n_check = len(x_test) if check_images is None else min(check_images, len(x_test))
+    check = check_export(model, path, x_test[:n_check].numpy())
+    if not check["ok"]:
+        raise BitfabError(
+            f"{shown_path or path}: QONNX export disagrees with torch on "
+            f"{check['disagree_not_tie']} of {check['images']} test images (not at ties)"
+        )
+    return check

@@ -364,17 +364,10 @@ def quantize(
         "machine": machine_info(),
         "export_check": None,
     }
-    from bitfab.models.export import check_export, export_model
+    from bitfab.models.export import export_and_check
 
     with staged_output(out) as tmp:
-        export_model(qm, tmp / MODEL_ONNX)
-        n_check = len(x_test) if check_images is None else min(check_images, len(x_test))
-        check = check_export(qm, tmp / MODEL_ONNX, x_test[:n_check].numpy())
-        if not check["ok"]:
-            raise BitfabError(
-                f"{out / MODEL_ONNX}: QONNX export disagrees with torch on "
-                f"{check['disagree_not_tie']} of {check['images']} test images (not at ties)"
-            )
+        check = export_and_check(qm, tmp / MODEL_ONNX, x_test, check_images, out / MODEL_ONNX)
         metrics["export_check"] = check
         metrics["wall_seconds"] = round(time.perf_counter() - wall0, 2)
         (tmp / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")

@@ -343,16 +343,11 @@ def train(
     }
     with staged_output(out) as tmp:
         if not cfg.is_float:
-            from bitfab.models.export import check_export, export_model
+            from bitfab.models.export import export_and_check
 
-            export_model(model, tmp / MODEL_ONNX)
-            n_check = len(x_test) if check_images is None else min(check_images, len(x_test))
-            check = check_export(model, tmp / MODEL_ONNX, x_test[:n_check].numpy())
-            if not check["ok"]:
-                raise BitfabError(
-                    f"{out / MODEL_ONNX}: QONNX export disagrees with torch on "
-                    f"{check['disagree_not_tie']} of {check['images']} test images (not at ties)"
-                )
+            check = export_and_check(
+                model, tmp / MODEL_ONNX, x_test, check_images, out / MODEL_ONNX
+            )
             metrics["export_check"] = check
         metrics["wall_seconds"] = round(time.perf_counter() - wall0, 2)
         (tmp / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")

@@ -15,12 +15,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from bitfab.flows.content_hash import content_key, package_versions
 
 #: bitfab sources (relative to the package) whose code a point runs / training runs.
 POINT_SOURCES = ("dataflow", "hw", "boards", "sim", "flows/build.py", "flows/board.py",
@@ -38,41 +38,9 @@ def default_cache_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "bitfab") / "explore"
 
 
-def source_hash(parts: tuple[str, ...]) -> str:
-    """SHA-256 over bitfab's Python sources under ``parts`` (paths relative to the package)."""
-    root = Path(__file__).resolve().parents[2]
-    files: set[Path] = set()
-    for part in parts:
-        p = root / part
-        files.update(p.rglob("*.py") if p.is_dir() else [p] if p.is_file() else [])
-    h = hashlib.sha256()
-    for p in sorted(files):
-        h.update(p.relative_to(root).as_posix().encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 def versions() -> dict[str, str]:
-    out = {}
-    for pkg in PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
-
-
-def content_key(inputs: dict[str, Any]) -> str:
-    """SHA-256 of ``inputs`` as canonical JSON."""
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """Versions of :data:`PACKAGES`."""
+    return package_versions(PACKAGES)
 
 
 def model_key(model_config: dict[str, Any], train: dict[str, Any]) -> str:

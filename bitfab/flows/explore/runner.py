@@ -32,15 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from bitfab.errors import BitfabError
-from bitfab.flows.explore.cache import (
-    POINT_SOURCES,
-    content_key,
-    model_key,
-    sha256_file,
-    source_hash,
-    versions,
-    write_json_atomic,
-)
+from bitfab.flows.content_hash import content_key, sha256_file, source_hash
+from bitfab.flows.explore.cache import POINT_SOURCES, model_key, versions, write_json_atomic
 from bitfab.flows.explore.spec import Point
 
 #: Test images of the QONNX export check when a sweep trains a model (not all 10,000: speed).
