@@ -104,6 +104,30 @@ def targets(data: dict) -> list[dict]:
         else:
             row["met"] = None  # the qat part has not run yet
         out.append(row)
+    mixed = _rows(data, "mixed")
+    for uni in mixed:
+        if uni.get("method") != "uniform" or not uni.get("fits_board"):
+            continue  # a uniform config that does not fit the board is no baseline there
+        for r in mixed:
+            if (
+                r.get("model") == uni["model"]
+                and r.get("method", "").startswith("mixed")
+                and (r.get("budget") or {}).get("luts") == uni["cost"]["luts"]
+            ):
+                delta = round(_acc(r) - _acc(uni), 2)
+                out.append(
+                    {
+                        "target": "mixed precision >= 1 point above uniform at the same LUT "
+                        f"budget on the UP5K ({uni['board']}, {uni['array']})",
+                        "model": r["model"],
+                        "method": r["method"],
+                        "uniform": f"{uni['precision']} {_acc(uni):.2f}",
+                        "mixed": round(_acc(r), 2),
+                        "seeds": r.get("seeds"),
+                        "gap": delta,
+                        "met": delta >= 1.0,
+                    }
+                )
     return out
 
 
