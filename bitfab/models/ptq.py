@@ -78,7 +78,7 @@ def load_float_checkpoint(
     if p.is_dir():
         p = p / CHECKPOINT
     if not p.is_file():
-        raise BitfabError(f"{p}: no checkpoint; train one with 'bitfab train --wbits float'")
+        raise BitfabError(f"{p}: no float checkpoint; train one with 'bitfab train --float'")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file

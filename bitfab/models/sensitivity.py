@@ -27,7 +27,6 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -136,28 +135,9 @@ def load_float_checkpoint(path: str | os.PathLike[str], normalize: bool = True) 
 
     Raises :class:`BitfabError` for a missing/unreadable file or a checkpoint that is not float.
     """
-    from bitfab.models.zoo import build_model
+    from bitfab.models.ptq import load_float_checkpoint as load_float_zoo_model
 
-    p = Path(path)
-    if p.is_dir():
-        p = p / "checkpoint.pt"
-    if not p.is_file():
-        raise BitfabError(f"{p}: no float checkpoint; train one with `bitfab train --wbits float`")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise BitfabError(f"{p}: unreadable checkpoint ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or "cfg" not in ckpt or "model" not in ckpt:
-        raise BitfabError(f"{p}: not a bitfab checkpoint (no cfg/model)")
-    cfg = ModelConfig.from_dict(ckpt["cfg"])
-    if not cfg.is_float:
-        raise BitfabError(
-            f"{p}: checkpoint is {cfg.precision}, not a float model; "
-            "train one with `bitfab train --wbits float`"
-        )
-    model = build_model(cfg)
-    model.load_state_dict(ckpt["model"])
-    model.eval()
+    model, cfg, ckpt = load_float_zoo_model(path)
     log_scale = float(ckpt.get("loss", {}).get("log_scale", torch.tensor(0.0)))
     if normalize:
         log_scale += math.log(normalize_weight_range(model))

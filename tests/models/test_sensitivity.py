@@ -193,7 +193,7 @@ def test_load_float_checkpoint_refuses_bad_files(tmp_path):
         load_float_checkpoint(tmp_path)
     cfg = make_config("tfc", wbits=2)
     torch.save({"cfg": cfg.to_dict(), "model": build_model(cfg).state_dict()}, tmp_path / "q.pt")
-    with pytest.raises(BitfabError, match="not a float model"):
+    with pytest.raises(BitfabError, match="not a float one"):
         load_float_checkpoint(tmp_path / "q.pt")
 
 
