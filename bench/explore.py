@@ -46,17 +46,11 @@ SWEEP = {
 
 
 def _machine() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """bitfab's machine record (cpu, cores, platform) plus the load when the bench started."""
+    from bitfab.models.train import machine_info
+
     return {
-        "cpus": os.cpu_count(),
-        "cpu": cpu,
+        **machine_info(),
         "python": platform.python_version(),
         "loadavg_start": list(os.getloadavg()),
         "note": "2 cores shared with other engineers' jobs; run with nice -n 5",
