@@ -4,8 +4,8 @@ LUT budget on the iCEBreaker (iCE40 UP5K), bit-serial array.
 For each model and each uniform precision ``WbAb``:
 
 1. the uniform config's cost by bitfab's cost model (accelerator LUT estimate, block RAMs,
-   cycles per image at PE = SIMD = 1, :func:`bitfab.flows.mixed.config_cost`);
-2. ``bitfab mixed``'s allocation (:func:`bitfab.flows.mixed.mixed_precision`) under the budget
+   cycles per image at PE = SIMD = 1, :func:`bitfab.flows.mixed.search.config_cost`);
+2. ``bitfab mixed``'s allocation (:func:`bitfab.flows.mixed.search.mixed_precision`) under the budget
    ``luts = that cost`` plus the UP5K's own LUT and block-RAM limits (a uniform config that does
    not fit the UP5K by the cost model: its LUTs and block RAMs, the board's limits off), once
    with HAWQ-V2's Hessian sensitivity and once with the measured loss change;
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from methods_common import merge_part  # noqa: E402
 
 from bitfab.boards import get_target  # noqa: E402
-from bitfab.flows.mixed import (  # noqa: E402
+from bitfab.flows.mixed.search import (  # noqa: E402
     board_budget,
     config_cost,
     cost_tables,

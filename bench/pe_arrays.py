@@ -2,7 +2,7 @@
 
 For each array kind (bit-parallel, bit-serial, bit-fusion) x precision (W1A1 bipolar, W2A2,
 W4A4, W8A8 signed) x size (PE x SIMD) x device (iCE40 UP5K, ECP5), run
-:func:`bitfab.flows.synthesize` out of context (the array wrapped in the shift-chain / XOR-tree
+:func:`bitfab.fpga.synthesize` out of context (the array wrapped in the shift-chain / XOR-tree
 harness, whose own cost is measured separately and subtracted) and record LUT, FF, carry, BRAM,
 DSP, post-route Fmax and the throughput figures:
 
@@ -51,15 +51,15 @@ def make_array(kind: str, pe: int, simd: int, bits: int, bricks: int | None = No
     """Instantiate one array; ``kind`` is bitparallel / bitserial / bitfusion."""
     k = PRECISIONS[bits]
     if kind == "bitparallel":
-        from bitfab.hw.bitparallel import BitParallelArray
+        from bitfab.hw.arrays.parallel import BitParallelArray
 
         return BitParallelArray(pe, simd, bits, bits, k, k)
     if kind == "bitserial":
-        from bitfab.hw.bitserial import BitSerialArray
+        from bitfab.hw.arrays.bitserial import BitSerialArray
 
         return BitSerialArray(pe, simd, bits, bits, k, k)
     if kind == "bitfusion":
-        from bitfab.hw.bitfusion import BitFusionArray
+        from bitfab.hw.arrays.bitfusion import BitFusionArray
 
         return BitFusionArray(pe, simd, bits, bits, k, k, bricks=bricks)
     raise ValueError(f"unknown array kind {kind!r}")
@@ -169,7 +169,7 @@ def _save(data: dict) -> None:
 def _meta(argv: list[str]) -> dict:
     import subprocess
 
-    from bitfab.flows import tool_version
+    from bitfab.fpga import tool_version
 
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -187,7 +187,7 @@ def _meta(argv: list[str]) -> dict:
         "tools": {t: tool_version(t) for t in ("yosys", "nextpnr-ice40", "nextpnr-ecp5")},
         "clock_constraint_mhz": CLOCK_MHZ,
         "method": (
-            "out-of-context: bitfab.flows.synthesize with the shift-chain/XOR-tree harness; "
+            "out-of-context: bitfab.fpga.synthesize with the shift-chain/XOR-tree harness; "
             "LUT/FF/carry are the array's own (whole netlist minus the black-boxed harness, "
             "Yosys cell counts; ECP5 LUT = LUT4 + 2 per CCU2C); Fmax = nextpnr post-route, "
             "seed 1; no DSPs (synth_ice40 without -dsp, synth_ecp5 -nodsp)"
@@ -243,7 +243,7 @@ def _source_sha1(arr) -> str:
     import hashlib
     import inspect
 
-    from bitfab.hw import pe_common
+    from bitfab.hw.arrays import common as pe_common
 
     h = hashlib.sha1()
     for mod in (inspect.getmodule(type(arr)), pe_common):
@@ -276,7 +276,7 @@ def retire_stale(data: dict) -> int:
 
 
 def run_one(spec: dict, work: Path, timeout_s: float = 3600.0) -> list[dict]:
-    from bitfab.flows import synthesize
+    from bitfab.fpga import synthesize
 
     arr = make_array(spec["kind"], spec["pe"], spec["simd"], spec["bits"], spec["bricks"])
     out = work / run_key(spec)

@@ -406,7 +406,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- flow: the main job (owned by bitfab.pipeline) -----------------------------------------------
+# --- flow: the main job (owned by bitfab.flows.pipeline) -----------------------------------------------
 def _add_flow(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "flow",
@@ -458,8 +458,8 @@ def _add_flow(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_flow(args: argparse.Namespace) -> int:
+    from bitfab.flows.pipeline import run_flow
     from bitfab.models.config import make_config
-    from bitfab.pipeline import run_flow
 
     cfg = make_config(**_model_opts(args))
     r = run_flow(
@@ -496,7 +496,7 @@ def _cmd_flow(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- run: images through the host link of a board (owned by bitfab.flows.host) -------------------
+# --- run: images through the host link of a board (owned by bitfab.host.run) -------------------
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
@@ -529,7 +529,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     import contextlib
 
-    from bitfab.flows.host import run_images
+    from bitfab.host.run import run_images
 
     if not 1 <= args.window <= 8:
         raise BitfabError(f"--window {args.window}: must be 1..8 (the board holds 8 requests)")

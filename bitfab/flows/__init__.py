@@ -1,21 +1,5 @@
-"""Synthesis, place and route, bitstreams and reports with Yosys + nextpnr (YoWASP builds).
+"""Cross-stage orchestration: ``build`` (model -> verified bitstream), ``pipeline`` (the main
+job), ``mixed`` (hardware-aware mixed precision) and ``explore`` (design-space sweeps).
 
-Public API: :func:`synthesize` (component or Verilog -> :class:`Report`), the out-of-context
-:class:`OutOfContextHarness`, and :func:`find_tool` / :func:`tool_version`.
+The open-toolchain back end these drive lives one layer down, in :mod:`bitfab.fpga`.
 """
-
-from bitfab.flows.harness import OutOfContextHarness
-from bitfab.flows.report import Report
-from bitfab.flows.synth import fit_error, synthesize
-from bitfab.flows.toolchain import find_tool, tool_version
-from bitfab.flows.yosys import Resources
-
-__all__ = [
-    "OutOfContextHarness",
-    "Report",
-    "Resources",
-    "find_tool",
-    "fit_error",
-    "synthesize",
-    "tool_version",
-]

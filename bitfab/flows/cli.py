@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 
-ARRAYS = ("bitparallel", "bitserial", "bitfusion")
+from bitfab.kinds import ARRAY_ALIASES, ARRAY_KINDS
+
+#: --array choices of synth: the kinds and their older spellings
+ARRAYS = (*ARRAY_KINDS, *ARRAY_ALIASES)
 
 
 def add_synth(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +53,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from bitfab.errors import BitfabError
-    from bitfab.flows import synthesize
+    from bitfab.fpga import synthesize
 
     console = Console(stderr=True)
     if (args.array is None) == (args.verilog is None):
@@ -83,12 +86,9 @@ def _make_array(args: argparse.Namespace):
     def kind(bits: int) -> str:
         return args.kind or ("bipolar" if bits == 1 else "signed")
 
-    if args.array == "bitparallel":
-        from bitfab.hw.bitparallel import BitParallelArray as cls
-    elif args.array == "bitserial":
-        from bitfab.hw.bitserial import BitSerialArray as cls
-    else:
-        from bitfab.hw.bitfusion import BitFusionArray as cls
+    from bitfab.hw.arrays import array_class
+
+    cls = array_class(args.array)
     try:
         return cls(args.pe, args.simd, args.wbits, args.abits, kind(args.wbits), kind(args.abits))
     except ValueError as exc:

@@ -2,7 +2,7 @@
 
 ``bitfab mixed FLOAT_CHECKPOINT --board B --array A --budget luts=N[,bram=N][,cycles=N] --out FILE``
 measures the float model's per-layer sensitivity, bitfab's per-layer hardware cost on ``B``/``A``,
-chooses per-layer weight and activation bits (:mod:`bitfab.flows.mixed`) and writes the
+chooses per-layer weight and activation bits (:mod:`bitfab.flows.mixed.search`) and writes the
 ModelConfig JSON that ``bitfab train --config FILE`` takes.
 """
 
@@ -84,7 +84,7 @@ def cmd_mixed(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from bitfab.flows.mixed import mixed_precision, parse_budget, resolve_target
+    from bitfab.flows.mixed.search import mixed_precision, parse_budget, resolve_target
     from bitfab.models.config import make_config
 
     torch.set_num_threads(1)

@@ -21,9 +21,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from bitfab.hw.compiler import CompiledGraph
+from bitfab.hw.elaboratable import unused_ok
 from bitfab.hw.fifo_sizing import fifo_depths as fifo_depths_for
+from bitfab.hw.layers.stream_fifo import StreamFIFO
 from bitfab.hw.perf import model_perf
-from bitfab.hw.stream_fifo import StreamFIFO
 
 
 class Accelerator(wiring.Component):
@@ -61,7 +62,7 @@ class Accelerator(wiring.Component):
             for spec, d in zip(graph.layers[:-1], depths, strict=True)
         ]
         for sub in [*self.units, *(f for f in self.fifos if f is not None)]:
-            sub._MustUse__silence = True  # elaborated with the accelerator (or not at all)
+            unused_ok(sub)  # elaborated with the accelerator (or not at all)
         super().__init__(
             {
                 "i": In(stream.Signature(unsigned(graph.input_fmt.width))),
@@ -219,5 +220,5 @@ def load_accelerator(out_dir) -> tuple[Accelerator, dict]:  # noqa: ANN001
     default = next(iter(arrays.values()), "parallel")
     graph = compile_graph(d / "dataflow.onnx", default, arrays)
     acc = Accelerator(graph, [f["depth"] for f in report["fifos"]])
-    acc._MustUse__silence = True  # a description of the Verilog on disk; maybe never elaborated
+    unused_ok(acc)  # a description of the Verilog on disk; maybe never elaborated
     return acc, report

@@ -27,30 +27,24 @@ from pathlib import Path
 import numpy as np
 
 from bitfab.errors import BitfabError
+from bitfab.hw.elaboratable import unused_ok
+from bitfab.kinds import array_kind
 
 #: FINN op type -> (module, class) of the bitfab streaming layer.
 COMPONENTS: dict[str, tuple[str, str]] = {
-    "MVAU": ("bitfab.hw.mvau", "MVAU"),
-    "Thresholding": ("bitfab.hw.thresholding", "Thresholding"),
-    "ConvolutionInputGenerator": ("bitfab.hw.sliding_window", "SlidingWindow"),
-    "FMPadding": ("bitfab.hw.fmpadding", "FMPadding"),
-    "Pool": ("bitfab.hw.pool", "Pool"),
-    "LabelSelect": ("bitfab.hw.label_select", "LabelSelect"),
-    "StreamingDataWidthConverter": ("bitfab.hw.width_converter", "StreamingDataWidthConverter"),
-    "StreamingFIFO": ("bitfab.hw.stream_fifo", "StreamFIFO"),
+    "MVAU": ("bitfab.hw.layers.mvau", "MVAU"),
+    "Thresholding": ("bitfab.hw.layers.thresholding", "Thresholding"),
+    "ConvolutionInputGenerator": ("bitfab.hw.layers.sliding_window", "SlidingWindow"),
+    "FMPadding": ("bitfab.hw.layers.fmpadding", "FMPadding"),
+    "Pool": ("bitfab.hw.layers.pool", "Pool"),
+    "LabelSelect": ("bitfab.hw.layers.label_select", "LabelSelect"),
+    "StreamingDataWidthConverter": (
+        "bitfab.hw.layers.width_converter",
+        "StreamingDataWidthConverter",
+    ),
+    "StreamingFIFO": ("bitfab.hw.layers.stream_fifo", "StreamFIFO"),
 }
 SUPPORTED_OPS: tuple[str, ...] = tuple(COMPONENTS)
-ARRAY_KINDS: tuple[str, ...] = ("parallel", "bitserial", "bitfusion")
-#: aliases accepted on the command line and in configs
-_ARRAY_ALIASES = {"bitparallel": "parallel", "bit-parallel": "parallel", "bit-serial": "bitserial"}
-
-
-def array_kind(name: str) -> str:
-    """Canonical PE array kind (``parallel``, ``bitserial``, ``bitfusion``) or BitfabError."""
-    kind = _ARRAY_ALIASES.get(str(name).lower(), str(name).lower())
-    if kind not in ARRAY_KINDS:
-        raise BitfabError(f"array kind {name!r}: expected one of {', '.join(ARRAY_KINDS)}")
-    return kind
 
 
 @dataclass(frozen=True)
@@ -104,7 +98,7 @@ class LayerSpec:
                 )
             else:
                 unit = klass.from_finn(self.attrs, *self.inits)
-            unit._MustUse__silence = True  # a layer may be built only to read its parameters
+            unused_ok(unit)  # a layer may be built only to read its parameters
             return unit
         except ValueError as e:
             raise BitfabError(
@@ -175,7 +169,7 @@ def _attrs(node) -> dict:  # noqa: ANN001
 
 
 def _kind_bits(dt) -> tuple[str, int]:  # noqa: ANN001
-    from bitfab.hw.thresholding import finn_kind_bits
+    from bitfab.hw.types import finn_kind_bits
 
     try:
         return finn_kind_bits(dt)

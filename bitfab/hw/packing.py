@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-KINDS = ("bipolar", "signed", "unsigned")
+from bitfab.hw.types import KINDS
 
 
 def encode(value: int, width: int, kind: str) -> int:

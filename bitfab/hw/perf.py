@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bitfab.hw.compiler import LayerSpec
-from bitfab.hw.sliding_window import SlidingWindowParallel
+from bitfab.hw.layers.sliding_window import SlidingWindowParallel
 
 #: Extra cycles of a StreamFIFO (``SyncFIFOBuffered``: one cycle in, registered output).
 FIFO_LATENCY = 1

@@ -40,7 +40,8 @@ def accel_design(verilog_text: str, component, top: str) -> VerilogDesign:  # no
     return VerilogDesign(verilog_text, top, PortMap(streams=ports.streams, plain=ports.plain))
 
 
-def _pow2(n: int) -> int:
+def pow2_depth(n: int) -> int:
+    """The smallest power of two >= ``n`` and >= 1024 (a simulation memory depth, words)."""
     d = 1024
     while d < n:
         d *= 2
@@ -87,7 +88,7 @@ class ChunkRunner:
         if len(ins) != 1 or len(outs) != 1:
             raise ValueError("the accelerator must have one input and one output stream")
         self.s_in, self.s_out = ins[0], outs[0]
-        depths = {self.s_in: _pow2(max_in_words), self.s_out: _pow2(max_out_words)}
+        depths = {self.s_in: pow2_depth(max_in_words), self.s_out: pow2_depth(max_out_words)}
         tb = VerilogDesign(
             design.text + harness_verilog(design.ports, depths, design.top), TB_TOP, design.ports
         )

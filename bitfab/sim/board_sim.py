@@ -1,6 +1,6 @@
 """A simulated board on a virtual serial port: the host link RTL in Verilator behind a pty.
 
-:func:`build_board_sim` converts a :class:`bitfab.hw.host_link.HostLink` (the accelerator with
+:func:`build_board_sim` converts a :class:`bitfab.hw.shell.host_link.HostLink` (the accelerator with
 its UARTs and protocol engine, the same RTL the board top instantiates) to Verilog module
 ``bitfab_board`` and compiles it with a generated C++ ``main`` into a standalone executable
 (``verilator --cc --exe --build``, cached by content hash beside the other native builds,
@@ -173,7 +173,7 @@ def board_verilog(accelerator, divisor: int = SIM_DIVISOR, timeout: int = SIM_TI
     ``rst``, ``rx``, ``tx``, ``last_class``, ``busy``, ``errors``."""
     from amaranth.back import verilog
 
-    from bitfab.hw.host_link import HostLink
+    from bitfab.hw.shell.host_link import HostLink
 
     link = HostLink(accelerator, divisor=divisor, timeout=timeout)
     return verilog.convert(link, name=TOP)

@@ -11,7 +11,6 @@ reference (the command fails otherwise).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import platform
 import sys
@@ -20,14 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from bitfab.hw import packing
+from bitfab.kinds import ARRAY_KINDS as ARRAYS
 from bitfab.sim import rtl_runner
 from bitfab.sim.verilog import component_to_verilog
-
-ARRAYS = {
-    "bitparallel": ("bitfab.hw.bitparallel", "BitParallelArray"),
-    "bitserial": ("bitfab.hw.bitserial", "BitSerialArray"),
-    "bitfusion": ("bitfab.hw.bitfusion", "BitFusionArray"),
-}
 
 
 def pe_array_cases(
@@ -86,7 +80,7 @@ def pe_array_cases(
 
 
 def compare(
-    array: str = "bitparallel",
+    array: str = "parallel",
     pe: int = 4,
     simd: int = 4,
     wbits: int = 4,
@@ -99,8 +93,10 @@ def compare(
     skip_idle: bool = True,
 ) -> dict:
     """Run the same cases on every backend; return the measured figures (JSON-ready)."""
-    mod, cls = ARRAYS[array]
-    make = getattr(importlib.import_module(mod), cls)
+    from bitfab.hw.arrays import array_class
+
+    make = array_class(array)
+    cls = make.__name__
     comp = make(pe, simd, wbits, abits, kinds[0], kinds[1])
     cases = pe_array_cases(comp, dots, folds, seed, [(0.0, 0.0), (0.3, 0.3)], skip_idle)
     design = component_to_verilog(comp)
@@ -146,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bitfab.sim.compare_backends",
         description="Verilator vs Icarus on one PE array, side by side (same Verilog, same cases).",
     )
-    ap.add_argument("--array", choices=sorted(ARRAYS), default="bitparallel")
+    ap.add_argument("--array", choices=sorted(ARRAYS), default="parallel")
     ap.add_argument("--pe", type=int, default=4)
     ap.add_argument("--simd", type=int, default=4)
     ap.add_argument("--wbits", type=int, default=4)

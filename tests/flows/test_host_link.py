@@ -19,7 +19,7 @@ import pytest
 
 from bitfab.cli import main
 from bitfab.errors import BitfabError
-from bitfab.hw.host_link import crc8, request
+from bitfab.hw.shell.host_link import crc8, request
 from tests.hw.test_compiler import tiny_dataflow
 
 pytest.importorskip("serial")
@@ -45,7 +45,7 @@ def board(acc_dir):
 
 def test_bitfab_run_classes_match_the_golden_model(board, acc_dir, capsys):
     from bitfab.dataflow.golden import GoldenModel
-    from bitfab.flows.host import run_images
+    from bitfab.host.run import run_images
     from bitfab.sim.verify import load_test_images
 
     n = 20
@@ -75,7 +75,7 @@ def test_bad_frames_get_error_replies_and_the_link_recovers(board, acc_dir):
     import serial
 
     from bitfab.dataflow.golden import GoldenModel
-    from bitfab.flows.host import image_payloads
+    from bitfab.host.run import image_payloads
     from bitfab.hw.accelerator import load_accelerator
     from bitfab.sim.verify import load_test_images
 
@@ -126,7 +126,7 @@ def test_run_reports_a_silent_port_as_one_error(acc_dir, capsys):
 
 
 def test_board_error_reply_is_a_bitfab_error(board):
-    from bitfab.flows.host import BoardLink
+    from bitfab.host.run import BoardLink
 
     with BoardLink(board.port, timeout_s=10) as link:
         bad = bytearray(request(3))
@@ -141,7 +141,7 @@ def test_board_error_reply_is_a_bitfab_error(board):
 
 # ---- board top -----------------------------------------------------------------------------------
 def test_pll_settings_meet_the_device_equations():
-    from bitfab.flows.board_top import ecp5_pll, ice40_pll
+    from bitfab.hw.shell.board_top import ecp5_pll, ice40_pll
 
     # icepll -i 12 -o 24 gives DIVR 0, DIVF 63, DIVQ 5, FILTER_RANGE 1
     p = ice40_pll(12.0, 24.0)
@@ -162,7 +162,7 @@ def test_pll_settings_meet_the_device_equations():
 
 def test_board_top_refuses_a_bare_device():
     # a platform without a "uart" resource is refused in tests/flows/test_board.py
-    from bitfab.flows.board_top import BoardTop
+    from bitfab.hw.shell.board_top import BoardTop
     from tests.hw.test_host_link import ToyAcc
 
     acc = ToyAcc(3, False)
@@ -191,8 +191,8 @@ def _toy_graph_acc():
     [("icebreaker", 24, "SB_PLL40_PAD", "7eaa997e"), ("ulx3s-25f", 50, "EHXPLLL", "ffffbdb3")],
 )
 def test_board_top_bitstream_with_pll(tmp_path, board, mhz, prim, sync):
-    from bitfab.flows.board import build_board_bitstream
-    from bitfab.flows.board_top import BoardTop
+    from bitfab.fpga.bitstream import build_board_bitstream
+    from bitfab.hw.shell.board_top import BoardTop
 
     top = BoardTop(_toy_graph_acc(), board, clock_mhz=mhz)
     assert top.clock_hz == mhz * 1e6 and top.pll["primitive"] == prim
@@ -209,7 +209,7 @@ def test_vector_replies_are_classified_by_argmax():
     """A raw-vector accelerator: the host unpacks the reply words and takes the argmax."""
     from types import SimpleNamespace
 
-    from bitfab.flows.host import vector_class
+    from bitfab.host.run import vector_class
     from bitfab.hw.compiler import StreamFormat
 
     rng = np.random.default_rng(4)

@@ -15,7 +15,7 @@ import pytest
 
 from bitfab.cli import main
 from bitfab.errors import BitfabError
-from bitfab.flows.mixed import (
+from bitfab.flows.mixed.search import (
     Cost,
     CostTables,
     allocate,

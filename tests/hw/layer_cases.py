@@ -20,21 +20,22 @@ from pathlib import Path
 import numpy as np
 
 from bitfab.hw import packing
+from bitfab.hw.elaboratable import unused_ok
 from tests.hw.pe_cases import rand_values, value_range  # noqa: F401  (shared value helpers)
 
 # component name -> (module, class)
 COMPONENTS = {
-    "Thresholding": ("bitfab.hw.thresholding", "Thresholding"),
-    "MVAU": ("bitfab.hw.mvau", "MVAU"),
-    "SlidingWindow": ("bitfab.hw.sliding_window", "SlidingWindow"),
-    "FMPadding": ("bitfab.hw.fmpadding", "FMPadding"),
-    "Pool": ("bitfab.hw.pool", "Pool"),
-    "LabelSelect": ("bitfab.hw.label_select", "LabelSelect"),
+    "Thresholding": ("bitfab.hw.layers.thresholding", "Thresholding"),
+    "MVAU": ("bitfab.hw.layers.mvau", "MVAU"),
+    "SlidingWindow": ("bitfab.hw.layers.sliding_window", "SlidingWindow"),
+    "FMPadding": ("bitfab.hw.layers.fmpadding", "FMPadding"),
+    "Pool": ("bitfab.hw.layers.pool", "Pool"),
+    "LabelSelect": ("bitfab.hw.layers.label_select", "LabelSelect"),
     "StreamingDataWidthConverter": (
-        "bitfab.hw.width_converter",
+        "bitfab.hw.layers.width_converter",
         "StreamingDataWidthConverter",
     ),
-    "StreamFIFO": ("bitfab.hw.stream_fifo", "StreamFIFO"),
+    "StreamFIFO": ("bitfab.hw.layers.stream_fifo", "StreamFIFO"),
 }
 
 
@@ -719,7 +720,7 @@ def cycle_figures() -> list[dict]:
         if run.outputs != case.expected:
             raise AssertionError(f"{comp} {p}: wrong outputs")
         dut = case.build()
-        dut._MustUse__silence = True  # built only for its cycle formula
+        unused_ok(dut)  # built only for its cycle formula
         rows.append(
             dict(
                 layer=comp,
@@ -843,8 +844,8 @@ SYNTH_CONFIGS = [
 
 def synth_figures(target: str = "ecp5-25f", out_root: str = "/tmp/bitfab-layer-synth"):
     """Synthesize and place-and-route each :data:`SYNTH_CONFIGS` layer with
-    :func:`bitfab.flows.synth.synthesize` (LUT fabric, out-of-context harness); yield rows."""
-    from bitfab.flows.synth import synthesize
+    :func:`bitfab.fpga.synth.synthesize` (LUT fabric, out-of-context harness); yield rows."""
+    from bitfab.fpga.synth import synthesize
 
     rng = np.random.default_rng(0)
     for name, comp, p in SYNTH_CONFIGS:
@@ -923,7 +924,7 @@ def graph_layer(family: str, node_name: str, fold: dict | None = None, **build_k
     from onnx import helper
     from qonnx.core.datatype import DataType
 
-    from bitfab.hw.thresholding import finn_kind_bits
+    from bitfab.hw.types import finn_kind_bits
 
     model, tensors = finn_graph(family)
     node = model.get_node_from_name(node_name)

@@ -21,9 +21,9 @@ from bitfab.hw import packing
 
 # array name -> (module, class)
 ARRAYS = {
-    "bitserial": ("bitfab.hw.bitserial", "BitSerialArray"),
-    "bitfusion": ("bitfab.hw.bitfusion", "BitFusionArray"),
-    "bitparallel": ("bitfab.hw.bitparallel", "BitParallelArray"),
+    "bitserial": ("bitfab.hw.arrays.bitserial", "BitSerialArray"),
+    "bitfusion": ("bitfab.hw.arrays.bitfusion", "BitFusionArray"),
+    "bitparallel": ("bitfab.hw.arrays.parallel", "BitParallelArray"),
 }
 KINDS = ("bipolar", "signed", "unsigned")
 CONSTRUCTOR_KEYS = ("pe", "simd", "wbits", "abits", "wkind", "akind", "acc_width")
@@ -262,6 +262,6 @@ def force_skid():
     ``adv``), whatever its size (normally only pipelines over ``SKID_MIN_BITS`` bits do)."""
     from unittest import mock
 
-    from bitfab.hw import pe_common
+    from bitfab.hw.arrays import common as pe_common
 
     return mock.patch.object(pe_common, "SKID_MIN_BITS", -1)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitfab.hw.bitfusion import BitFusionArray
+from bitfab.hw.arrays.bitfusion import BitFusionArray
 from tests.hw.pe_cases import make_case, params_strategy, run_case
 
 ARRAY = "bitfusion"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitfab.hw.bitserial import BitSerialArray
+from bitfab.hw.arrays.bitserial import BitSerialArray
 from tests.hw.pe_cases import make_case, params_strategy, run_case
 
 ARRAY = "bitserial"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bitfab.hw import packing
-from bitfab.hw.fmpadding import FMPadding
+from bitfab.hw.layers.fmpadding import FMPadding
 from tests.hw.layer_cases import Case, make_case, onnx_execute, ref_fmpadding, run_case
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")

@@ -1,4 +1,4 @@
-"""Host link protocol engine (bitfab.hw.host_link) in Amaranth's simulator.
+"""Host link protocol engine (bitfab.hw.shell.host_link) in Amaranth's simulator.
 
 The reference is a Python model of the documented protocol (its own CRC-8 by polynomial
 division, its own reply layout); the accelerators are toys with a numpy-checkable function
@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from bitfab.errors import BitfabError
-from bitfab.hw.host_link import HostLink, HostLinkCore
+from bitfab.hw.shell.host_link import HostLink, HostLinkCore
 from tests.hw.test_compiler import tiny_dataflow
 from tests.hw.test_uart import model_line
 

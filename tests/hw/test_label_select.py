@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bitfab.hw.label_select import LabelSelect, default_output_bits
+from bitfab.hw.layers.label_select import LabelSelect, default_output_bits
 from tests.hw.layer_cases import Case, make_case, onnx_execute, ref_label_select, run_case
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")

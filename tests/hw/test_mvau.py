@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bitfab.hw import packing
-from bitfab.hw.mvau import ARRAYS, MVAU
+from bitfab.hw.layers.mvau import ARRAYS, MVAU
 from tests.hw.layer_cases import (
     Case,
     make_case,

@@ -7,8 +7,8 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 
 from bitfab.hw import packing
-from bitfab.hw.pool import Pool
-from bitfab.hw.sliding_window import SlidingWindow
+from bitfab.hw.layers.pool import Pool
+from bitfab.hw.layers.sliding_window import SlidingWindow
 from bitfab.sim.amaranth_stream import run_streams
 from tests.hw.layer_cases import Case, make_case, onnx_execute, rand_values, run_case, words_of
 

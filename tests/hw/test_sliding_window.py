@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bitfab.hw import packing
-from bitfab.hw.sliding_window import SlidingWindow, SlidingWindowParallel
+from bitfab.hw.layers.sliding_window import SlidingWindow, SlidingWindowParallel
 from bitfab.sim.amaranth_stream import run_streams
 from tests.hw.layer_cases import (
     Case,

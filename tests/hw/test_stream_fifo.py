@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bitfab.hw.stream_fifo import StreamFIFO
+from bitfab.hw.layers.stream_fifo import StreamFIFO
 from bitfab.sim.amaranth_stream import run_streams
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")

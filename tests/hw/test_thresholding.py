@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bitfab.hw.thresholding import Thresholding
+from bitfab.hw.layers.thresholding import Thresholding
 from tests.hw.layer_cases import (
     Case,
     finn_dtype,
@@ -166,7 +166,7 @@ def test_bad_parameters_raise(kwargs, match):
 
 
 def test_finn_data_type_names():
-    from bitfab.hw.thresholding import finn_kind_bits
+    from bitfab.hw.types import finn_kind_bits
 
     assert finn_kind_bits("UINT4") == ("unsigned", 4)
     assert finn_kind_bits(b"INT8") == ("signed", 8)

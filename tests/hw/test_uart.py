@@ -1,4 +1,4 @@
-"""UART transmitter and receiver (bitfab.hw.uart) against a Python bit-level model of 8N1.
+"""UART transmitter and receiver (bitfab.hw.shell.uart) against a Python bit-level model of 8N1.
 
 The model draws the serial line cycle by cycle from the sender's own bit time (a float number
 of receiver clock cycles, so a +-2 % clock/baud mismatch is exact), and decodes a captured line
@@ -13,7 +13,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from bitfab.errors import BitfabError
-from bitfab.hw.uart import UartRx, UartTx, divisor_for
+from bitfab.hw.shell.uart import UartRx, UartTx, divisor_for
 
 
 def model_line(frames: list[tuple[int, int]], bit_cycles: float, gaps: list[float]) -> list[int]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bitfab.hw import packing
-from bitfab.hw.width_converter import StreamingDataWidthConverter
+from bitfab.hw.layers.width_converter import StreamingDataWidthConverter
 from tests.hw.layer_cases import Case, make_case, run_case
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")

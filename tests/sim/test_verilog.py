@@ -10,6 +10,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from sim_toys import DotAcc, LaneAdder
 
+from bitfab.hw.elaboratable import unused_ok
 from bitfab.sim.verilog import PortMap, component_to_verilog, port_map
 
 
@@ -27,7 +28,7 @@ def _module_ports(text: str) -> dict[str, tuple[str, int]]:
 
 def _quiet(c):
     """Mark a component that is only inspected (never elaborated) as used."""
-    c._MustUse__silence = True
+    unused_ok(c)
     return c
 
 

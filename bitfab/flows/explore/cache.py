@@ -20,11 +20,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bitfab.flows.content_hash import content_key, package_versions
+from bitfab.content_hash import content_key, package_versions
 
 #: bitfab sources (relative to the package) whose code a point runs / training runs.
-POINT_SOURCES = ("dataflow", "hw", "boards", "sim", "flows/build.py", "flows/board.py",
-                 "flows/board_top.py", "flows/pnr.py", "flows/toolchain.py", "flows/yosys.py",
+POINT_SOURCES = ("dataflow", "hw", "boards", "sim", "fpga", "flows/build.py",
                  "flows/explore/runner.py")  # fmt: skip
 #: Packages whose versions key the caches.
 PACKAGES = ("torch", "brevitas", "qonnx", "onnx", "finn-plus", "numpy", "amaranth",
@@ -34,8 +33,9 @@ PACKAGES = ("torch", "brevitas", "qonnx", "onnx", "finn-plus", "numpy", "amarant
 
 def default_cache_dir() -> Path:
     """``$BITFAB_CACHE/explore`` or ``~/.cache/bitfab/explore``."""
-    root = os.environ.get("BITFAB_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "bitfab") / "explore"
+    from bitfab.cache import cache_dir
+
+    return cache_dir("explore")
 
 
 def versions() -> dict[str, str]:

@@ -6,7 +6,7 @@ point: the failure becomes the record's ``status``/``reason``.
 
 Per point (folder ``DIR/points/<name>/``):
 
-- ``estimate/``: :func:`bitfab.flows.build.fit_plan` (FINN streamlining, the fastest folding
+- ``estimate/``: :func:`bitfab.fpga.fit.fit_plan` (FINN streamlining, the fastest folding
   whose compiled accelerator fits the board) and the accelerator compiled in memory
   (:func:`bitfab.hw.accelerator.accelerator_report`: per-layer cycles and LUT estimates, no
   Verilog): ``dataflow.onnx``, ``dataflow.json``, ``fit.json``, ``accelerator.json``, and
@@ -31,10 +31,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from bitfab.content_hash import content_key, sha256_file, source_hash
 from bitfab.errors import BitfabError
-from bitfab.flows.content_hash import content_key, sha256_file, source_hash
 from bitfab.flows.explore.cache import POINT_SOURCES, model_key, versions, write_json_atomic
 from bitfab.flows.explore.spec import Point
+from bitfab.hw.elaboratable import unused_ok
 
 #: Test images of the QONNX export check when a sweep trains a model (not all 10,000: speed).
 EXPORT_CHECK_IMAGES = 1000
@@ -113,7 +114,7 @@ def point_margin(point: Point, opts: dict) -> float:
     """The fit margin of ``point``: ``opts["margin"]``, lowered so that the design's logic
     cells stay within ``opts["max_luts"]`` (when given) on big boards."""
     from bitfab.boards import get_target
-    from bitfab.flows.build import PLACEABLE
+    from bitfab.fpga.fit import PLACEABLE
 
     margin = opts["margin"]
     cap = opts.get("max_luts")
@@ -142,7 +143,7 @@ def point_key(point: Point, model: dict, opts: dict, synth: bool) -> str:
 def _estimate(point: Point, model: dict, opts: dict, folder: Path) -> dict:
     """Fit, compile in memory, estimate; writes ``folder`` (staged). Raises on failure."""
     from bitfab.boards import get_target
-    from bitfab.flows.build import fit_plan
+    from bitfab.fpga.fit import fit_plan
     from bitfab.hw.accelerator import Accelerator, accelerator_report
     from bitfab.hw.compiler import compile_graph
     from bitfab.staging import staged_output
@@ -153,7 +154,7 @@ def _estimate(point: Point, model: dict, opts: dict, folder: Path) -> dict:
     with staged_output(folder) as tmp:
         fit = fit_plan(Path(model["path"]), target, point.array, point_margin(point, opts), tmp)
         acc = Accelerator(compile_graph(str(tmp / "dataflow.onnx"), point.array))
-        acc._MustUse__silence = True
+        unused_ok(acc)
         rep = accelerator_report(acc)
         (tmp / "accelerator.json").write_text(json.dumps(rep, indent=2, default=str) + "\n")
     cycles = int(rep["performance"]["cycles_per_image"])

@@ -169,7 +169,7 @@ def make_spec(opts: dict[str, Any]) -> SweepSpec:
     Raises :class:`BitfabError` (one line naming the option and the fix) on an unknown model,
     array or board, a bad bit width, an empty list or a bad number."""
     from bitfab.boards import BOARDS, get_target
-    from bitfab.hw.compiler import ARRAY_KINDS, array_kind
+    from bitfab.kinds import ARRAY_KINDS, array_kind
     from bitfab.models.config import ARCHS
 
     models = _split(opts.get("model", "tfc"), "model")

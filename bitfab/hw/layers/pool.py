@@ -20,14 +20,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bitfab.hw.thresholding import (
-    check_divides,
-    check_kind_bits,
-    check_positive,
-    finn_attr,
-    finn_kind_bits,
-    lane,
-)
+from bitfab.hw.layers.thresholding import finn_attr, lane
+from bitfab.hw.types import check_divides, check_kind_bits, check_positive, finn_kind_bits
 
 
 class Pool(wiring.Component):

@@ -17,13 +17,8 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bitfab.hw.thresholding import (
-    check_divides,
-    check_kind_bits,
-    check_positive,
-    finn_attr,
-    finn_kind_bits,
-)
+from bitfab.hw.layers.thresholding import finn_attr
+from bitfab.hw.types import check_divides, check_kind_bits, check_positive, finn_kind_bits
 
 
 def _pair(name: str, value) -> list[int]:

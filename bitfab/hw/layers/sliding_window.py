@@ -29,13 +29,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from bitfab.hw.thresholding import (
-    check_divides,
-    check_kind_bits,
-    check_positive,
-    finn_attr,
-    finn_kind_bits,
-)
+from bitfab.hw.layers.thresholding import finn_attr
+from bitfab.hw.types import check_divides, check_kind_bits, check_positive, finn_kind_bits
 
 
 def _pair(name: str, value, minimum: int = 1) -> list[int]:

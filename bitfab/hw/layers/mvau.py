@@ -24,7 +24,6 @@ The dot products run on any PE array of the contract in ``docs/architecture.md``
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,35 +34,24 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bitfab.hw import packing
-from bitfab.hw.thresholding import (
-    check_divides,
-    check_kind_bits,
-    check_positive,
+from bitfab.hw.arrays import array_class
+from bitfab.hw.elaboratable import unused_ok
+from bitfab.hw.layers.thresholding import (
     check_thresholds,
     count_at_least,
     encode_output,
     finn_attr,
-    finn_kind_bits,
     n_vectors,
-    signed_bits_for,
     threshold_read_ports,
+)
+from bitfab.hw.types import (
+    check_divides,
+    check_kind_bits,
+    check_positive,
+    finn_kind_bits,
+    signed_bits_for,
     value_range,
 )
-
-#: array kind -> (module, class) of the PE array implementing the contract
-ARRAYS = {
-    "parallel": ("bitfab.hw.bitparallel", "BitParallelArray"),
-    "bitserial": ("bitfab.hw.bitserial", "BitSerialArray"),
-    "bitfusion": ("bitfab.hw.bitfusion", "BitFusionArray"),
-}
-
-
-def array_class(kind: str):
-    """The PE array class for ``kind`` (``"parallel"``, ``"bitserial"``, ``"bitfusion"``)."""
-    if kind not in ARRAYS:
-        raise ValueError(f"array must be one of {', '.join(ARRAYS)}, got {kind!r}")
-    mod, cls = ARRAYS[kind]
-    return getattr(importlib.import_module(mod), cls)
 
 
 class MVAU(wiring.Component):
@@ -217,7 +205,7 @@ class MVAU(wiring.Component):
             **self.array_options,
         )
         # the MVAU reports itself if unused; its array need not warn a second time
-        self.array._MustUse__silence = True
+        unused_ok(self.array)
         super().__init__(
             {
                 "i": In(stream.Signature(unsigned(self.SIMD * self.input_bits))),

@@ -22,18 +22,19 @@ from __future__ import annotations
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
-from bitfab.hw.pe_common import (
+from bitfab.hw.arrays.common import (
     AccumulateOutput,
     Pipeline,
     adder_tree,
     array_signature_members,
-    int_bits,
     lane,
     leaf_sum,
     lut_table,
     silence_on_error,
     validate_params,
 )
+from bitfab.hw.elaboratable import unused_ok
+from bitfab.hw.types import int_bits
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -129,7 +130,7 @@ class BitFusionArray(wiring.Component):
         (the fold transfers on its last cycle)."""
         if self._tree_latency is None:
             # the adder-tree depths are known after packing the bricks into LUT4 tables
-            self.elaborate(None)._MustUse__silence = True
+            unused_ok(self.elaborate(None))
         return 3 + self._tree_latency
 
     def _rt(self, wbits, abits) -> tuple[int, int]:
@@ -372,7 +373,7 @@ class BitFusionArray(wiring.Component):
 
 
 def lut_table_consts(m, bits, fn, name):
-    """:func:`~bitfab.hw.pe_common.lut_table` with ``Const`` inputs folded into the table."""
+    """:func:`~bitfab.hw.arrays.common.lut_table` with ``Const`` inputs folded into the table."""
     consts = {i: b.value & 1 for i, b in enumerate(bits) if isinstance(b, Const)}
     var = [b for b in bits if not isinstance(b, Const)]
 

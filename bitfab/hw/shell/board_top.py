@@ -1,10 +1,10 @@
 """Board top: an accelerator behind the UART host link, with a PLL and LEDs, for real boards.
 
 :class:`BoardTop` is an Amaranth ``Elaboratable`` for an amaranth-boards platform (build it
-with :func:`bitfab.flows.board.build_board_bitstream`). It requests the platform's ``"uart"``
+with :func:`bitfab.fpga.bitstream.build_board_bitstream`). It requests the platform's ``"uart"``
 resource (the FTDI serial port on iCEBreaker and ULX3S; on OrangeCrab, Fomu and TinyFPGA BX
 the pins the catalogue adds, :attr:`bitfab.boards.Target.serial`) and its ``"led"`` resources, puts a
-:class:`bitfab.hw.host_link.HostLink` around the accelerator, and drives the design from:
+:class:`bitfab.hw.shell.host_link.HostLink` around the accelerator, and drives the design from:
 
 - the board oscillator, when ``clock_mhz`` is ``None`` or equal to it (on ECP5 the board top
   makes its own ``sync`` domain from the oscillator pin with a power-on reset: the platform's
@@ -29,8 +29,8 @@ from amaranth.lib.cdc import ResetSynchronizer
 from bitfab.boards import Target, get_target
 from bitfab.boards.listing import CLASS_LEDS
 from bitfab.errors import BitfabError
-from bitfab.hw.host_link import HostLink
-from bitfab.hw.uart import divisor_for
+from bitfab.hw.shell.host_link import HostLink
+from bitfab.hw.shell.uart import divisor_for
 
 #: iCE40 boards whose oscillator pin is a PLL pad (SB_PLL40_PAD); others use SB_PLL40_CORE.
 ICE40_PLL_PAD_BOARDS = frozenset({"icebreaker"})
@@ -146,7 +146,7 @@ class BoardTop(Elaboratable):
         osc_name = platform.default_clk
         if self.pll is None and self.target.family == "ecp5":
             # Amaranth's ECP5 platform would make a reset-less "sync" (GSR resets the flops),
-            # which the PE arrays' ResetSignal() (bitfab/hw/pe_common.py) refuses: make "sync", from
+            # which the PE arrays' ResetSignal() (bitfab/hw/arrays/common.py) refuses: make "sync", from
             # the oscillator pin, with a two-flop power-on reset (its flops start set).
             m.domains.sync = ClockDomain("sync")
             m.d.comb += ClockSignal("sync").eq(platform.request(osc_name, dir="i").i)

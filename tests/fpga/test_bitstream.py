@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from flow_toys import Blinky
+from fpga_toys import Blinky
 
 from bitfab.errors import BitfabError
-from bitfab.flows.board import build_board_bitstream
+from bitfab.fpga.bitstream import build_board_bitstream
+from bitfab.hw.elaboratable import unused_ok
 
 SYNC = {"ice40": bytes.fromhex("7eaa997e"), "ecp5": bytes.fromhex("ffffbdb3")}
 
@@ -24,7 +25,7 @@ def test_blinky_bitstream(tmp_path, board, family):
 
 def test_bare_device_has_no_pins(tmp_path):
     design = Blinky()
-    design._MustUse__silence = True
+    unused_ok(design)
     with pytest.raises(BitfabError, match="bare device"):
         build_board_bitstream(design, "up5k", tmp_path / "x")
     assert not (tmp_path / "x").exists()
@@ -32,12 +33,12 @@ def test_bare_device_has_no_pins(tmp_path):
 
 def _toy_board_top(board: str, clock_mhz: float | None = None):
     """The host link tests' toy accelerator behind the board top of ``board``; like the PE
-    arrays (``bitfab/hw/pe_common.py``) it reads ``ResetSignal()`` (it clears a register)."""
+    arrays (``bitfab/hw/arrays/common.py``) it reads ``ResetSignal()`` (it clears a register)."""
     from types import SimpleNamespace
 
     from amaranth.hdl import ResetSignal, Signal
 
-    from bitfab.flows.board_top import BoardTop
+    from bitfab.hw.shell.board_top import BoardTop
     from tests.hw.test_host_link import ToyAcc
 
     class ResetReadingToyAcc(ToyAcc):

@@ -1,6 +1,6 @@
 """Host side of the UART host link: ``bitfab run`` sends test images to a board and times them.
 
-Protocol: :mod:`bitfab.hw.host_link` (and ``docs/host_link.md``). :class:`BoardLink` wraps a
+Protocol: :mod:`bitfab.hw.shell.host_link` (and ``docs/host_link.md``). :class:`BoardLink` wraps a
 pyserial port: :meth:`BoardLink.ping` reads the board's image and vector sizes,
 :meth:`BoardLink.classify` sends images pipelined (up to ``window`` requests outstanding, well
 under the link's tag FIFO) and returns the classes in order. :func:`run_images` is the
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bitfab.errors import BitfabError
-from bitfab.hw.host_link import (
+from bitfab.hw.shell.host_link import (
     CMD_CLASSIFY,
     CMD_PING,
     CMD_VECTOR,
@@ -139,7 +139,7 @@ def image_payloads(acc, images: np.ndarray) -> list[bytes]:  # noqa: ANN001 - Ac
     """The request payload of each image: the accelerator's input words for it (as
     ``bitfab.sim.verify.golden_streams`` packs them), each word little-endian."""
     from bitfab.hw.compiler import tensor_words
-    from bitfab.hw.host_link import words_to_bytes
+    from bitfab.hw.shell.host_link import words_to_bytes
 
     fmt = acc.graph.input_fmt
     words = tensor_words(images.reshape(len(images), -1), fmt)
@@ -150,7 +150,7 @@ def image_payloads(acc, images: np.ndarray) -> list[bytes]:  # noqa: ANN001 - Ac
 def vector_class(acc, vec: bytes) -> int:  # noqa: ANN001 - Accelerator
     """Class (argmax, first on ties) of a raw output vector reply."""
     from bitfab.hw.compiler import words_tensor
-    from bitfab.hw.host_link import bytes_to_words
+    from bitfab.hw.shell.host_link import bytes_to_words
 
     fmt = acc.graph.output_fmt
     return int(np.argmax(words_tensor(bytes_to_words(vec, fmt.width), fmt)[0]))
@@ -170,7 +170,7 @@ def run_images(
     """``bitfab run``: classify the first ``images`` test images on the board at ``port``.
     Returns ``classes``, ``labels``, ``correct``, ``accuracy``, ``images_per_s``, ``seconds``."""
     from bitfab.hw.accelerator import load_accelerator
-    from bitfab.hw.host_link import word_bytes
+    from bitfab.hw.shell.host_link import word_bytes
     from bitfab.models.data import load_dataset
     from bitfab.sim.verify import load_test_images
 

@@ -9,7 +9,7 @@ cost model** rather than a proxy such as bit-operations:
 - ``luts``: the accelerator's LUT estimate (:func:`bitfab.hw.perf.lut_estimate` per unit plus its
   output FIFO, summed as ``accelerator.json`` does; the units ``bitfab build`` fits to a board);
 - ``bram``: block RAMs, counted per memory of the elaborated accelerator by Yosys's mapping rule
-  (:func:`bitfab.flows.build.bram_blocks`), plus the host link's;
+  (:func:`bitfab.fpga.fit.bram_blocks`), plus the host link's;
 - ``cycles``: cycles per image (:func:`bitfab.hw.perf.model_perf`: the slowest unit).
 
 All at the smallest folding (PE = SIMD = 1, FINN's default): the budget bounds the design's
@@ -23,7 +23,7 @@ configurations through bitfab's flow (export -> FINN streamlining -> compiler ->
 ``accelerator_report``), ``k**3`` configurations for ``k`` candidate widths (config ``s = (x, y,
 z)`` sets ``a_j = s[j mod 3]``, ``w_j = s[(j + 1) mod 3]``, so layer ``j``'s triple ``(s[j-1],
 s[j+1], s[j])`` takes three distinct entries of ``s`` and runs over all of ``B^3``). The tables
-are cached in ``~/.cache/bitfab/mixed`` under the SHA-256 of their inputs (model, bits, array,
+are cached in ``$BITFAB_CACHE/mixed`` (default ``~/.cache/bitfab/mixed``) under the SHA-256 of their inputs (model, bits, array,
 board, the float weights, the bitfab sources the flow runs). The weights are the float model's (clipped to [-1, 1]), so accumulator widths and
 thresholds are the model's own.
 
@@ -48,11 +48,12 @@ from pathlib import Path
 from typing import Any
 
 from bitfab.errors import BitfabError
+from bitfab.hw.elaboratable import unused_ok
 
 #: bitfab sources whose code the cost tables run (a change there invalidates cached tables).
 COST_SOURCES = (
     "models/config.py", "models/zoo.py", "models/quant.py", "models/export.py", "dataflow", "hw",
-    "flows/mixed.py", "flows/build.py",
+    "flows/mixed/search.py", "fpga/fit.py",
 )  # fmt: skip
 
 #: Budget keys (``--budget luts=N,bram=N,cycles=N``).
@@ -146,10 +147,9 @@ def config_cost(
     from bitfab.dataflow.convert import to_dataflow
     from bitfab.dataflow.load import load_qonnx
     from bitfab.dataflow.transforms import ApplyFolding
-    from bitfab.flows.build import bram_blocks, memories
+    from bitfab.fpga.fit import host_link_memories
     from bitfab.hw.accelerator import Accelerator, accelerator_report
     from bitfab.hw.compiler import compile_graph
-    from bitfab.hw.host_link import HostLink
     from bitfab.models.export import export_model
 
     model = _quant_model(cfg, float_state)
@@ -160,7 +160,7 @@ def config_cost(
     plan, _ = choose_plan(base)
     df = base.transform(ApplyFolding(plan.fold))
     acc = Accelerator(compile_graph(df, array))
-    acc._MustUse__silence = True
+    unused_ok(acc)
     rep = accelerator_report(acc)
     n = cfg.arch.n_weight_layers
     owner: dict[str, int] = {}
@@ -179,12 +179,9 @@ def config_cost(
         cyc[owner[ly["name"]]] = max(cyc[owner[ly["name"]]], ly["cycles"])
     for f in rep["fifos"]:
         luts[owner[f["after"]]] += f["luts"]
-    link = HostLink(acc, divisor=104, timeout=1 << 16)
-    link._MustUse__silence = True
     bram = [0] * n
     base_bram = 0
-    for mpath, width, depth, rom in memories(link):
-        blocks = bram_blocks(target.family, width, depth, rom)
+    for mpath, _, _, _, blocks in host_link_memories(acc, target.family):
         parts = mpath.split(".")
         unit = parts[2] if len(parts) > 2 and parts[1] == "acc" else None
         if unit is not None and unit.startswith("fifo_"):
@@ -320,18 +317,21 @@ def cost_tables(
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bitfab" / "mixed"
+    from bitfab.cache import cache_dir
+
+    return cache_dir("mixed")
 
 
 def _tables_key(model, bits, in_bits, array, target, float_state) -> str | None:  # noqa: ANN001
     """SHA-256 of everything the tables depend on; None (no caching) without float weights."""
     if float_state is None:
         return None
-    from bitfab.flows.build import _source_hash, _versions
+    from bitfab.content_hash import source_hash
+    from bitfab.flows.build import tool_versions
 
     h = hashlib.sha256()
-    meta = [model, list(bits), in_bits, array, target.name, target.family, _versions()]
-    meta.append(_source_hash(COST_SOURCES))
+    meta = [model, list(bits), in_bits, array, target.name, target.family, tool_versions()]
+    meta.append(source_hash(COST_SOURCES))
     h.update(json.dumps(meta, sort_keys=True).encode())
     for k in sorted(float_state):
         h.update(k.encode())
@@ -488,8 +488,8 @@ class MixedResult:
 
 def board_budget(target, margin: float) -> dict[str, int]:  # noqa: ANN001
     """The board's own limits in the cost model's units: the LUT-estimate budget ``bitfab
-    build`` fits against (:func:`bitfab.flows.build.lut_budget`) and its block RAMs."""
-    from bitfab.flows.build import lut_budget
+    build`` fits against (:func:`bitfab.fpga.fit.lut_budget`) and its block RAMs."""
+    from bitfab.fpga.fit import lut_budget
 
     return {"luts": lut_budget(target, margin), "bram": target.bram_blocks}
 
@@ -497,7 +497,7 @@ def board_budget(target, margin: float) -> dict[str, int]:  # noqa: ANN001
 def resolve_target(board: str, array: str):  # noqa: ANN201
     """The catalogue target and a checked array kind (one-line errors for unknown names)."""
     from bitfab.boards import get_target
-    from bitfab.hw.compiler import ARRAY_KINDS
+    from bitfab.kinds import ARRAY_KINDS
 
     target = get_target(board)
     if array not in ARRAY_KINDS:

@@ -11,8 +11,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux
 from amaranth.lib import wiring
 
-from bitfab.hw.packing import decode
-from bitfab.hw.pe_common import (
+from bitfab.hw.arrays.common import (
     AccumulateOutput,
     Pipeline,
     array_signature_members,
@@ -23,6 +22,7 @@ from bitfab.hw.pe_common import (
     tree_latency,
     validate_params,
 )
+from bitfab.hw.packing import decode
 
 
 class BitParallelArray(wiring.Component):

@@ -15,7 +15,7 @@ is deleted by synthesis. The harness keeps every bit of the design alive and hon
   the design's own outputs, so it does not set the clock unless the design is trivial.
 * **Cost**: the harness cost is measured, not estimated: the flow synthesizes the same harness
   a second time with the design replaced by a Yosys black box (which still consumes every signal,
-  so the chain and the tree survive) and subtracts. See :mod:`bitfab.flows.synth`.
+  so the chain and the tree survive) and subtracts. See :mod:`bitfab.fpga.synth`.
 
 Clock and reset: the design and the harness share Amaranth's ``sync`` domain, so the top level
 has ``clk`` and ``rst`` pins besides ``sin`` and ``sout``.
@@ -26,6 +26,8 @@ from __future__ import annotations
 from amaranth import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Flow
+
+from bitfab.hw.elaboratable import unused_ok
 
 #: Name of the design's submodule inside the harness (Yosys module ``<top>.dut``).
 DUT_NAME = "dut"
@@ -67,7 +69,7 @@ class OutOfContextHarness(Elaboratable):
     """
 
     def __init__(self, dut: wiring.Component, *, out_pins: int = 4) -> None:
-        self._MustUse__silence = True  # no "unused" warning if construction fails below
+        unused_ok(self)  # no "unused" warning if construction fails below
         if not isinstance(dut, wiring.Component):
             raise TypeError(f"the harness needs an amaranth wiring.Component, got {type(dut)!r}")
         if out_pins < 1:
@@ -82,7 +84,7 @@ class OutOfContextHarness(Elaboratable):
             raise ValueError("the design has no output ports: synthesis would remove all of it")
         levels = xor_tree_levels(self.n_out, out_pins)
         self.n_sout = levels[-1] if levels else self.n_out
-        self._MustUse__silence = False
+        unused_ok(self, False)
         self.sin = Signal(name="sin")
         self.sout = Signal(self.n_sout, name="sout")
 

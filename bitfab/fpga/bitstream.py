@@ -22,9 +22,9 @@ from pathlib import Path
 
 from bitfab.boards import Target, get_target
 from bitfab.errors import BitfabError
-from bitfab.flows import pnr
-from bitfab.flows.toolchain import find_tool
-from bitfab.flows.yosys import ECP5_LUT_MAP
+from bitfab.fpga import pnr
+from bitfab.fpga.toolchain import find_tool
+from bitfab.fpga.yosys import ECP5_LUT_MAP
 from bitfab.staging import staged_output
 
 
@@ -90,7 +90,7 @@ def build_board_bitstream(
         if timing_allow_fail:
             nextpnr_opts += " --timing-allow-fail"
         overrides = {"nextpnr_opts": nextpnr_opts}
-        if target.family == "ecp5":  # the same classic-ABC LUT mapping as bitfab.flows.synth
+        if target.family == "ecp5":  # the same classic-ABC LUT mapping as bitfab.fpga.synth
             overrides["synth_opts"] = "-run begin:map_luts"
             overrides["script_after_synth"] = "\n".join(
                 [*ECP5_LUT_MAP, f"synth_ecp5 -top {name} -run map_cells:"]

@@ -37,8 +37,8 @@ arrives, and a FIFO of ``tags`` entries (default 8) keeps one tag per frame for 
 so up to ``tags`` requests can be outstanding.
 
 Components: :class:`HostLinkCore` (byte streams <-> accelerator streams, the protocol) and
-:class:`HostLink` (an accelerator, a :class:`~bitfab.hw.uart.UartRx`/
-:class:`~bitfab.hw.uart.UartTx` pair and the core; serial pins ``rx``/``tx``).
+:class:`HostLink` (an accelerator, a :class:`~bitfab.hw.shell.uart.UartRx`/
+:class:`~bitfab.hw.shell.uart.UartTx` pair and the core; serial pins ``rx``/``tx``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from bitfab.errors import BitfabError
-from bitfab.hw.uart import UartRx, UartTx
+from bitfab.hw.shell.uart import UartRx, UartTx
 
 MAGIC = 0xA5
 REPLY_MAGIC = 0x5A

@@ -25,7 +25,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, Value, si
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from bitfab.hw.packing import KINDS
+from bitfab.hw.elaboratable import unused_ok
+from bitfab.hw.types import KINDS, int_bits, signed_bits_for, value_range
 
 MAX_BITS = 8
 MAX_ACC_WIDTH = 64
@@ -33,32 +34,10 @@ MAX_ACC_WIDTH = 64
 DEFAULT_FOLD_GUARD_BITS = 8
 
 
-def value_range(width: int, kind: str) -> tuple[int, int]:
-    """The (min, max) integer value of a ``width``-bit operand of ``kind``."""
-    if kind == "bipolar":
-        return -1, 1
-    if kind == "signed":
-        return -(1 << (width - 1)), (1 << (width - 1)) - 1
-    return 0, (1 << width) - 1
-
-
-def signed_width(lo: int, hi: int) -> int:
-    """Bits of the smallest two's complement type holding every integer in ``[lo, hi]``."""
-    return max(int_bits(lo), int_bits(hi))
-
-
-def int_bits(v: int) -> int:
-    """Signed (two's complement) width needed for the integer ``v``."""
-    n = 1
-    while not -(1 << (n - 1)) <= v <= (1 << (n - 1)) - 1:
-        n += 1
-    return n
-
-
 def product_range(wbits: int, abits: int, wkind: str, akind: str) -> tuple[int, int]:
     """(min, max) of one product ``W*A``."""
-    wl, wh = value_range(wbits, wkind)
-    al, ah = value_range(abits, akind)
+    wl, wh = value_range(wkind, wbits)
+    al, ah = value_range(akind, abits)
     corners = [wl * al, wl * ah, wh * al, wh * ah]
     return min(corners), max(corners)
 
@@ -71,7 +50,7 @@ def fold_range(simd: int, wbits: int, abits: int, wkind: str, akind: str) -> tup
 
 def min_acc_width(simd: int, wbits: int, abits: int, wkind: str, akind: str) -> int:
     """Smallest accepted ``acc_width``: one fold's dot product must fit (signed)."""
-    return signed_width(*fold_range(simd, wbits, abits, wkind, akind))
+    return signed_bits_for(*fold_range(simd, wbits, abits, wkind, akind))
 
 
 @dataclass(frozen=True)
@@ -138,7 +117,7 @@ def silence_on_error(init):
         try:
             init(self, *args, **kwargs)
         except Exception:
-            self._MustUse__silence = True
+            unused_ok(self)
             raise
 
     return wrapper
@@ -492,7 +471,6 @@ __all__ = [
     "leaf_sum",
     "product_range",
     "sign_extend_lane",
-    "signed_width",
     "silence_on_error",
     "tree_latency",
     "validate_params",

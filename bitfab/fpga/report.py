@@ -6,12 +6,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bitfab.flows.yosys import Resources
+from bitfab.fpga.yosys import Resources
 
 
 @dataclass
 class Report:
-    """What one :func:`bitfab.flows.synthesize` run measured.
+    """What one :func:`bitfab.fpga.synthesize` run measured.
 
     Counts come from Yosys (mapped netlist, before packing); ``utilization`` and ``fmax_mhz``
     from nextpnr after routing.
@@ -28,7 +28,7 @@ class Report:
         design_only: ``total - harness`` (``total`` without a harness): the design's own cost.
         fmax_mhz: post-route Fmax in MHz (worst clock), ``None`` if no clock.
         utilization: resource -> used / available / percent, from nextpnr (whole netlist).
-        critical_path: nextpnr's slowest path (see :class:`bitfab.flows.pnr.PnrResult`).
+        critical_path: nextpnr's slowest path (see :class:`bitfab.fpga.pnr.PnrResult`).
         times_s: wall seconds per step (``convert``, ``yosys``, ``yosys_harness``, ``nextpnr``,
             ``pack``).
         tools: tool name -> version string.

@@ -18,15 +18,8 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bitfab.hw.thresholding import (
-    check_divides,
-    check_kind_bits,
-    check_positive,
-    finn_attr,
-    finn_kind_bits,
-    lane,
-    n_vectors,
-)
+from bitfab.hw.layers.thresholding import finn_attr, lane, n_vectors
+from bitfab.hw.types import check_divides, check_kind_bits, check_positive, finn_kind_bits
 
 
 def default_output_bits(labels: int) -> int:

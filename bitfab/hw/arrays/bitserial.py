@@ -14,17 +14,17 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 
-from bitfab.hw.pe_common import (
+from bitfab.hw.arrays.common import (
     AccumulateOutput,
     Pipeline,
     array_signature_members,
-    int_bits,
     lane,
     leaf_sum,
     silence_on_error,
     tree_latency,
     validate_params,
 )
+from bitfab.hw.types import int_bits
 
 
 def _plane_fn(wkind: str, akind: str):

@@ -1,9 +1,9 @@
 """Synthesis and place-and-route of an Amaranth component or Verilog design: :func:`synthesize`.
 
-Flow (all in one build folder, tools run with relative paths, see :mod:`bitfab.flows.toolchain`):
+Flow (all in one build folder, tools run with relative paths, see :mod:`bitfab.fpga.toolchain`):
 
 1. Amaranth component -> RTLIL (``design.il``); by default wrapped in the out-of-context harness
-   (:mod:`bitfab.flows.harness`) so it needs no board pins. Verilog is copied as is.
+   (:mod:`bitfab.fpga.harness`) so it needs no board pins. Verilog is copied as is.
 2. Yosys ``synth_ice40`` / ``synth_ecp5`` -> ``netlist.json`` + ``yosys_stat.json``.
 3. With a harness: Yosys again on the harness with the design black-boxed
    (``harness_stat.json``); the design's own cost is the difference.
@@ -28,10 +28,10 @@ from amaranth.lib import wiring
 
 from bitfab.boards import DEVICES, Target, get_target
 from bitfab.errors import BitfabError
-from bitfab.flows import pnr, yosys
-from bitfab.flows.harness import DUT_NAME, OutOfContextHarness
-from bitfab.flows.report import Report
-from bitfab.flows.toolchain import log_tail, run_tool, tool_version
+from bitfab.fpga import pnr, yosys
+from bitfab.fpga.harness import DUT_NAME, OutOfContextHarness
+from bitfab.fpga.report import Report
+from bitfab.fpga.toolchain import log_tail, run_tool, tool_version
 from bitfab.staging import staged_output
 
 Design = wiring.Component | str | os.PathLike

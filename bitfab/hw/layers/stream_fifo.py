@@ -15,7 +15,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from bitfab.hw.thresholding import check_kind_bits, check_positive, finn_attr, finn_kind_bits
+from bitfab.hw.layers.thresholding import finn_attr
+from bitfab.hw.types import check_kind_bits, check_positive, finn_kind_bits
 
 
 class StreamFIFO(wiring.Component):

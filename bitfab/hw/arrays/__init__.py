@@ -1,0 +1,28 @@
+"""PE arrays: one class per kind of :data:`bitfab.kinds.ARRAY_KINDS`, all implementing the PE
+array contract of :mod:`bitfab.hw.arrays.common` (docs/hw_pe_arrays.md).
+
+:func:`array_class` is the registry: kind name -> class, imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from bitfab.kinds import ARRAY_KINDS, array_kind
+
+#: kind -> (module, class) of the PE array implementing the contract
+ARRAYS: dict[str, tuple[str, str]] = {
+    "parallel": ("bitfab.hw.arrays.parallel", "BitParallelArray"),
+    "bitserial": ("bitfab.hw.arrays.bitserial", "BitSerialArray"),
+    "bitfusion": ("bitfab.hw.arrays.bitfusion", "BitFusionArray"),
+}
+assert tuple(ARRAYS) == ARRAY_KINDS, "every array kind needs exactly one class"
+
+
+def array_class(kind: str) -> type:
+    """The PE array class of ``kind`` (a canonical kind or an alias)."""
+    mod, cls = ARRAYS[array_kind(kind)]
+    return getattr(importlib.import_module(mod), cls)
+
+
+__all__ = ["ARRAYS", "ARRAY_KINDS", "array_class", "array_kind"]
