@@ -1,6 +1,6 @@
 """Train, export and verify two QONNX models that bitfab did not define (bench, not a test).
 
-The models (``tests/foreign_models.py``: a 784-128-96-10 mixed-precision MLP and a two-conv W2A2
+The models (``examples/foreign_models.py``: a 784-128-96-10 mixed-precision MLP and a two-conv W2A2
 CNN) are plain ``brevitas.nn`` layers trained with a plain PyTorch loop on Fashion-MNIST and
 exported with ``brevitas.export.export_qonnx``; bitfab's zoo and training code are not used.
 Then, as an outside user would, bitfab's CLI: ``dataflow MODEL.onnx --target-cycles N``,
@@ -89,7 +89,7 @@ def train_and_export(name: str, epochs: int, qonnx_images: int, work: Path) -> t
     import torch
 
     from bitfab.models.data import load_dataset
-    from tests import foreign_models as fm
+    from examples import foreign_models as fm
 
     out.mkdir(parents=True, exist_ok=True)
     x_train, y_train = load_dataset("fashion-mnist", "train")

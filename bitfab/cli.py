@@ -571,6 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Low-bit neural networks from Brevitas QAT through FINN dataflow to "
         "open-toolchain FPGA hardware.",
     )
+    from bitfab import __version__
+
+    parser.add_argument("--version", action="version", version=f"bitfab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_train(sub)
     _add_dataflow(sub)

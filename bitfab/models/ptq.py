@@ -40,6 +40,7 @@ from bitfab.errors import BitfabError
 from bitfab.models.config import ModelConfig, make_config
 from bitfab.models.data import load_dataset, to_model_input
 from bitfab.models.ptq_fold import bn_to_affine, hidden_blocks, scale_activation, scale_weight_rows
+from bitfab.models.ptq_methods import DEFAULT_CALIB, METHODS
 from bitfab.models.ptq_ranges import act_clip, weight_scales
 from bitfab.models.train import (
     CHECKPOINT,
@@ -53,9 +54,7 @@ from bitfab.models.train import (
 from bitfab.models.zoo import ZooNet, build_model
 from bitfab.staging import staged_output
 
-METHODS = ("minmax", "mse", "bias-correction", "equalize", "gptq", "adaround")
 ROUNDING_METHODS = ("gptq", "adaround")
-DEFAULT_CALIB = 512
 SYNTHETIC = "synthetic"
 PAPERS = {
     "minmax": "Jacob et al. 2018 (CVPR), integer-arithmetic-only inference",

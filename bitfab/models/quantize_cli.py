@@ -7,7 +7,7 @@ import argparse
 
 def add_quantize(sub: argparse._SubParsersAction) -> None:
     """Register the `quantize` sub-command (logic in :mod:`bitfab.models.ptq`)."""
-    from bitfab.models.ptq import DEFAULT_CALIB, METHODS
+    from bitfab.models.ptq_methods import DEFAULT_CALIB, METHODS
 
     p = sub.add_parser(
         "quantize",

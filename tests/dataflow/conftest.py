@@ -61,11 +61,11 @@ def images() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def pad1_qonnx(tmp_path_factory):
-    """``cnn_pad1`` from tests/foreign_models.py (plain Brevitas, two ``padding=1`` 3x3
+    """``cnn_pad1`` from examples/foreign_models.py (plain Brevitas, two ``padding=1`` 3x3
     convolutions: FINN emits two FMPadding layers), trained for one short epoch on 600 digits
     (scikit-learn, upscaled) so that its classes vary, exported once per session."""
     from bitfab.models.data import load_dataset
-    from tests import foreign_models as fm
+    from examples import foreign_models as fm
 
     x, y = load_dataset("digits", "train")
     model = fm.train(fm.MODELS["cnn_pad1"](), x[:600], y[:600], epochs=1, batch=64, seed=11)

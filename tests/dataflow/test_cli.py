@@ -219,7 +219,7 @@ def _fmpadding_ok(rep: dict, model: ModelWrapper) -> list[dict]:
 
 @pytest.mark.parametrize("mode", ["minimal", "target_cycles", "lut_budget", "given"])
 def test_padded_cnn_every_folding_mode(mode, pad1_qonnx, tmp_path, capsys, images):
-    """A plain Brevitas CNN with ``padding=1`` convolutions (tests/foreign_models.py ``cnn_pad1``):
+    """A plain Brevitas CNN with ``padding=1`` convolutions (examples/foreign_models.py ``cnn_pad1``):
     FINN's FMPadding layers are HW layers in every folding mode, their folding is legal and
     reported, and the golden model's class equals the QONNX model's class."""
     from bitfab.dataflow.golden import check_agreement

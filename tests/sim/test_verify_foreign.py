@@ -1,4 +1,4 @@
-"""Models bitfab did not define (plain Brevitas, ``tests/foreign_models.py``) from training to RTL.
+"""Models bitfab did not define (plain Brevitas, ``examples/foreign_models.py``) from training to RTL.
 
 The small-scale version of ``bench/foreign_models.py``: a plain PyTorch loop trains a narrowed
 copy of the bench's MLP (and CNN) for one epoch on 400 sklearn digits, ``export_qonnx`` writes
@@ -19,7 +19,7 @@ import torch
 
 from bitfab.cli import main
 from bitfab.models.data import load_dataset
-from tests import foreign_models as fm
+from examples import foreign_models as fm
 
 IMAGES = 150
 

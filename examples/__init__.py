@@ -1,0 +1,1 @@
+"""Example models from outside bitfab (plain Brevitas), used by tests and benchmarks."""
