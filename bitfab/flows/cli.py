@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from bitfab.kinds import ARRAY_ALIASES, ARRAY_KINDS
+from bitfab.kinds import ARRAY_ALIASES, ARRAY_KINDS, array_kind
 
 #: --array choices of synth: the kinds and their older spellings
 ARRAYS = (*ARRAY_KINDS, *ARRAY_ALIASES)
@@ -88,7 +88,7 @@ def _make_array(args: argparse.Namespace):
 
     from bitfab.hw.arrays import array_class
 
-    cls = array_class(args.array)
+    cls = array_class(array_kind(args.array))
     try:
         return cls(args.pe, args.simd, args.wbits, args.abits, kind(args.wbits), kind(args.abits))
     except ValueError as exc:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bitfab.hw import packing
-from bitfab.hw.layers.mvau import ARRAYS, MVAU
+from bitfab.hw.arrays import ARRAYS
+from bitfab.hw.layers.mvau import MVAU
 from tests.hw.layer_cases import (
     Case,
     make_case,

@@ -20,8 +20,10 @@ assert tuple(ARRAYS) == ARRAY_KINDS, "every array kind needs exactly one class"
 
 
 def array_class(kind: str) -> type:
-    """The PE array class of ``kind`` (a canonical kind or an alias)."""
-    mod, cls = ARRAYS[array_kind(kind)]
+    """The PE array class of ``kind`` (a canonical kind; ``ValueError`` for anything else)."""
+    if kind not in ARRAYS:
+        raise ValueError(f"array must be one of {', '.join(ARRAYS)}, got {kind!r}")
+    mod, cls = ARRAYS[kind]
     return getattr(importlib.import_module(mod), cls)
 
 
