@@ -7,15 +7,15 @@ import argparse
 import pytest
 
 from bitfab.boards import target_names
+from bitfab.cli import boards, synth
 from bitfab.errors import BitfabError
-from bitfab.flows.cli import add_boards, add_synth
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bitfab")
     sub = p.add_subparsers(dest="command", required=True)
-    add_synth(sub)
-    add_boards(sub)
+    synth.register(sub)
+    boards.register(sub)
     return p
 
 

@@ -30,3 +30,27 @@ def test_version_flag():
         [sys.executable, "-m", "bitfab", "--version"], capture_output=True, text=True, check=False
     )
     assert out.returncode == 0 and out.stdout.strip() == f"bitfab {__version__}"
+
+
+def test_no_argparse_outside_the_cli_package():
+    """Every command line of the package is parsed in bitfab/cli/ (one place for flags, help and
+    examples); stage modules take Python arguments only."""
+    import ast
+    from pathlib import Path
+
+    import bitfab
+
+    root = Path(bitfab.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] == "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            if any(n == "argparse" or n.startswith("argparse.") for n in names):
+                offenders.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert offenders == [], f"argparse outside bitfab/cli/: {offenders}"

@@ -1,4 +1,4 @@
-"""`bitfab mixed`: hardware-aware mixed-precision allocation (registered by bitfab.cli).
+"""``bitfab mixed``: hardware-aware mixed-precision allocation (stage: :mod:`bitfab.flows.mixed`).
 
 ``bitfab mixed FLOAT_CHECKPOINT --board B --array A --budget luts=N[,bram=N][,cycles=N] --out FILE``
 measures the float model's per-layer sensitivity, bitfab's per-layer hardware cost on ``B``/``A``,
@@ -12,12 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
+from bitfab.cli.common import DATASETS, add_command, array_flag
 from bitfab.errors import BitfabError
 
 
-def add_mixed(sub: argparse._SubParsersAction) -> None:
-    """Register the ``mixed`` sub-command."""
-    p = sub.add_parser(
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
         "mixed",
         help="choose per-layer weight/activation bits under a hardware budget (HAWQ-V2 + HAQ)",
         description="Per-layer sensitivity of a float checkpoint (Hessian trace by Hutchinson's "
@@ -26,6 +27,12 @@ def add_mixed(sub: argparse._SubParsersAction) -> None:
         "give the per-layer weight and activation bits of least summed sensitivity within the "
         "budget and the board's own LUT and block-RAM limits. Writes the ModelConfig JSON "
         "(model, wbits, abits, in_bits, dropout) for `bitfab train --config FILE`.",
+        examples=[
+            "bitfab mixed runs/float/checkpoint.pt --board icebreaker --budget luts=3500 "
+            "--out mixed.json && bitfab train --config mixed.json --out runs/mixed",
+            "bitfab mixed runs/float --board ulx3s-85f --array parallel --budget luts=20000,bram=40 "
+            "--sensitivity loss --out mixed.json",
+        ],
     )
     p.add_argument(
         "checkpoint",
@@ -34,7 +41,10 @@ def add_mixed(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--board", required=True, help="catalogue board, e.g. icebreaker")
     p.add_argument(
-        "--array", default="bitserial", help="PE array kind: parallel, bitserial, bitfusion"
+        "--array",
+        default="bitserial",
+        type=array_flag,
+        help="PE array kind: parallel, bitserial, bitfusion (default bitserial)",
     )
     p.add_argument(
         "--budget",
@@ -55,7 +65,9 @@ def add_mixed(sub: argparse._SubParsersAction) -> None:
         "--calib", type=int, default=512, help="training images for the sensitivity (512)"
     )
     p.add_argument("--samples", type=int, default=32, help="Hutchinson samples per tensor (32)")
-    p.add_argument("--dataset", default="fashion-mnist", help="fashion-mnist (default) or digits")
+    p.add_argument(
+        "--dataset", default="fashion-mnist", choices=DATASETS, help="default fashion-mnist"
+    )
     p.add_argument("--data-dir", default=None, help="dataset folder (default: the system one)")
     p.add_argument(
         "--margin", type=float, default=0.8, help="board fill margin as `bitfab build` (0.8)"
@@ -66,10 +78,10 @@ def add_mixed(sub: argparse._SubParsersAction) -> None:
         help="apply only --budget, not the board's own LUT and block-RAM limits",
     )
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(func=cmd_mixed)
+    p.set_defaults(func=run)
 
 
-def _parse_bits(text: str) -> tuple[int, ...]:
+def parse_bits(text: str) -> tuple[int, ...]:
     try:
         bits = tuple(sorted({int(b) for b in text.split(",") if b.strip()}))
     except ValueError:
@@ -79,7 +91,7 @@ def _parse_bits(text: str) -> tuple[int, ...]:
     return bits
 
 
-def cmd_mixed(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -89,7 +101,7 @@ def cmd_mixed(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     budget = parse_budget(args.budget)
-    bits = _parse_bits(args.bits)
+    bits = parse_bits(args.bits)
     resolve_target(args.board, args.array)  # unknown board or array: refused before any work
     for name in ("calib", "samples"):
         if getattr(args, name) < 1:

@@ -1,15 +1,18 @@
-"""`bitfab quantize`: post-training quantization of a float zoo checkpoint (registered by bitfab.cli)."""
+"""``bitfab quantize``: post-training quantization of a float zoo checkpoint
+(stage: :mod:`bitfab.models.ptq`)."""
 
 from __future__ import annotations
 
 import argparse
 
+from bitfab.cli.common import DATASETS, add_command
 
-def add_quantize(sub: argparse._SubParsersAction) -> None:
-    """Register the `quantize` sub-command (logic in :mod:`bitfab.models.ptq`)."""
+
+def register(sub: argparse._SubParsersAction) -> None:
     from bitfab.models.ptq_methods import DEFAULT_CALIB, METHODS
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "quantize",
         help="post-training quantization of a float checkpoint to QONNX",
         description="Quantizes the float model in FLOAT_CHECKPOINT (DIR/checkpoint.pt of "
@@ -19,6 +22,10 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
         "accuracy, QONNX-vs-torch export check). Methods: minmax, mse (MSE-searched clips), "
         "bias-correction, equalize (cross-layer equalization), gptq, adaround (the last two "
         "need 2+ bit weights). Activations need 2+ bits.",
+        examples=[
+            "bitfab quantize runs/float/checkpoint.pt --wbits 4 --abits 4 --method gptq --out runs/q4",
+            "bitfab quantize runs/float --wbits 2,4,4,2 --abits 4 --calib synthetic --out runs/zq",
+        ],
     )
     p.add_argument("checkpoint", metavar="FLOAT_CHECKPOINT", help="float checkpoint.pt or its DIR")
     p.add_argument(
@@ -50,7 +57,7 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
-        "--dataset", default="fashion-mnist", choices=["fashion-mnist", "digits"],
+        "--dataset", default="fashion-mnist", choices=DATASETS,
         help="calibration and test data (default fashion-mnist)",
     )  # fmt: skip
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX .gz folder")
@@ -62,10 +69,10 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
         help="test images for the QONNX-vs-torch export check (default all)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_quantize)
+    p.set_defaults(func=run)
 
 
-def _cmd_quantize(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from bitfab.models.ptq import quantize
 
     m = quantize(

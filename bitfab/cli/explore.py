@@ -1,9 +1,11 @@
-"""`bitfab explore`: design-space sweeps (registered by bitfab.cli)."""
+"""``bitfab explore``: design-space sweeps (stage: :mod:`bitfab.flows.explore`)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+
+from bitfab.cli.common import DATASETS, add_command, array_list_flag
 
 #: flag -> sweep option (flags given on the command line override the --sweep TOML file)
 _FLAGS = ("model", "wbits", "abits", "array", "board", "epochs", "seed", "limit", "dataset",
@@ -11,9 +13,9 @@ _FLAGS = ("model", "wbits", "abits", "array", "board", "epochs", "seed", "limit"
           "in_bits", "max_luts")  # fmt: skip
 
 
-def add_explore(sub: argparse._SubParsersAction) -> None:
-    """Register the ``explore`` sub-command."""
-    p = sub.add_parser(
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
         "explore",
         help="design-space sweep: precision x PE array x board -> Pareto fronts, HTML report",
         description="For every point of the sweep (model x wbits x abits x array x board): train "
@@ -25,6 +27,11 @@ def add_explore(sub: argparse._SubParsersAction) -> None:
         "and OUT/report.html (Pareto plots, sortable table, per-layer breakdowns; no network "
         "needed). Finished points are cached in OUT/points: an interrupted sweep resumes. "
         "See docs/explore.md.",
+        examples=[
+            "bitfab explore --model tfc --wbits 1,2,4 --array parallel,bitserial,bitfusion "
+            "--board icebreaker --out sweeps/tfc",
+            "bitfab explore --sweep sweep.toml --synth-pareto --jobs 2 --out sweeps/s1",
+        ],
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--sweep", metavar="TOML", help="sweep file (keys as the flags, e.g. "
@@ -39,12 +46,16 @@ def add_explore(sub: argparse._SubParsersAction) -> None:
         "(default: equal to wbits, i.e. W1A1, W2A2, ...)",
     )
     p.add_argument("--in-bits", type=int, default=None, help="input bits (default: the model's)")
-    p.add_argument("--array", help="PE arrays: parallel, bitserial, bitfusion (default parallel)")
+    p.add_argument(
+        "--array",
+        type=array_list_flag,
+        help="PE arrays, comma-separated: parallel, bitserial, bitfusion (default parallel)",
+    )
     p.add_argument("--board", help="boards, comma-separated (default icebreaker; 'bitfab boards')")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 1)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--dataset", choices=["fashion-mnist", "digits"], default=None,
+    p.add_argument("--dataset", choices=DATASETS, default=None,
                    help="training and test data (default fashion-mnist)")  # fmt: skip
     p.add_argument("--synth", action="store_true", default=None,
                    help="build every point (RTL verification, synthesis, place and route)")  # fmt: skip
@@ -69,7 +80,7 @@ def add_explore(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true",
                    help="recompute every point (trained models are still reused)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(func=cmd_explore)
+    p.set_defaults(func=run)
 
 
 def sweep_options(args: argparse.Namespace) -> dict:
@@ -81,7 +92,7 @@ def sweep_options(args: argparse.Namespace) -> dict:
     return opts
 
 
-def cmd_explore(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bitfab.errors import BitfabError

@@ -1,0 +1,174 @@
+"""Pieces every ``bitfab`` command shares: the sub-parser with its examples, the model options,
+folding files and the progress bar callback.
+
+Only the standard library is imported here, so building every parser stays instant
+(``tests/test_cli_startup.py``); each command imports its stage when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from bitfab.errors import BitfabError
+
+#: test-image sets of train / verify / run / quantize
+DATASETS = ("fashion-mnist", "digits")
+#: older spellings of the PE array kinds, accepted on the command line only
+ARRAY_ALIASES = {"bitparallel": "parallel", "bit-parallel": "parallel", "bit-serial": "bitserial"}
+
+
+def array_flag(value: str) -> str:
+    """argparse ``type`` of ``--array``: a kind of :data:`bitfab.kinds.ARRAY_KINDS` or an alias,
+    returned as the canonical kind."""
+    from bitfab.kinds import ARRAY_KINDS
+
+    kind = ARRAY_ALIASES.get(value.lower(), value.lower())
+    if kind not in ARRAY_KINDS:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected one of {', '.join(ARRAY_KINDS)}")
+    return kind
+
+
+def array_list_flag(value: str) -> str:
+    """argparse ``type`` of a comma list of array kinds (explore): aliases mapped, order kept."""
+    return ",".join(array_flag(v.strip()) if v.strip() else v for v in value.split(","))
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, except that the examples epilog keeps its lines as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def add_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    *,
+    help: str,  # noqa: A002 - argparse's own keyword
+    description: str,
+    examples: Sequence[str],
+) -> argparse.ArgumentParser:
+    """A sub-parser whose ``--help`` ends with ``examples`` (one command line each)."""
+    if not examples:
+        raise ValueError(f"command {name}: give at least one example")
+    epilog = "examples:\n" + "".join(f"  {e}\n" for e in examples)
+    return sub.add_parser(
+        name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter
+    )
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model, --wbits, --abits, --in-bits, --dropout, --config (see bitfab.models.config)."""
+    p.add_argument(
+        "--model",
+        default=None,
+        help="zoo model: tfc, sfc, lfc (FINN MLPs), cnv-s (iCE40 UP5K CNN), cnv-m (ECP5 CNN); "
+        "default tfc",
+    )
+    p.add_argument(
+        "--wbits",
+        default=None,
+        help="weight bits 1-8, one number or one per weight layer; 32/float = float model "
+        "(default 1)",
+    )
+    p.add_argument(
+        "--abits",
+        default=None,
+        help="activation bits 1-8, one number or one per hidden activation (default = wbits)",
+    )
+    p.add_argument(
+        "--in-bits",
+        default=None,
+        help="input bits: 1 = bipolar sign of pixel>=128, 2-8 = unsigned (8 = exact pixel); "
+        "default 8; 1 = FINN's classic binarized TFC input",
+    )
+    p.add_argument("--dropout", type=float, default=None, help="dropout rate (default 0)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="config file with model, wbits, abits, in_bits, dropout (quantizer): TOML, or JSON "
+        "(FILE.json: the 'config' dict of a metrics.json, as 'bitfab mixed' writes); flags "
+        "override it",
+    )
+
+
+def model_opts(args: argparse.Namespace) -> dict:
+    """The model config keys given by --config and the flags (flags win); not yet validated."""
+    from bitfab.models.config import load_config_file
+
+    opts = load_config_file(args.config) if args.config else {}
+    flags = {
+        "model": args.model,
+        "wbits": args.wbits,
+        "abits": args.abits,
+        "in_bits": args.in_bits,
+        "dropout": args.dropout,
+    }
+    opts.update({k: v for k, v in flags.items() if v is not None})
+    return opts
+
+
+def add_folding_target(p: argparse.ArgumentParser, *, folding_file: bool) -> None:
+    """The mutually exclusive folding choices of ``dataflow`` (and ``flow`` without a file)."""
+    fold = p.add_mutually_exclusive_group()
+    fold.add_argument(
+        "--target-cycles",
+        type=int,
+        metavar="N",
+        help="cheapest folding whose slowest layer needs <= N cycles per image",
+    )
+    fold.add_argument(
+        "--lut-budget",
+        type=int,
+        metavar="N",
+        help="fastest folding whose LUT estimate is <= N (see docs/dataflow.md)",
+    )
+    if folding_file:
+        fold.add_argument(
+            "--folding",
+            metavar="JSON",
+            help='folding file {"LAYER": {"PE": p, "SIMD": s, "parallel_window": 0|1}, ...}; '
+            "checked against FINN's constraints (a depthwise sliding window's SIMD must equal "
+            "the PE of the Pool it feeds)",
+        )
+
+
+def read_folding(path: str) -> dict:
+    """A folding file (JSON object of layer names), or BitfabError naming the file."""
+    try:
+        folding = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise BitfabError(f"--folding {path}: cannot read JSON ({e})") from None
+    if not isinstance(folding, dict):
+        raise BitfabError(f'--folding {path}: expected an object {{"LAYER": {{"PE": p, ...}}}}')
+    return folding
+
+
+@contextlib.contextmanager
+def progress_callback(
+    label: str, *, quiet: bool, total: int | None = None
+) -> Iterator[Callable[[int, int], None] | None]:
+    """:func:`bitfab.progress.progress_bar` on stderr as a ``progress(done, total)`` callback, or
+    ``None`` with ``quiet``."""
+    if quiet:
+        yield None
+        return
+    from bitfab.progress import progress_bar
+
+    with progress_bar(None, label, total) as update:
+        yield update
+
+
+def check_range(
+    flag: str, value: float, lo: float, hi: float | None = None, what: str = ""
+) -> None:
+    """BitfabError unless ``lo <= value (<= hi)``."""
+    if value < lo or (hi is not None and value > hi):
+        rng = f"{lo}..{hi}" if hi is not None else f"at least {lo}"
+        raise BitfabError(f"{flag} {value}: must be {what or rng}")

@@ -1,0 +1,68 @@
+"""``bitfab run``: test images through a board's UART host link (stage: :mod:`bitfab.host.run`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bitfab.cli.common import DATASETS, add_command, progress_callback
+from bitfab.errors import BitfabError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "run",
+        help="classify test images on a board over its UART host link",
+        description="Sends the first N Fashion-MNIST test images to a board programmed with the "
+        "board top of accelerator DIR (or a simulated board: 'bitfab board-sim --acc DIR' "
+        "prints a pty to use as --port), packed as 'bitfab verify' packs them, and "
+        "prints the classes, the accuracy against the labels and the measured images per "
+        "second. Protocol: docs/host_link.md. An error reply or a silent board is one error "
+        "line and exit code 2.",
+        examples=[
+            "bitfab run --port /dev/ttyUSB1 --acc runs/tfc/build/compile --images 1000",
+            "bitfab run --port /dev/pts/3 --acc runs/tfc/acc --images 200 --window 8",
+        ],
+    )
+    p.add_argument("--port", required=True, help="serial device (e.g. /dev/ttyUSB1, a pty)")
+    p.add_argument("--acc", required=True, help="accelerator folder from 'bitfab compile'")
+    p.add_argument("--images", type=int, default=100, help="number of test images (default 100)")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
+    p.add_argument("--window", type=int, default=4, help="requests in flight, 1-8 (default 4)")
+    p.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for a reply (default 5)"
+    )
+    p.add_argument(
+        "--dataset",
+        default="fashion-mnist",
+        choices=DATASETS,
+        help="test images (default fashion-mnist)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no class list")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bitfab.host.run import run_images
+
+    if not 1 <= args.window <= 8:
+        raise BitfabError(f"--window {args.window}: must be 1..8 (the board holds 8 requests)")
+    with progress_callback(f"run on {args.port}", quiet=args.quiet, total=args.images) as progress:
+        rep = run_images(
+            args.port,
+            args.acc,
+            args.images,
+            baud=args.baud,
+            window=args.window,
+            timeout_s=args.timeout,
+            dataset=args.dataset,
+            progress=progress,
+        )
+    if not args.quiet:
+        print("classes: " + " ".join(str(c) for c in rep["classes"]))
+    print(
+        f"{rep['images']} images on {rep['port']}: accuracy {rep['accuracy']:.4f} "
+        f"({rep['correct']}/{rep['images']}), {rep['images_per_s']} images/s "
+        f"({rep['seconds']} s, {rep['baud']} baud, window {rep['window']})"
+    )
+    return 0

@@ -1,0 +1,111 @@
+"""``bitfab verify``: an accelerator's RTL against the golden model on test images
+(stages: :mod:`bitfab.sim.verify`, :mod:`bitfab.sim.gate_level`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bitfab.cli.common import DATASETS, add_command, progress_callback
+
+BACKENDS = ("verilator", "icarus", "amaranth")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "verify",
+        help="run an accelerator's RTL on test images against the golden model",
+        description="Streams N Fashion-MNIST test images back to back through DIR/accelerator.v "
+        "(from 'bitfab compile') and compares every output with the golden model (FINN's "
+        "execution of DIR/dataflow.onnx); on a mismatch reports the first image and the first "
+        "layer whose output differs. Reports measured cycles per image, latency and simulation "
+        "speed against the estimate; writes DIR/verify.json.",
+        examples=[
+            "bitfab verify runs/tfc/acc --images 1000 --jobs 2",
+            "bitfab verify runs/tfc/acc --gate-level ice40 --images 32",
+        ],
+    )
+    p.add_argument("dir", help="accelerator folder from 'bitfab compile'")
+    p.add_argument(
+        "--images", type=int, default=None, help="number of test images (default all 10,000)"
+    )
+    p.add_argument(
+        "--backend", default="verilator", choices=BACKENDS, help="simulator (default verilator)"
+    )
+    p.add_argument(
+        "--chunk", type=int, default=1000, help="images per simulator run (default 1000)"
+    )
+    p.add_argument("--jobs", type=int, default=1, help="simulator runs at once (default 1)")
+    p.add_argument(
+        "--dataset",
+        default="fashion-mnist",
+        choices=DATASETS,
+        help="test images (default fashion-mnist)",
+    )
+    p.add_argument(
+        "--gate-level",
+        choices=["ice40", "ecp5"],
+        default=None,
+        help="instead of the RTL, synthesize it with Yosys for this family and simulate the "
+        "mapped netlist with the vendor cell models (default 32 images); writes "
+        "DIR/gate_level.json",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bitfab.sim.verify import verify
+
+    with progress_callback(f"verify ({args.backend})", quiet=args.quiet) as progress:
+        if args.gate_level:
+            from bitfab.sim.gate_level import gate_level_verify
+
+            rep = gate_level_verify(
+                args.dir,
+                args.gate_level,
+                args.images or 32,
+                chunk=min(args.chunk, 100),
+                dataset=args.dataset,
+                progress=progress,
+            )
+        else:
+            rep = verify(
+                args.dir,
+                args.images,
+                args.backend,
+                chunk=args.chunk,
+                jobs=args.jobs,
+                dataset=args.dataset,
+                progress=progress,
+            )
+    if args.gate_level:
+        print(
+            f"{rep['images']} images, {rep['family']} netlist ({rep['simulator']}): "
+            f"{'all outputs match' if rep['passed'] else 'MISMATCH'}; "
+            f"{rep['cycles_per_image']} cycles/image (RTL {rep['rtl_cycles_per_image']}, "
+            f"equal: {rep['cycles_equal']}), {rep['wall_s']} s -> {args.dir}/gate_level.json"
+        )
+        if not rep["passed"]:
+            fm = rep["first_mismatch"]
+            print(f"first mismatch: image {fm['image']}: {fm['message']}", file=sys.stderr)
+            return 1
+        return 0
+    est = rep["estimate"]
+    print(
+        f"{rep['images']} images, {rep['backend']}: "
+        f"{'all outputs match' if rep['passed'] else 'MISMATCH'}; "
+        f"{rep['cycles_per_image']} cycles/image (estimate {est['cycles_per_image']}, "
+        f"x{rep['ratio_cycles_per_image']}), latency {rep['latency']} (estimate "
+        f"{est['latency']}), {rep['cycles_per_s']} cycles/s, {rep['wall_s']} s -> "
+        f"{args.dir}/verify.json"
+    )
+    if not rep["passed"]:
+        fm = rep["first_mismatch"]
+        print(
+            f"first mismatch: image {fm['image']}: {fm['message']}; {fm.get('detail', '')}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
