@@ -48,23 +48,8 @@ Cycle estimates (clock cycles per image) are FINN's ``get_exp_cycles`` formulas:
 - FMPadding: ``NumChannels/SIMD * prod(numInputVectors) * OH * OW`` with ``OH = H + top + bottom``,
   ``OW = W + left + right`` (one output word per cycle, padding words included).
 
-LUT model (a deliberately simple, documented estimate in LUT4-equivalents; it ranks foldings, it
-does not predict a synthesis result). For a layer with weight width ``w``, activation width ``a``
-and accumulator width ``acc`` (bits), ``T`` threshold steps per channel:
-
-- MVAU: ``40 + PE*SIMD*(m + s) + PE*acc + PE*T*acc`` with ``m = w*a`` partial-product LUTs and
-  ``s = w + a`` adder-tree LUTs per lane, or ``m = s = 1`` in XNOR-popcount mode; ``PE*acc`` for
-  the accumulators and one ``acc``-bit comparator per threshold step (``T = 0`` without
-  activation).
-- Thresholding: ``20 + PE*T*in_bits + PE*out_bits``.
-- ConvolutionInputGenerator: ``30 + 2*SIMD*in_bits`` (window multiplexers; line buffers are RAM).
-  With ``parallel_window=1``: ``40 + 2*K_h*K_w*SIMD*in_bits``: every window element is a
-  register (one LUT4-equivalent per bit, as an iCE40 logic cell) plus a 2:1 multiplexer per bit
-  (shift in / hold), the K_h-1 line buffers stay RAM. Width converters are not counted.
-- Pool: ``20 + 2*PE*in_bits``; LabelSelect: ``20 + 2*PE*in_bits``.
-- FMPadding: ``30 + SIMD*in_bits``: one LUT4-equivalent per output bit (the zero gate in front
-  of the output register, packed with it in one iCE40 logic cell) plus the row/column/channel
-  counters and the inside-the-image compare. Width converters are not counted.
+LUTs: :mod:`bitfab.dataflow.cost` (the one cost model), before any PE array is chosen (MVAUs
+costed as bit-parallel).
 """
 
 from __future__ import annotations
@@ -75,6 +60,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from bitfab.dataflow import cost
 from bitfab.errors import BitfabError
 
 #: HW op types that bitfab's dataflow graphs contain (anything else is reported as non-HW).
@@ -317,26 +303,26 @@ def exp_cycles(layer: LayerShape, pe: int, simd: int, parallel_window: int = 0) 
 
 
 def lut_estimate(layer: LayerShape, pe: int, simd: int, parallel_window: int = 0) -> int:
-    """Estimated LUT4-equivalents of one layer at a folding (model in the module doc)."""
-    op = layer.op_type
-    if op == "MVAU":
-        if layer.xnor:
-            mul, add = 1, 1
-        else:
-            mul, add = layer.weight_bits * layer.in_bits, layer.weight_bits + layer.in_bits
-        acc = layer.acc_bits
-        return 40 + pe * simd * (mul + add) + pe * acc + pe * layer.thres_steps * acc
-    if op == "Thresholding":
-        return 20 + pe * layer.thres_steps * layer.in_bits + pe * layer.out_bits
-    if op == "ConvolutionInputGenerator":
-        if parallel_window:
-            return 40 + 2 * _prod(layer.attrs["ConvKernelDim"]) * simd * layer.in_bits
-        return 30 + 2 * simd * layer.in_bits
-    if op in ("Pool", "LabelSelect"):
-        return 20 + 2 * pe * layer.in_bits
-    if op == "FMPadding":
-        return 30 + simd * layer.in_bits
-    raise BitfabError(f"layer {layer.name}: no LUT model for op type {op}")
+    """Estimated LUT4-equivalents of one layer at a folding (:func:`bitfab.dataflow.cost.luts`,
+    no PE array chosen yet)."""
+    if layer.op_type not in HW_OP_TYPES:
+        raise BitfabError(f"layer {layer.name}: no LUT model for op type {layer.op_type}")
+    taps = _prod(layer.attrs["ConvKernelDim"]) if parallel_window else 1
+    return cost.luts(
+        cost.LayerCost(
+            layer.op_type,
+            pe=pe,
+            simd=simd,
+            in_bits=layer.in_bits,
+            weight_bits=layer.weight_bits,
+            acc_bits=layer.acc_bits,
+            out_bits=layer.out_bits,
+            steps=layer.thres_steps,
+            xnor=layer.xnor,
+            parallel_window=bool(parallel_window),
+            taps=taps,
+        )
+    )
 
 
 @dataclass(frozen=True)

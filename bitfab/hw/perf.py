@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from bitfab.dataflow import cost
+from bitfab.errors import BitfabError
 from bitfab.hw.compiler import LayerSpec
 from bitfab.hw.layers.sliding_window import SlidingWindowParallel
 
@@ -151,59 +153,77 @@ def model_perf(specs: list[LayerSpec], units: list, fifo_depths: list[int]) -> M
 # --------------------------------------------------------------------------------------------
 
 
-def memory_bits(spec: LayerSpec, unit) -> int:  # noqa: ANN001
-    """Bits of memory (weights, thresholds, line buffers, FIFO storage) of one unit."""
+def layer_cost(spec: LayerSpec, unit) -> cost.LayerCost:  # noqa: ANN001 - an Amaranth component
+    """The cost model's view (:class:`bitfab.dataflow.cost.LayerCost`) of one built unit."""
     op = spec.op_type
     if op == "MVAU":
-        bits = unit.MW * unit.MH * unit.weight_bits
-        if unit.thresholds is not None:
-            bits += unit.MH * int(unit.numSteps) * int(unit.tbits)
-        return bits + unit.SF * unit.SIMD * unit.input_bits  # input replay buffer
+        return cost.LayerCost(
+            op,
+            pe=unit.PE,
+            simd=unit.SIMD,
+            in_bits=unit.input_bits,
+            weight_bits=unit.weight_bits,
+            acc_bits=int(unit.acc_width),
+            steps=int(unit.numSteps),
+            xnor=bool(unit.popcount),
+            array=unit.array_kind,
+            bricks=getattr(unit.array, "bricks", None),
+        )
     if op == "Thresholding":
-        return unit.NumChannels * int(unit.numSteps) * int(unit.tbits)
+        return cost.LayerCost(
+            op,
+            pe=unit.PE,
+            in_bits=unit.input_bits,
+            out_bits=unit.output_bits,
+            steps=int(unit.numSteps),
+        )
     if op == "ConvolutionInputGenerator":
-        return unit.buffer_words * unit.SIMD * unit.input_bits
+        parallel = isinstance(unit, SlidingWindowParallel)
+        taps = int(np.prod(unit.ConvKernelDim)) if parallel else 1
+        return cost.LayerCost(
+            op, simd=unit.SIMD, in_bits=unit.input_bits, parallel_window=parallel, taps=taps
+        )
+    if op in ("Pool", "LabelSelect"):
+        return cost.LayerCost(op, pe=unit.PE, in_bits=unit.input_bits)
+    if op == "FMPadding":
+        return cost.LayerCost(op, simd=unit.SIMD, in_bits=unit.input_bits)
+    if op == "StreamingDataWidthConverter":
+        return cost.LayerCost(op, in_width=unit.inWidth, out_width=unit.outWidth)
     if op == "StreamingFIFO":
-        return unit.depth * unit.width
+        return cost.LayerCost(op, in_width=unit.width)
+    raise BitfabError(f"layer {spec.name}: no cost model for op type {op}")
+
+
+def memory_bits(spec: LayerSpec, unit) -> int:  # noqa: ANN001
+    """Bits of memory (weights, thresholds, line buffers, FIFO storage) of one unit
+    (:func:`bitfab.dataflow.cost.memory_bits`)."""
+    op = spec.op_type
+    if op == "MVAU":
+        steps = int(unit.numSteps) if unit.thresholds is not None else 0
+        return cost.memory_bits(
+            op,
+            weights=unit.MW * unit.MH,
+            weight_bits=unit.weight_bits,
+            channels=unit.MH,
+            steps=steps,
+            tbits=int(unit.tbits) if steps else 0,
+            replay_words=unit.SF,
+            simd=unit.SIMD,
+            in_bits=unit.input_bits,
+        )
+    if op == "Thresholding":
+        return cost.memory_bits(
+            op, channels=unit.NumChannels, steps=int(unit.numSteps), tbits=int(unit.tbits)
+        )
+    if op == "ConvolutionInputGenerator":
+        return cost.memory_bits(
+            op, buffer_words=unit.buffer_words, simd=unit.SIMD, in_bits=unit.input_bits
+        )
+    if op == "StreamingFIFO":
+        return cost.memory_bits(op, depth=unit.depth, width=unit.width)
     return 0
 
 
 def lut_estimate(spec: LayerSpec, unit) -> int:  # noqa: ANN001
-    """Estimated LUT4s of one unit. MVAU: control ``40`` + accumulators/thresholds
-    ``PE*acc*(1 + numSteps>0)`` + the array: bit-parallel ``PE*SIMD*(w*a + w + a)`` (XNOR
-    popcount: ``2*PE*SIMD``), bit-serial ``PE*SIMD*2 + PE*acc`` (one AND and one adder bit per
-    lane, a shift-add), bit-fusion ``PE*bricks*6``. Other units: Thresholding
-    ``20 + PE*tbits*numSteps``, sliding window ``30 + 2*SIMD*bits`` (parallel window: times
-    ``KH*KW``), Pool ``10 +
-    PE*bits*2``, LabelSelect ``20 + 2*PE*bits``, width converter ``(in + out) * 1.5``, FIFO
-    ``10 + width``."""
-    op = spec.op_type
-    if op == "MVAU":
-        pe, simd, w, a = unit.PE, unit.SIMD, unit.weight_bits, unit.input_bits
-        acc = int(unit.acc_width)
-        base = 40 + pe * acc * (2 if unit.thresholds is not None else 1)
-        kind = unit.array_kind
-        if kind == "bitserial":
-            arr = pe * simd * 2 + pe * acc
-        elif kind == "bitfusion":
-            bricks = int(getattr(unit.array, "bricks", simd * ((w + 1) // 2) * ((a + 1) // 2)))
-            arr = pe * bricks * 6
-        elif unit.popcount:
-            arr = 2 * pe * simd
-        else:
-            arr = pe * simd * (w * a + w + a)
-        return int(base + arr)
-    if op == "Thresholding":
-        return int(20 + unit.PE * int(unit.tbits) * int(unit.numSteps))
-    if op == "ConvolutionInputGenerator":
-        taps = int(np.prod(unit.ConvKernelDim)) if hasattr(unit, "span") else 1
-        return 30 + 2 * unit.SIMD * unit.input_bits * taps
-    if op == "Pool":
-        return 10 + 2 * unit.PE * unit.input_bits
-    if op == "LabelSelect":
-        return 20 + 2 * unit.PE * unit.input_bits
-    if op == "StreamingDataWidthConverter":
-        return int((unit.inWidth + unit.outWidth) * 1.5)
-    if op == "StreamingFIFO":
-        return 10 + unit.width
-    return 30
+    """Estimated LUT4s of one unit (:func:`bitfab.dataflow.cost.luts`, with its PE array)."""
+    return cost.luts(layer_cost(spec, unit))
