@@ -238,26 +238,39 @@ def _entry(spec: dict, arr, report, rt_bits: int, derived: bool) -> dict:
     }
 
 
+#: the source files that define a PE array of a kind besides its own module (the contract)
+_SHARED_SOURCES = ("base.py", "common.py")
+
+
+def _source_files(module_file: str) -> list[Path]:
+    arrays = ROOT / "bitfab" / "hw" / "arrays"
+    return [Path(module_file), *(arrays / name for name in _SHARED_SOURCES)]
+
+
 def _source_sha1(arr) -> str:
-    """SHA-1 of the array's module source and pe_common.py (which version was measured)."""
+    """SHA-1 of the array's module source, the PE array base class and common.py (which version
+    was measured)."""
     import hashlib
     import inspect
 
-    from bitfab.hw.arrays import common as pe_common
-
     h = hashlib.sha1()
-    for mod in (inspect.getmodule(type(arr)), pe_common):
-        h.update(Path(inspect.getfile(mod)).read_bytes())
+    for path in _source_files(inspect.getfile(type(arr))):
+        h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 
 def current_source_sha1(kind: str) -> str:
     """What :func:`_source_sha1` gives for an array of ``kind`` with the files as they are now."""
     import hashlib
+    import importlib
 
+    from bitfab.hw.arrays import ARRAYS
+
+    canonical = {"bitparallel": "parallel"}.get(kind, kind)
+    module = importlib.import_module(ARRAYS[canonical][0])
     h = hashlib.sha1()
-    for name in (kind, "pe_common"):
-        h.update((ROOT / "bitfab" / "hw" / f"{name}.py").read_bytes())
+    for path in _source_files(module.__file__):
+        h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 

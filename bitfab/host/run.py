@@ -1,6 +1,6 @@
 """Host side of the UART host link: ``bitfab run`` sends test images to a board and times them.
 
-Protocol: :mod:`bitfab.hw.shell.host_link` (and ``docs/host_link.md``). :class:`BoardLink` wraps a
+Protocol: :mod:`bitfab.hw.shell.protocol` (and ``docs/host_link.md``). :class:`BoardLink` wraps a
 pyserial port: :meth:`BoardLink.ping` reads the board's image and vector sizes,
 :meth:`BoardLink.classify` sends images pipelined (up to ``window`` requests outstanding, well
 under the link's tag FIFO) and returns the classes in order. :func:`run_images` is the
@@ -23,14 +23,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from bitfab.errors import BitfabError
-from bitfab.hw.shell.host_link import (
+from bitfab.hw.shell.protocol import (
     CMD_CLASSIFY,
     CMD_PING,
     CMD_VECTOR,
+    OK,
+    PING_BODY_BYTES,
     REPLY_MAGIC,
     STATUS_NAMES,
-    crc8,
+    ProtocolError,
+    bytes_to_words,
+    crc_ok,
+    parse_ping_body,
+    parse_reply,
+    reply_length,
     request,
+    word_bytes,
+    words_to_bytes,
 )
 
 #: requests kept in flight (the board holds 8 tags)
@@ -88,25 +97,25 @@ class BoardLink:
                 f"{self.port}: corrupt reply (byte 0x{head[0]:02x}, expected 0x{REPLY_MAGIC:02x}); "
                 "check the baud rate"
             )
-        if head[1] != 0:
-            tail = self._read(1, "error reply")
-            code = head[1]
+        code = head[1]
+        rest = reply_length(code, body_len) - len(head)
+        frame = head + self._read(rest, "reply" if code == OK else "error reply")
+        if code != OK:
             name = STATUS_NAMES.get(code, "unknown error")
-            ok = crc8(head) == tail[0]
             raise BitfabError(
                 f"{self.port}: board replied error {code} ({name})"
-                + ("" if ok else ", and the reply's checksum is wrong")
+                + ("" if crc_ok(frame) else ", and the reply's checksum is wrong")
             )
-        body = self._read(body_len + 1, "reply")
-        if crc8(head + body[:-1]) != body[-1]:
-            raise BitfabError(f"{self.port}: reply checksum mismatch; check the link")
-        return body[:-1]
+        try:
+            _, body = parse_reply(frame)
+        except ProtocolError:  # magic and length are right by construction: the checksum
+            raise BitfabError(f"{self.port}: reply checksum mismatch; check the link") from None
+        return body
 
     def ping(self) -> BoardInfo:
         """Ask the board for its sizes."""
         self.ser.write(request(CMD_PING))
-        b = self.read_reply(5)
-        return BoardInfo(b[0] | b[1] << 8, b[2] | b[3] << 8, bool(b[4] & 1))
+        return BoardInfo(*parse_ping_body(self.read_reply(PING_BODY_BYTES)))
 
     def classify(
         self,
@@ -139,7 +148,6 @@ def image_payloads(acc, images: np.ndarray) -> list[bytes]:  # noqa: ANN001 - Ac
     """The request payload of each image: the accelerator's input words for it (as
     ``bitfab.sim.verify.golden_streams`` packs them), each word little-endian."""
     from bitfab.hw.compiler import tensor_words
-    from bitfab.hw.shell.host_link import words_to_bytes
 
     fmt = acc.graph.input_fmt
     words = tensor_words(images.reshape(len(images), -1), fmt)
@@ -150,7 +158,6 @@ def image_payloads(acc, images: np.ndarray) -> list[bytes]:  # noqa: ANN001 - Ac
 def vector_class(acc, vec: bytes) -> int:  # noqa: ANN001 - Accelerator
     """Class (argmax, first on ties) of a raw output vector reply."""
     from bitfab.hw.compiler import words_tensor
-    from bitfab.hw.shell.host_link import bytes_to_words
 
     fmt = acc.graph.output_fmt
     return int(np.argmax(words_tensor(bytes_to_words(vec, fmt.width), fmt)[0]))
@@ -170,7 +177,6 @@ def run_images(
     """``bitfab run``: classify the first ``images`` test images on the board at ``port``.
     Returns ``classes``, ``labels``, ``correct``, ``accuracy``, ``images_per_s``, ``seconds``."""
     from bitfab.hw.accelerator import load_accelerator
-    from bitfab.hw.shell.host_link import word_bytes
     from bitfab.models.data import load_dataset
     from bitfab.sim.verify import load_test_images
 

@@ -15,7 +15,7 @@ The clock runs freely while anything is in flight (a byte queued or on a wire, o
 link's inter-byte timeout counts simulated cycles of an active frame only. The baud rate set
 on the pty means nothing: the simulated line runs at ``divisor`` cycles per bit.
 
-Run one by hand: ``python -m bitfab.sim.board_sim --acc DIR`` (prints the pty path, runs until
+Run one by hand: ``bitfab board-sim --acc DIR`` (prints the pty path, runs until
 interrupted).
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import select
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,33 +233,3 @@ def simulated_board(acc_dir, *, divisor: int = SIM_DIVISOR, timeout: int = SIM_T
 
     acc, _ = load_accelerator(acc_dir)
     return BoardSim(build_board_sim(acc, divisor=divisor, timeout=timeout))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bitfab.sim.board_sim --acc DIR [--divisor N]``: print the pty, run."""
-    import argparse
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--acc", required=True, help="folder written by 'bitfab compile'")
-    p.add_argument("--divisor", type=int, default=SIM_DIVISOR, help="clock cycles per bit")
-    p.add_argument("--timeout", type=int, default=SIM_TIMEOUT, help="inter-byte timeout, cycles")
-    args = p.parse_args(argv)
-    print("building the simulated board (Verilator, cached after the first build)...",
-          file=sys.stderr, flush=True)  # fmt: skip
-    try:
-        sim = simulated_board(args.acc, divisor=args.divisor, timeout=args.timeout)
-    except BitfabError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(sim.port, flush=True)
-    try:
-        sim.proc.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

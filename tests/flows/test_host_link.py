@@ -19,7 +19,7 @@ import pytest
 
 from bitfab.cli import main
 from bitfab.errors import BitfabError
-from bitfab.hw.shell.host_link import crc8, request
+from bitfab.hw.shell.protocol import crc8, request
 from tests.hw.test_compiler import tiny_dataflow
 
 pytest.importorskip("serial")
@@ -163,7 +163,7 @@ def test_pll_settings_meet_the_device_equations():
 def test_board_top_refuses_a_bare_device():
     # a platform without a "uart" resource is refused in tests/flows/test_board.py
     from bitfab.hw.shell.board_top import BoardTop
-    from tests.hw.test_host_link import ToyAcc
+    from tests.hw.shell.test_host_link import ToyAcc
 
     acc = ToyAcc(3, False)
     acc.graph = None
@@ -175,7 +175,7 @@ def _toy_graph_acc():
     """The toy accelerator of the host link tests, with the ``graph`` facts HostLink reads."""
     from types import SimpleNamespace
 
-    from tests.hw.test_host_link import ToyAcc
+    from tests.hw.shell.test_host_link import ToyAcc
 
     acc = ToyAcc(3, False, cheap=True)
     fmt = SimpleNamespace

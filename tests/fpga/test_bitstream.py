@@ -39,7 +39,7 @@ def _toy_board_top(board: str, clock_mhz: float | None = None):
     from amaranth.hdl import ResetSignal, Signal
 
     from bitfab.hw.shell.board_top import BoardTop
-    from tests.hw.test_host_link import ToyAcc
+    from tests.hw.shell.test_host_link import ToyAcc
 
     class ResetReadingToyAcc(ToyAcc):
         def elaborate(self, platform):

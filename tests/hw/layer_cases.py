@@ -21,7 +21,7 @@ import numpy as np
 
 from bitfab.hw import packing
 from bitfab.hw.elaboratable import unused_ok
-from tests.hw.pe_cases import rand_values, value_range  # noqa: F401  (shared value helpers)
+from tests.hw.arrays.pe_cases import rand_values, value_range  # noqa: F401  (shared value helpers)
 
 # component name -> (module, class)
 COMPONENTS = {

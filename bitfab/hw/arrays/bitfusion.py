@@ -20,18 +20,16 @@ precision) there are no multiplexers at all. See ``docs/hw_pe_arrays.md``.
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
 
+from bitfab.hw.arrays.base import PEArray
 from bitfab.hw.arrays.common import (
     AccumulateOutput,
     Pipeline,
     adder_tree,
-    array_signature_members,
     lane,
     leaf_sum,
     lut_table,
     silence_on_error,
-    validate_params,
 )
 from bitfab.hw.elaboratable import unused_ok
 from bitfab.hw.types import int_bits
@@ -55,28 +53,23 @@ def _make_brick_fn(w_bipolar: bool, a_bipolar: bool):
     return brick
 
 
-class BitFusionArray(wiring.Component):
-    """Bit-fusion PE array (see the PE array contract in ``docs/architecture.md``).
+class BitFusionArray(PEArray):
+    """Bit-fusion PE array: the :class:`~bitfab.hw.arrays.base.PEArray` contract with
+    ``bricks`` 2x2-bit BitBricks per PE row, fused at run time; the run-time precision ports
+    ``wbits_rt`` / ``abits_rt`` select the fusion mode, and a fold takes
+    ``ceil(simd / (bricks // (ceil(wbits_rt/2) * ceil(abits_rt/2))))`` cycles.
 
     Parameters
     ----------
-    pe, simd:
-        PE rows (outputs) and SIMD lanes per fold.
-    wbits, abits:
-        Elaborated maximum weight / activation width in bits (1-8; bipolar forces 1).
-    wkind, akind:
-        ``"bipolar"``, ``"signed"`` or ``"unsigned"``.
-    acc_width:
-        Accumulator / output lane width in bits (default: one fold's range + 8 guard bits).
-    bricks:
-        2x2-bit BitBricks per PE row, ``>= ceil(wbits/2)*ceil(abits/2)`` (default
-        ``simd*ceil(wbits/2)*ceil(abits/2)``: one fold per cycle at full precision).
-    reg_every:
-        A pipeline register after every ``reg_every`` adder-tree levels (0: none).
-
-    Ports ``wbits_rt`` / ``abits_rt`` (``In(range(1, max + 1))``, reset value = the maximum)
-    select the fusion mode at run time; keep them constant during a dot product.
+    bricks : int or None
+        Keyword only. BitBricks per PE row, ``>= ceil(wbits/2)*ceil(abits/2)`` (one product);
+        ``None`` (default): ``simd*ceil(wbits/2)*ceil(abits/2)``, one fold per cycle at full
+        precision.
     """
+
+    kind = "bitfusion"
+    label = "bit-fusion array"
+    runtime_precision = True
 
     @silence_on_error
     def __init__(
@@ -92,32 +85,23 @@ class BitFusionArray(wiring.Component):
         bricks: int | None = None,
         reg_every: int = 1,
     ):
-        self.params = validate_params(
-            pe, simd, wbits, abits, wkind, akind, acc_width, array="bit-fusion array"
-        )
-        p = self.params
-        self.pe, self.simd, self.wbits, self.abits = p.pe, p.simd, p.wbits, p.abits
-        self.wkind, self.akind, self.acc_width = p.wkind, p.akind, p.acc_width
-        self.cw_max, self.ca_max = _ceil_div(p.wbits, 2), _ceil_div(p.abits, 2)
+        super().__init__(pe, simd, wbits, abits, wkind, akind, acc_width, reg_every=reg_every)
+        self.cw_max, self.ca_max = _ceil_div(self.wbits, 2), _ceil_div(self.abits, 2)
         per_product = self.cw_max * self.ca_max
         if bricks is None:
-            bricks = p.simd * per_product
+            bricks = self.simd * per_product
         if isinstance(bricks, bool) or not isinstance(bricks, int) or bricks < per_product:
             raise ValueError(
                 f"bricks must be an integer >= {per_product} (ceil(wbits/2)*ceil(abits/2) "
-                f"bricks make one {p.wbits}x{p.abits}-bit product), got {bricks!r}"
+                f"bricks make one {self.wbits}x{self.abits}-bit product), got {bricks!r}"
             )
-        if not isinstance(reg_every, int) or reg_every < 0:
-            raise ValueError(f"reg_every must be an integer >= 0, got {reg_every!r}")
         self.bricks = bricks
-        self.reg_every = reg_every
         self._plan()
-        super().__init__(array_signature_members(p, runtime_precision=True))
 
     # -- performance model ---------------------------------------------------------------------
     def products_per_cycle(self, wbits: int | None = None, abits: int | None = None) -> int:
         """Products per PE row per cycle at run-time precision ``wbits`` x ``abits``."""
-        wbits, abits = self._rt(wbits, abits)
+        wbits, abits = self.precision(wbits, abits)
         return self.bricks // (_ceil_div(wbits, 2) * _ceil_div(abits, 2))
 
     def cycles_per_fold(self, wbits: int | None = None, abits: int | None = None) -> int:
@@ -132,16 +116,6 @@ class BitFusionArray(wiring.Component):
             # the adder-tree depths are known after packing the bricks into LUT4 tables
             unused_ok(self.elaborate(None))
         return 3 + self._tree_latency
-
-    def _rt(self, wbits, abits) -> tuple[int, int]:
-        wbits = self.wbits if wbits is None else wbits
-        abits = self.abits if abits is None else abits
-        if not (1 <= wbits <= self.wbits and 1 <= abits <= self.abits):
-            raise ValueError(
-                f"run-time precision must be within 1..{self.wbits} x 1..{self.abits}, "
-                f"got {wbits} x {abits}"
-            )
-        return wbits, abits
 
     # -- schedule ------------------------------------------------------------------------------
     def _mapping(self, cw: int, ca: int, top_w: int, top_a: int) -> list[list]:

@@ -12,18 +12,9 @@ operand). The shift is done by two Horner accumulators (planes MSB first: ``t = 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
-from amaranth.lib import wiring
 
-from bitfab.hw.arrays.common import (
-    AccumulateOutput,
-    Pipeline,
-    array_signature_members,
-    lane,
-    leaf_sum,
-    silence_on_error,
-    tree_latency,
-    validate_params,
-)
+from bitfab.hw.arrays.base import PEArray
+from bitfab.hw.arrays.common import AccumulateOutput, Pipeline, lane, leaf_sum, tree_latency
 from bitfab.hw.types import int_bits
 
 
@@ -38,62 +29,20 @@ def _plane_fn(wkind: str, akind: str):
     return lambda w, a: w & a
 
 
-class BitSerialArray(wiring.Component):
-    """Bit-serial PE array (see the PE array contract in ``docs/architecture.md``).
-
-    Parameters
-    ----------
-    pe, simd:
-        PE rows (outputs) and SIMD lanes per fold.
-    wbits, abits:
-        Elaborated maximum weight / activation width in bits (1-8; bipolar forces 1).
-    wkind, akind:
-        ``"bipolar"``, ``"signed"`` or ``"unsigned"``.
-    acc_width:
-        Accumulator / output lane width in bits (default: one fold's range + 8 guard bits).
-    reg_every:
-        A pipeline register after every ``reg_every`` popcount-tree levels (0: none).
-
-    Ports ``wbits_rt`` / ``abits_rt`` (``In(range(1, max + 1))``, reset value = the maximum)
-    set the run-time precision; keep them constant during a dot product. Values narrower than
-    the lane sit in its low bits, sign-extended for signed kinds.
+class BitSerialArray(PEArray):
+    """Bit-serial PE array: the :class:`~bitfab.hw.arrays.base.PEArray` contract, one
+    (weight plane, activation plane) pair per cycle, so a fold takes ``wbits_rt * abits_rt``
+    cycles; the run-time precision ports ``wbits_rt`` / ``abits_rt`` set the number of planes.
+    No options beyond the contract's (``reg_every`` spaces the popcount-tree registers).
     """
 
-    @silence_on_error
-    def __init__(
-        self,
-        pe: int,
-        simd: int,
-        wbits: int,
-        abits: int,
-        wkind: str,
-        akind: str,
-        acc_width: int | None = None,
-        *,
-        reg_every: int = 1,
-    ):
-        self.params = validate_params(
-            pe, simd, wbits, abits, wkind, akind, acc_width, array="bit-serial array"
-        )
-        if not isinstance(reg_every, int) or reg_every < 0:
-            raise ValueError(f"reg_every must be an integer >= 0, got {reg_every!r}")
-        self.reg_every = reg_every
-        p = self.params
-        self.pe, self.simd, self.wbits, self.abits = p.pe, p.simd, p.wbits, p.abits
-        self.wkind, self.akind, self.acc_width = p.wkind, p.akind, p.acc_width
-        self._tree_latency = tree_latency((simd + 1) // 2, reg_every)
-        self._signed = int("signed" in (p.wkind, p.akind))
-        super().__init__(array_signature_members(p, runtime_precision=True))
+    kind = "bitserial"
+    label = "bit-serial array"
+    runtime_precision = True
 
     def cycles_per_fold(self, wbits: int | None = None, abits: int | None = None) -> int:
         """Clock cycles per fold at run-time precision ``wbits`` x ``abits`` (default: max)."""
-        wbits = self.wbits if wbits is None else wbits
-        abits = self.abits if abits is None else abits
-        if not (1 <= wbits <= self.wbits and 1 <= abits <= self.abits):
-            raise ValueError(
-                f"run-time precision must be within 1..{self.wbits} x 1..{self.abits}, "
-                f"got {wbits} x {abits}"
-            )
+        wbits, abits = self.precision(wbits, abits)
         return wbits * abits
 
     @property
@@ -101,6 +50,16 @@ class BitSerialArray(wiring.Component):
         """Clock edges from the transfer of a dot product's last fold to its result on ``o``
         (the fold transfers on its last plane-pair cycle)."""
         return 3 + self._tree_latency + self._signed + (self.abits > 1) + (self.wbits > 1)
+
+    @property
+    def _tree_latency(self) -> int:
+        """Register stages of a row's popcount tree (two lanes per LUT4 table)."""
+        return tree_latency((self.simd + 1) // 2, self.reg_every)
+
+    @property
+    def _signed(self) -> int:
+        """1 if an operand is signed (the sign-plane negation gets its own register)."""
+        return int("signed" in (self.wkind, self.akind))
 
     def elaborate(self, platform):
         m = Module()

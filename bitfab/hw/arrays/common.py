@@ -1,18 +1,11 @@
-"""Shared parts of the PE array contract (bit-serial, bit-fusion, bit-parallel).
+"""Shared parts of the PE arrays (bit-serial, bit-fusion, bit-parallel).
 
-See ``docs/architecture.md`` ("PE array contract") and ``docs/hw_pe_arrays.md``.
-
-Every array has the constructor ``(pe, simd, wbits, abits, wkind, akind, acc_width=None, ...)``
-and the ports
-
-- ``i``: ``In(stream.Signature(StructLayout({"w": pe*simd*wbits, "a": simd*abits, "last": 1})))``,
-  one fold per transfer; weight lane ``(p, s)`` at lane index ``p*simd + s`` of ``w``,
-  activation lane ``s`` of ``a`` (``bitfab.hw.packing`` layout);
-- ``o``: ``Out(stream.Signature(ArrayLayout(signed(acc_width), pe)))``, one word per dot product.
-
-This module holds the parameter validation, the value ranges that size the datapaths, and the
-small datapath builders all three arrays use: LUT4-friendly leaf tables, pipelined balanced
-adder trees, and the accumulate-and-output stage with its back-pressure logic.
+The contract itself (constructor, attributes, ports, streaming rules) is owned by
+:class:`bitfab.hw.arrays.base.PEArray`; see also ``docs/architecture.md`` ("PE array contract")
+and ``docs/hw_pe_arrays.md``. This module holds the parameter validation it runs, the payload
+layouts of its ports, the value ranges that size the datapaths, and the small datapath builders
+all three arrays use: LUT4-friendly leaf tables, pipelined balanced adder trees, and the
+accumulate-and-output stage with its back-pressure logic.
 """
 
 from __future__ import annotations
@@ -22,8 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, Value, signed, unsigned
-from amaranth.lib import data, stream
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from bitfab.hw.elaboratable import unused_ok
 from bitfab.hw.types import KINDS, int_bits, signed_bits_for, value_range
@@ -131,18 +123,6 @@ def input_layout(pe: int, simd: int, wbits: int, abits: int) -> data.StructLayou
 def output_layout(pe: int, acc_width: int) -> data.ArrayLayout:
     """Payload layout of the result stream ``o`` (lane ``p`` = PE row ``p``)."""
     return data.ArrayLayout(signed(acc_width), pe)
-
-
-def array_signature_members(p: ArrayParams, runtime_precision: bool) -> dict:
-    """The contract's port members (for ``wiring.Component.__init__``)."""
-    members = {
-        "i": In(stream.Signature(input_layout(p.pe, p.simd, p.wbits, p.abits))),
-        "o": Out(stream.Signature(output_layout(p.pe, p.acc_width))),
-    }
-    if runtime_precision:
-        members["wbits_rt"] = In(range(1, p.wbits + 1), init=p.wbits)
-        members["abits_rt"] = In(range(1, p.abits + 1), init=p.abits)
-    return members
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,7 +440,6 @@ __all__ = [
     "SKID_MIN_BITS",
     "Pipeline",
     "adder_tree",
-    "array_signature_members",
     "fold_range",
     "int_bits",
     "input_layout",

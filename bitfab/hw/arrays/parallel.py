@@ -9,47 +9,38 @@ register stage every ``reg_every`` levels, and the dot-product accumulator. See
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux
-from amaranth.lib import wiring
 
+from bitfab.hw.arrays.base import PEArray
 from bitfab.hw.arrays.common import (
     AccumulateOutput,
     Pipeline,
-    array_signature_members,
     lane,
     leaf_sum,
     sign_extend_lane,
     silence_on_error,
     tree_latency,
-    validate_params,
 )
 from bitfab.hw.packing import decode
 
 
-class BitParallelArray(wiring.Component):
-    """Bit-parallel PE array (see the PE array contract in ``docs/architecture.md``).
+class BitParallelArray(PEArray):
+    """Bit-parallel PE array: the :class:`~bitfab.hw.arrays.base.PEArray` contract with one
+    fold per cycle and no run-time precision ports (values narrower than the lane sit
+    sign-extended in it).
 
     Parameters
     ----------
-    pe, simd:
-        PE rows (outputs) and SIMD lanes (products per row per fold).
-    wbits, abits:
-        Weight / activation width in bits (1-8; bipolar forces 1).
-    wkind, akind:
-        ``"bipolar"``, ``"signed"`` or ``"unsigned"``.
-    acc_width:
-        Accumulator / output lane width in bits (default: one fold's range + 8 guard bits).
-    dsp:
-        ``False`` (default): a plain LUT design; synthesis should run without DSP inference
-        (``synth_ice40`` without ``-dsp``, ``synth_ecp5 -nodsp``). ``True``: the products of
-        lanes with both operands >= 3 bits stay ``$mul`` cells behind input and output
-        registers, so ``synth_ice40 -dsp`` / ``synth_ecp5`` can put them in SB_MAC16 /
-        MULT18X18D blocks. The flows read ``self.dsp`` to choose.
-    reg_every:
-        A pipeline register after every ``reg_every`` adder-tree levels (0: none).
-
-    This array has no run-time precision ports: values narrower than the lane simply sit
-    sign-extended in their lanes, and a fold always takes one cycle.
+    dsp : bool
+        Keyword only. ``False`` (default): a plain LUT design; synthesis should run without DSP
+        inference (``synth_ice40`` without ``-dsp``, ``synth_ecp5 -nodsp``). ``True``: the
+        products of lanes with both operands >= 3 bits stay ``$mul`` cells behind input and
+        output registers (one more cycle of latency), so ``synth_ice40 -dsp`` / ``synth_ecp5``
+        can put them in SB_MAC16 / MULT18X18D blocks. The flows read ``self.dsp`` to choose.
     """
+
+    kind = "parallel"
+    label = "bit-parallel array"
+    runtime_precision = False
 
     @silence_on_error
     def __init__(
@@ -65,18 +56,9 @@ class BitParallelArray(wiring.Component):
         dsp: bool = False,
         reg_every: int = 1,
     ):
-        self.params = validate_params(
-            pe, simd, wbits, abits, wkind, akind, acc_width, array="bit-parallel array"
-        )
-        if not isinstance(reg_every, int) or reg_every < 0:
-            raise ValueError(f"reg_every must be an integer >= 0, got {reg_every!r}")
         self.dsp = bool(dsp)
-        self.reg_every = reg_every
-        p = self.params
-        self.pe, self.simd, self.wbits, self.abits = p.pe, p.simd, p.wbits, p.abits
-        self.wkind, self.akind, self.acc_width = p.wkind, p.akind, p.acc_width
+        super().__init__(pe, simd, wbits, abits, wkind, akind, acc_width, reg_every=reg_every)
         self._tree_latency = self._count_tree_latency()
-        super().__init__(array_signature_members(p, runtime_precision=False))
 
     # -- performance model ---------------------------------------------------------------------
     def cycles_per_fold(self, wbits: int | None = None, abits: int | None = None) -> int:

@@ -1,36 +1,20 @@
 """Host link: the accelerator behind a UART, with a small framed request/reply protocol.
 
-Every multi-byte number is little-endian. The checksum is CRC-8 (polynomial 0x07, initial value
-0x00, no reflection, no final XOR: "CRC-8/SMBUS") over every byte of the frame before it.
+The frames, commands and status codes are :mod:`bitfab.hw.shell.protocol` (and
+``docs/host_link.md``); this module is the hardware that speaks them. The checksum is
+Amaranth's :class:`amaranth.lib.crc.Processor` for :data:`bitfab.hw.shell.protocol.CRC`
+(CRC-8/SMBUS), one on the receive side and one on the reply side, fed one byte per received or
+sent byte.
 
-Request (host -> board)::
-
-    0xA5 | command | length (2 bytes) | payload (length bytes) | crc8
-
-- ``command``: ``0x01`` classify, ``0x02`` classify and return the output vector, ``0x03`` ping.
-- classify / vector: ``length`` must equal the image size in bytes, ``words x ceil(W_in / 8)``:
-  the accelerator's input words for one image (``bitfab.hw.compiler.tensor_words``, lanes
-  packed as :mod:`bitfab.hw.packing` lays them out), each word little-endian in
-  ``ceil(W_in / 8)`` bytes (unused high bits 0). Ping: ``length`` 0, no payload.
-
-Reply (board -> host), one per request, in request order::
-
-    ok, classify:   0x5A | 0x00 | class | crc8
-    ok, vector:     0x5A | 0x00 | class | vector (out words x ceil(W_out / 8) bytes) | crc8
-    ok, ping:       0x5A | 0x00 | image bytes (2) | vector bytes (2) | flags | crc8
-    error:          0x5A | code | crc8
-
-``class`` is the accelerator's output when it ends in LabelSelect (``flags`` bit 0 set), else
-0xFF (the host takes the argmax of the vector). Error ``code``: 1 bad magic, 2 bad command,
-3 bad length, 4 bad checksum, 5 UART framing error, 6 timeout (a frame stopped for longer than
-``timeout`` cycles between two bytes: truncated), 7 overrun (a payload word found the input FIFO
-full: the accelerator was held up, e.g. by long vector replies; never seen with classify). After bad magic, bad command, bad length or a
-framing error the link ignores bytes until the line has been quiet for ``timeout`` cycles (so a
-corrupted stream costs one error reply, not one per byte); after a bad checksum or a timeout it
-is ready at once. A frame that fails after its payload started has already fed the accelerator:
-the rest of the image is padded with zero words so the accelerator stays aligned, and that
-image's output is dropped. Nothing waits without a bound: every wait ends with a byte or the
-timeout.
+Error handling: after bad magic, bad command, bad length or a framing error the link ignores
+bytes until the line has been quiet for ``timeout`` cycles (so a corrupted stream costs one
+error reply, not one per byte); after a bad checksum or a timeout (a frame stopped for longer
+than ``timeout`` cycles between two bytes: truncated) it is ready at once. Overrun (status 7):
+a payload word found the input FIFO full, the accelerator was held up, e.g. by long vector
+replies; never seen with classify. A frame that fails after its payload started has already
+fed the accelerator: the rest of the image is padded with zero words so the accelerator stays
+aligned, and that image's output is dropped. Nothing waits without a bound: every wait ends
+with a byte or the timeout.
 
 Requests may be sent back to back (pipelined): the payload streams into the accelerator as it
 arrives, and a FIFO of ``tags`` entries (default 8) keeps one tag per frame for the reply side,
@@ -43,84 +27,33 @@ Components: :class:`HostLinkCore` (byte streams <-> accelerator streams, the pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from bitfab.errors import BitfabError
+from bitfab.hw.shell.protocol import (
+    BAD_CHECKSUM,
+    BAD_COMMAND,
+    BAD_LENGTH,
+    BAD_MAGIC,
+    CMD_CLASSIFY,
+    CMD_PING,
+    CMD_VECTOR,
+    CRC,
+    FRAMING,
+    MAGIC,
+    MAX_LENGTH,
+    NO_CLASS,
+    OK,
+    OVERRUN,
+    REPLY_MAGIC,
+    TIMEOUT,
+    ping_body,
+    word_bytes,
+)
 from bitfab.hw.shell.uart import UartRx, UartTx
-
-MAGIC = 0xA5
-REPLY_MAGIC = 0x5A
-CMD_CLASSIFY = 0x01
-CMD_VECTOR = 0x02
-CMD_PING = 0x03
-NO_CLASS = 0xFF
-#: reply status codes
-OK, BAD_MAGIC, BAD_COMMAND, BAD_LENGTH, BAD_CHECKSUM, FRAMING, TIMEOUT, OVERRUN = range(8)
-STATUS_NAMES = {
-    OK: "ok",
-    BAD_MAGIC: "bad magic",
-    BAD_COMMAND: "bad command",
-    BAD_LENGTH: "bad length",
-    BAD_CHECKSUM: "bad checksum",
-    FRAMING: "UART framing error",
-    TIMEOUT: "timeout (truncated frame)",
-    OVERRUN: "input overrun (the accelerator did not keep up with the link)",
-}
-CRC_POLY = 0x07
-
-
-def crc8(data: bytes | bytearray, crc: int = 0) -> int:
-    """CRC-8/SMBUS (poly 0x07, init 0, MSB first) of ``data``, continuing from ``crc``."""
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = ((crc << 1) ^ CRC_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
-
-
-def crc8_hw(crc: Value, byte: Value) -> Value:
-    """The same CRC-8 step as :func:`crc8` for one byte, as combinational logic (8 bits).
-
-    CRC is linear over GF(2): output bit ``j`` is the XOR of the bits of ``crc ^ byte`` whose
-    single-bit CRC step sets bit ``j`` (one XOR tree per bit, no nested muxes)."""
-    x = (crc ^ byte)[:8]
-    cols = [crc8(bytes([1 << i])) for i in range(8)]  # step of each input bit alone
-    bits = []
-    for j in range(8):
-        terms = [x[i] for i in range(8) if cols[i] >> j & 1]
-        v = terms[0]
-        for t in terms[1:]:
-            v = v ^ t
-        bits.append(v)
-    return Cat(*bits)
-
-
-def word_bytes(width: int) -> int:
-    """Bytes per stream word of ``width`` bits on the link."""
-    return (width + 7) // 8
-
-
-def words_to_bytes(words: Sequence[int], width: int) -> bytes:
-    """Stream words of ``width`` bits as link bytes (each word little-endian)."""
-    n = word_bytes(width)
-    return b"".join(int(w).to_bytes(n, "little") for w in words)
-
-
-def bytes_to_words(data: bytes, width: int) -> list[int]:
-    """Inverse of :func:`words_to_bytes`."""
-    n = word_bytes(width)
-    return [int.from_bytes(data[k : k + n], "little") for k in range(0, len(data), n)]
-
-
-def request(command: int, payload: bytes = b"") -> bytes:
-    """One request frame: magic, ``command``, 16-bit length, ``payload``, CRC-8."""
-    body = bytes([MAGIC, command]) + len(payload).to_bytes(2, "little") + bytes(payload)
-    return body + bytes([crc8(body)])
 
 
 class HostLinkCore(wiring.Component):
@@ -159,7 +92,7 @@ class HostLinkCore(wiring.Component):
         self.tags = int(tags)
         self.image_bytes = self.in_words * word_bytes(self.in_width)
         self.vector_bytes = self.out_words * word_bytes(self.out_width)
-        if self.image_bytes > 0xFFFF or self.vector_bytes > 0xFFFF:
+        if self.image_bytes > MAX_LENGTH or self.vector_bytes > MAX_LENGTH:
             raise BitfabError(
                 f"host link: image of {self.image_bytes} bytes or vector of {self.vector_bytes} "
                 "bytes does not fit the 16-bit length field; use a smaller input"
@@ -200,7 +133,11 @@ class HostLinkCore(wiring.Component):
         b = self.rx.payload
         got = self.rx.valid
         m.d.comb += self.rx.ready.eq(1)
-        crc = Signal(8)
+        # CRC of the frame so far: restarted in "idle" (so the magic byte starts it), fed every
+        # received byte; in "check" its output is the CRC of every byte before the checksum
+        m.submodules.rx_crc = rx_crc = CRC.create()
+        crc = rx_crc.crc
+        m.d.comb += [rx_crc.data.eq(b), rx_crc.valid.eq(got)]
         cmd = Signal(8)
         len_lo = Signal(8)
         length = Cat(len_lo, b)
@@ -262,7 +199,6 @@ class HostLinkCore(wiring.Component):
                     fail_early(FRAMING)
                 with m.Elif(got):
                     with m.If(b == MAGIC):
-                        m.d.sync += crc.eq(crc8_hw(Const(0, 8), b))
                         m.next = "cmd"
                     with m.Else():
                         fail_early(BAD_MAGIC)
@@ -270,7 +206,7 @@ class HostLinkCore(wiring.Component):
                 with m.If(self.ferr):
                     fail_early(FRAMING)
                 with m.Elif(got):
-                    m.d.sync += [cmd.eq(b), crc.eq(crc8_hw(crc, b))]
+                    m.d.sync += cmd.eq(b)
                     with m.If((b == CMD_CLASSIFY) | (b == CMD_VECTOR) | (b == CMD_PING)):
                         m.next = "len0"
                     with m.Else():
@@ -281,7 +217,7 @@ class HostLinkCore(wiring.Component):
                 with m.If(self.ferr):
                     fail_early(FRAMING)
                 with m.Elif(got):
-                    m.d.sync += [len_lo.eq(b), crc.eq(crc8_hw(crc, b))]
+                    m.d.sync += len_lo.eq(b)
                     m.next = "len1"
                 with m.Elif(timed_out):
                     fail_early(TIMEOUT, "idle")
@@ -289,7 +225,6 @@ class HostLinkCore(wiring.Component):
                 with m.If(self.ferr):
                     fail_early(FRAMING)
                 with m.Elif(got):
-                    m.d.sync += crc.eq(crc8_hw(crc, b))
                     with m.If(cmd == CMD_PING):
                         with m.If(length == 0):
                             m.next = "check"
@@ -309,7 +244,6 @@ class HostLinkCore(wiring.Component):
                     full = Cat(word[8:], b)
                     m.d.sync += [
                         word.eq(full),
-                        crc.eq(crc8_hw(crc, b)),
                         nbytes.eq(nbytes + 1),
                         bidx.eq(Mux(bidx == ibpw - 1, 0, bidx + 1)),
                     ]
@@ -352,31 +286,27 @@ class HostLinkCore(wiring.Component):
             with m.State("discard"):
                 with m.If(timed_out):
                     m.next = "idle"
+        m.d.comb += rx_crc.start.eq(parser.ongoing("idle"))
 
         # ---- reply engine
         r_code = Signal(3)
         r_img, r_vec, r_ping = Signal(), Signal(), Signal()
         cls = Signal(8)
-        crc_tx = Signal(8)
         cnt = Signal(range(max(self.out_words, 5) + 1))
         oidx = Signal(range(obpw))
         sent = Signal()
         m.d.comb += sent.eq(self.tx.valid & self.tx.ready)
-        with m.If(sent):
-            m.d.sync += crc_tx.eq(crc8_hw(crc_tx, self.tx.payload))
-        ping_bytes = [
-            self.image_bytes & 0xFF,
-            self.image_bytes >> 8,
-            self.vector_bytes & 0xFF,
-            self.vector_bytes >> 8,
-            int(self.class_index),
-        ]
+        # CRC of the reply so far: restarted in "idle", fed every byte sent
+        m.submodules.tx_crc = tx_crc = CRC.create()
+        crc_tx = tx_crc.crc
+        m.d.comb += [tx_crc.data.eq(self.tx.payload), tx_crc.valid.eq(sent)]
+        ping_bytes = list(ping_body(self.image_bytes, self.vector_bytes, self.class_index))
         out_padded = Signal(obpw * 8)
         m.d.comb += out_padded.eq(self.acc_o.payload)
 
         with m.FSM(name="reply") as reply:
             with m.State("idle"):
-                m.d.sync += [crc_tx.eq(0), cnt.eq(0), oidx.eq(0)]
+                m.d.sync += [cnt.eq(0), oidx.eq(0)]
                 with m.If(tags.r_rdy):
                     m.d.comb += tags.r_en.eq(1)
                     d = tags.r_data
@@ -452,6 +382,7 @@ class HostLinkCore(wiring.Component):
                 m.d.comb += [self.tx.payload.eq(crc_tx), self.tx.valid.eq(1)]
                 with m.If(sent):
                     m.next = "idle"
+        m.d.comb += tx_crc.start.eq(reply.ongoing("idle"))
 
         m.d.comb += self.busy.eq(
             ~parser.ongoing("idle")
@@ -464,7 +395,7 @@ class HostLinkCore(wiring.Component):
 
 
 class HostLink(wiring.Component):
-    """An accelerator behind a UART host link (protocol: module docstring).
+    """An accelerator behind a UART host link (protocol: :mod:`bitfab.hw.shell.protocol`).
 
     ``accelerator``: a component with streams ``i`` and ``o`` (e.g. :class:`bitfab.hw.
     accelerator.Accelerator`; its ``graph`` gives words per image and the output meaning,

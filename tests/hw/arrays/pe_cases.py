@@ -4,27 +4,27 @@
 operands as -1/+1), independently of the hardware code. :func:`make_case` draws random operands
 for given structural parameters and returns a JSON-serialisable :class:`Case`: constructor
 kwargs, setup constants (run-time precision), input words of stream ``i`` and expected words of
-stream ``o``. The Amaranth tests (``tests/hw/test_bit*.py``) and the Verilator harness replay the
-same cases (``bitfab.sim.rtl_runner.case_dict(case)``).
+stream ``o``. The Amaranth tests (``tests/hw/arrays/test_*.py``) and the Verilator harness replay
+the same cases (``bitfab.sim.rtl_runner.case_dict(case)``).
+
+A case names its array by its registry kind (:data:`bitfab.hw.arrays.ARRAYS`: ``"parallel"``,
+``"bitserial"``, ``"bitfusion"``); ``"bitparallel"``, the older name of the bit-parallel cases,
+is still accepted (:data:`CASE_ALIASES`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from bitfab.hw import packing
+from bitfab.hw.arrays import ARRAYS, array_class
 
-# array name -> (module, class)
-ARRAYS = {
-    "bitserial": ("bitfab.hw.arrays.bitserial", "BitSerialArray"),
-    "bitfusion": ("bitfab.hw.arrays.bitfusion", "BitFusionArray"),
-    "bitparallel": ("bitfab.hw.arrays.parallel", "BitParallelArray"),
-}
+#: older case array names -> registry kind
+CASE_ALIASES = {"bitparallel": "parallel"}
 KINDS = ("bipolar", "signed", "unsigned")
 CONSTRUCTOR_KEYS = ("pe", "simd", "wbits", "abits", "wkind", "akind", "acc_width")
 
@@ -48,9 +48,8 @@ class Case:
     name: str = ""
 
     def build(self):
-        """Instantiate the PE array under test."""
-        mod, cls = ARRAYS[self.array]
-        return getattr(importlib.import_module(mod), cls)(**self.kwargs)
+        """Instantiate the PE array under test (from the registry)."""
+        return array_class(case_kind(self.array))(**self.kwargs)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -58,6 +57,14 @@ class Case:
     @classmethod
     def from_json(cls, text: str) -> Case:
         return cls(**json.loads(text))
+
+
+def case_kind(array: str) -> str:
+    """The registry kind of a case's ``array`` name (an alias or a kind); ``ValueError`` else."""
+    kind = CASE_ALIASES.get(array, array)
+    if kind not in ARRAYS:
+        raise ValueError(f"PE array case: unknown array {array!r}, expected one of {list(ARRAYS)}")
+    return kind
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,9 +129,10 @@ def default_acc_width(simd: int, wbits: int, abits: int, wkind: str, akind: str)
 
 def ideal_cycles_per_fold(array: str, kwargs: dict, wrt: int, art: int) -> int:
     """The contract's cycles per fold, restated independently of the hardware classes."""
-    if array == "bitparallel":
+    kind = case_kind(array)
+    if kind == "parallel":
         return 1
-    if array == "bitserial":
+    if kind == "bitserial":
         return wrt * art
     cw_max, ca_max = -(-kwargs["wbits"] // 2), -(-kwargs["abits"] // 2)
     bricks = kwargs.get("bricks") or kwargs["simd"] * cw_max * ca_max
@@ -133,7 +141,7 @@ def ideal_cycles_per_fold(array: str, kwargs: dict, wrt: int, art: int) -> int:
 
 
 def make_case(array: str, params: dict, rng: np.random.Generator) -> Case:
-    """A random case for ``array`` ("bitserial", "bitfusion", "bitparallel").
+    """A random case for ``array`` ("parallel", "bitserial", "bitfusion"; or "bitparallel").
 
     ``params``: the constructor keys (``pe, simd, wbits, abits, wkind, akind``, optional
     ``acc_width``), optional extra constructor kwargs in ``params["extra"]`` (e.g.
@@ -163,7 +171,7 @@ def make_case(array: str, params: dict, rng: np.random.Generator) -> Case:
         expected.append(packing.pack(dot, acc_width, "signed"))
 
     setup = {}
-    if array != "bitparallel":
+    if case_kind(array) != "parallel":
         setup = {"wbits_rt": int(wrt), "abits_rt": int(art)}
     cpf = ideal_cycles_per_fold(array, kwargs, wrt, art)
     name = (

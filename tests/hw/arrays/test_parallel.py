@@ -1,4 +1,5 @@
-"""Bit-parallel PE array against the numpy reference (Amaranth simulator)."""
+"""Bit-parallel PE array against the numpy reference (Amaranth simulator); the contract's
+checks (parameters, ports, every kind combination) are in ``test_contract.py``."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from hypothesis import strategies as st
 
 from bitfab.hw.arrays.parallel import BitParallelArray
 from bitfab.hw.elaboratable import unused_ok
-from tests.hw.pe_cases import make_case, params_strategy, run_case
+from tests.hw.arrays.pe_cases import make_case, params_strategy, run_case
 
-ARRAY = "bitparallel"
+ARRAY = "parallel"
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
@@ -56,23 +57,3 @@ def test_dsp_variant_matches():
     assert dut.dsp and dut.latency == ref.latency + 1
     unused_ok(ref)
     assert run_case(case, gap=0.3, stall=0.3, dut=dut).outputs["o"] == case.expected["o"]
-
-
-@pytest.mark.parametrize(
-    "kwargs,word",
-    [
-        (dict(pe=0), "pe"),
-        (dict(simd=0), "simd"),
-        (dict(wbits=9), "wbits"),
-        (dict(abits=0), "abits"),
-        (dict(wkind="ternary"), "wkind"),
-        (dict(akind="bipolar", abits=2), "abits"),
-        (dict(wkind="bipolar", wbits=4), "wbits"),
-        (dict(acc_width=5), "acc_width"),
-        (dict(acc_width=65), "acc_width"),
-    ],
-)
-def test_bad_parameters_raise(kwargs, word):
-    base = dict(pe=2, simd=4, wbits=4, abits=4, wkind="signed", akind="unsigned")
-    with pytest.raises(ValueError, match=word):
-        BitParallelArray(**{**base, **kwargs})

@@ -21,8 +21,8 @@ from amaranth.sim import Simulator
 
 from bitfab.errors import BitfabError
 from bitfab.hw.shell.host_link import HostLink, HostLinkCore
+from tests.hw.shell.test_uart import model_line
 from tests.hw.test_compiler import tiny_dataflow
-from tests.hw.test_uart import model_line
 
 
 # ---- independent reference ------------------------------------------------------------------
@@ -295,7 +295,7 @@ def test_link_sizes_are_checked():
 def test_host_link_on_serial_pins():
     """The whole HostLink: requests drawn on ``rx`` by the UART model (1.5 % slow), replies
     decoded from ``tx``."""
-    from tests.hw.test_uart import model_decode
+    from tests.hw.shell.test_uart import model_decode
 
     divisor = 8
     acc = ToyAcc(3, False)

@@ -1,4 +1,5 @@
-"""Bit-fusion PE array against the numpy reference (Amaranth simulator)."""
+"""Bit-fusion PE array against the numpy reference (Amaranth simulator); the contract's
+checks (parameters, ports, every kind combination) are in ``test_contract.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bitfab.hw.arrays.bitfusion import BitFusionArray
-from tests.hw.pe_cases import make_case, params_strategy, run_case
+from bitfab.hw.elaboratable import unused_ok
+from tests.hw.arrays.pe_cases import make_case, params_strategy, run_case
 
 ARRAY = "bitfusion"
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -79,21 +81,16 @@ def test_lower_precision_is_faster_with_the_same_bricks():
     assert dut.products_per_cycle(6, 2) == 16 // 3
 
 
-@pytest.mark.parametrize(
-    "kwargs,word",
-    [
-        (dict(pe=0), "pe"),
-        (dict(simd=0), "simd"),
-        (dict(wbits=0), "wbits"),
-        (dict(abits=12), "abits"),
-        (dict(wkind="float"), "wkind"),
-        (dict(wkind="bipolar", wbits=2), "wbits"),
-        (dict(acc_width=3), "acc_width"),
-        (dict(bricks=3), "bricks"),
-        (dict(bricks=0), "bricks"),
-    ],
-)
-def test_bad_parameters_raise(kwargs, word):
+@pytest.mark.parametrize("bricks", [3, 0, -1, 2.5, True, "16"])
+def test_bad_brick_budget_raises(bricks):
+    """4x4-bit products need ceil(4/2)*ceil(4/2) = 4 bricks (the contract's own checks are in
+    ``test_contract.py``)."""
     base = dict(pe=2, simd=4, wbits=4, abits=4, wkind="signed", akind="unsigned")
-    with pytest.raises(ValueError, match=word):
-        BitFusionArray(**{**base, **kwargs})
+    with pytest.raises(ValueError, match="bricks"):
+        BitFusionArray(**base, bricks=bricks)
+
+
+def test_minimal_brick_budget_is_accepted():
+    dut = BitFusionArray(2, 4, 4, 4, "signed", "unsigned", bricks=4)
+    unused_ok(dut)
+    assert dut.bricks == 4 and dut.cycles_per_fold() == 4 and dut.cycles_per_fold(2, 2) == 1

@@ -1,4 +1,5 @@
-"""Bit-serial PE array against the numpy reference (Amaranth simulator)."""
+"""Bit-serial PE array against the numpy reference (Amaranth simulator); the contract's
+checks (parameters, ports, every kind combination) are in ``test_contract.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bitfab.hw.arrays.bitserial import BitSerialArray
-from tests.hw.pe_cases import make_case, params_strategy, run_case
+from tests.hw.arrays.pe_cases import make_case, params_strategy, run_case
 
 ARRAY = "bitserial"
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -57,23 +58,3 @@ def test_cycles_per_fold_rejects_precision_above_max():
     assert dut.cycles_per_fold() == 8
     with pytest.raises(ValueError, match="run-time precision"):
         dut.cycles_per_fold(5, 2)
-
-
-@pytest.mark.parametrize(
-    "kwargs,word",
-    [
-        (dict(pe=0), "pe"),
-        (dict(simd=-1), "simd"),
-        (dict(wbits=9), "wbits"),
-        (dict(abits=0), "abits"),
-        (dict(akind="int"), "akind"),
-        (dict(akind="bipolar", abits=2), "abits"),
-        (dict(wkind="bipolar", wbits=4), "wbits"),
-        (dict(acc_width=4), "acc_width"),
-        (dict(reg_every=-1), "reg_every"),
-    ],
-)
-def test_bad_parameters_raise(kwargs, word):
-    base = dict(pe=2, simd=4, wbits=4, abits=4, wkind="signed", akind="unsigned")
-    with pytest.raises(ValueError, match=word):
-        BitSerialArray(**{**base, **kwargs})
