@@ -32,12 +32,13 @@ import platform
 import time
 from pathlib import Path
 
+from bitfab.kinds import ARRAY_KINDS as ARRAYS
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "boards.json"
 DOC = ROOT / "docs" / "boards.md"
 MODELS = {"tfc_w1a1": "runs/tfc_w1a1/model.onnx", "cnv_w2a2": "runs/cnv_w2a2/model.onnx"}
 BOARDS = ("icebreaker", "ulx3s-85f", "orangecrab-25f")
-ARRAYS = ("parallel", "bitserial", "bitfusion")
 #: design clock per board (MHz; boards not named: None = the oscillator). ULX3S-85F: 50 MHz
 #: through the PLL (its earlier runs were made so, when the ECP5 board top on the bare oscillator
 #: still failed in Amaranth; kept so the runs compare).

@@ -24,12 +24,13 @@ import sys
 import time
 from pathlib import Path
 
+from bitfab.kinds import ARRAY_KINDS as ARRAYS
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "bench" / "results" / "foreign.json"
 PY = sys.executable
-ARRAYS = ("parallel", "bitserial", "bitfusion")
 #: folding target (cycles per image of the slowest layer, FINN's count) per model and array; the
 #: bit-serial array takes wbits*abits cycles per fold (32 for the MLP's W4 x 8-bit input layer,
 #: 4 for the CNN's W2A2 layers), so its target is lower to keep a run within minutes; at 150 the

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bitfab.boards import get_target  # noqa: E402
 from bitfab.errors import BitfabError  # noqa: E402
+from bitfab.kinds import ARRAY_KINDS  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "pe_arrays.json"
 PRECISIONS = {1: "bipolar", 2: "signed", 4: "signed", 8: "signed"}
@@ -89,7 +90,8 @@ def plan() -> list[dict]:
             )
         )
 
-    kinds = ("bitparallel", "bitserial", "bitfusion")
+    # result keys keep the benchmark's first name for the bit-parallel array ("bitparallel")
+    kinds = tuple("bitparallel" if k == "parallel" else k for k in ARRAY_KINDS)
     for family in ("ice40", "ecp5"):
         for bits in (1, 2, 4):
             for kind in kinds:

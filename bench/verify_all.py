@@ -20,11 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+from bitfab.kinds import ARRAY_KINDS as ARRAYS
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "verify.json"
 PY = sys.executable
 MODELS = ("tfc_w1a1", "tfc_w2a2", "cnv_w2a2", "mixed")
-ARRAYS = ("parallel", "bitserial", "bitfusion")
 #: folding target (cycles per image of the slowest layer) per model and array kind; bit-serial
 #: arrays take wbits*abits cycles per fold, so their target is lower
 TARGETS = {
