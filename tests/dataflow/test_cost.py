@@ -8,17 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bitfab.dataflow import cost
-from bitfab.dataflow.folding import LayerShape, lut_estimate
+from bitfab.dataflow.folding import HW_OP_TYPES, LayerShape, lut_estimate
 from bitfab.errors import BitfabError
 
-FOLDED_OPS = (
-    "MVAU",
-    "Thresholding",
-    "ConvolutionInputGenerator",
-    "Pool",
-    "LabelSelect",
-    "FMPadding",
-)
+FOLDED_OPS = HW_OP_TYPES  # the op types folding costs
 
 shapes = st.fixed_dictionaries(
     {
