@@ -496,7 +496,7 @@ def case_dict(
     skip_idle: bool = True,
 ) -> dict:
     """A JSON-ready case for :data:`CASE_TB` from a dict or from an object with ``setup``,
-    ``inputs`` and ``expected`` attributes (the Case objects of ``tests/hw/*_cases.py``).
+    ``inputs`` and ``expected`` attributes (the Case objects of ``tests/hw/layers/*_cases.py``).
 
     ``setup`` maps plain input port names to ints; ``inputs``/``expected`` map stream names to
     sequences of raw payload words (numpy arrays are accepted). ``gap``/``stall``: per-cycle

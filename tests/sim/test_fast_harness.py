@@ -16,8 +16,9 @@ from bitfab.sim.fast_harness import harness_verilog
 from bitfab.sim.verilog import component_to_verilog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (for the hw package)
-from hw import layer_cases  # noqa: E402
 from hw.arrays import pe_cases  # noqa: E402
+
+from tests.hw.layers import cases as layer_cases  # noqa: E402
 
 
 @functools.cache

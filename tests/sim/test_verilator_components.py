@@ -1,7 +1,7 @@
 """Every bitfab hardware component, as Verilog in Verilator, bit-exact against numpy.
 
 The cases come from the hardware tests' own generators (``tests/hw/arrays/pe_cases.py``,
-``tests/hw/layer_cases.py``: independent numpy references of the contract and of FINN's
+``tests/hw/layers/*_cases.py``: independent numpy references of the contract and of FINN's
 semantics). A Verilator build costs ~10-20 s, so each test below is ONE build (one structural
 configuration) that replays many seeded random cases in one simulation: several run-time
 precisions for the bit-serial and bit-fusion arrays, many input vectors for the layers, and
@@ -22,8 +22,9 @@ import pytest
 from bitfab.sim.rtl_runner import case_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (for the hw package)
-from hw import layer_cases  # noqa: E402
 from hw.arrays import pe_cases  # noqa: E402
+
+from tests.hw.layers import cases as layer_cases  # noqa: E402
 
 pytestmark = pytest.mark.verilator
 

@@ -5,7 +5,9 @@ import pytest
 
 from bitfab.hw import packing
 from bitfab.hw.layers.fmpadding import FMPadding
-from tests.hw.layer_cases import Case, make_case, onnx_execute, ref_fmpadding, run_case
+from tests.hw.layers.cases import Case, make_case, run_case
+from tests.hw.layers.finn_exec import onnx_execute
+from tests.hw.layers.fmpadding_cases import ref_fmpadding
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -84,7 +86,8 @@ def test_bad_parameters_raise(kwargs, match):
 
 def test_finn_node_matches_hardware():
     """FINN's own FMPadding.execute_node on the same image as the hardware."""
-    from tests.hw.layer_cases import finn_execute, words_of
+    from tests.hw.layers.cases import words_of
+    from tests.hw.layers.finn_exec import finn_execute
 
     p = dict(
         ImgDim=[3, 4],

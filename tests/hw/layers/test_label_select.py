@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from bitfab.hw.layers.label_select import LabelSelect, default_output_bits
-from tests.hw.layer_cases import Case, make_case, onnx_execute, ref_label_select, run_case
+from tests.hw.layers.cases import Case, make_case, run_case
+from tests.hw.layers.finn_exec import onnx_execute
+from tests.hw.layers.label_select_cases import ref_label_select
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -85,7 +87,7 @@ def test_bad_parameters_raise(kwargs, match):
 def test_finn_node_matches_hardware():
     """FINN's own LabelSelect.execute_node (ONNX TopK), with ties."""
     from bitfab.hw import packing
-    from tests.hw.layer_cases import finn_execute
+    from tests.hw.layers.finn_exec import finn_execute
 
     p = dict(Labels=10, PE=2, input_kind="signed", input_bits=3, numInputVectors=[1], ties=True)
     case = make_case("LabelSelect", p, np.random.default_rng(21))
@@ -104,7 +106,7 @@ def test_finn_node_matches_hardware():
 
 def test_layer_of_a_finn_tfc_graph():
     """The TopK -> LabelSelect of a FINN-converted TFC, against FINN's golden tensors."""
-    from tests.hw.layer_cases import run_graph_layer
+    from tests.hw.layers.graph_layers import run_graph_layer
 
     got, expected = run_graph_layer("tfc_w1a1", "LabelSelect_0")
     assert got == expected

@@ -8,14 +8,10 @@ import pytest
 from bitfab.hw import packing
 from bitfab.hw.arrays import ARRAYS
 from bitfab.hw.layers.mvau import MVAU
-from tests.hw.layer_cases import (
-    Case,
-    make_case,
-    onnx_execute,
-    ref_multithreshold,
-    ref_mvau_acc,
-    run_case,
-)
+from tests.hw.layers.cases import Case, make_case, run_case
+from tests.hw.layers.finn_exec import onnx_execute
+from tests.hw.layers.mvau_cases import ref_mvau_acc
+from tests.hw.layers.thresholding_cases import ref_multithreshold
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -164,7 +160,7 @@ def test_reference_matches_onnx_and_qonnx():
 @pytest.mark.parametrize("xnor", [0, 1])
 def test_finn_mvau_node_matches_hardware(xnor):
     """FINN's own MVAU.execute_node on the same data as the hardware case."""
-    from tests.hw.layer_cases import finn_dtype, finn_execute
+    from tests.hw.layers.finn_exec import finn_dtype, finn_execute
 
     if xnor:
         p = dict(
@@ -285,7 +281,7 @@ def test_array_kinds_are_importable_names():
 def test_layers_of_a_finn_tfc_graph(node):
     """XNOR MVAUs with thresholds and the last noActivation MVAU of a FINN-converted TFC W1A1,
     built from the nodes' attributes, against FINN's golden tensors."""
-    from tests.hw.layer_cases import run_graph_layer
+    from tests.hw.layers.graph_layers import run_graph_layer
 
     got, expected = run_graph_layer("tfc_w1a1", node)
     assert got == expected
@@ -295,7 +291,7 @@ def test_layers_of_a_finn_tfc_graph(node):
 @pytest.mark.parametrize("node", [f"MVAU_{k}" for k in range(6)])
 def test_layers_of_a_finn_cnv_graph(node):
     """Conv (numInputVectors [1, H, W]) and FC MVAUs of a FINN-converted CNV W2A2."""
-    from tests.hw.layer_cases import run_graph_layer
+    from tests.hw.layers.graph_layers import run_graph_layer
 
     got, expected = run_graph_layer("cnv_w2a2", node, gap=0, stall=0)
     assert got == expected

@@ -10,7 +10,9 @@ from bitfab.hw import packing
 from bitfab.hw.layers.pool import Pool
 from bitfab.hw.layers.sliding_window import SlidingWindow
 from bitfab.sim.amaranth_stream import run_streams
-from tests.hw.layer_cases import Case, make_case, onnx_execute, rand_values, run_case, words_of
+from tests.hw.arrays.pe_cases import rand_values
+from tests.hw.layers.cases import Case, make_case, run_case, words_of
+from tests.hw.layers.finn_exec import onnx_execute
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -134,7 +136,7 @@ def test_bad_parameters_raise(kwargs, match):
 
 def test_finn_pool_node_matches_hardware():
     """FINN's own Pool.execute_node (MaxPool, PE = Channels as InferPool sets it)."""
-    from tests.hw.layer_cases import finn_execute
+    from tests.hw.layers.finn_exec import finn_execute
 
     p = dict(
         Channels=3, PE=3, KernelSize=[2, 3], OutImgDims=[2, 2], input_kind="signed", input_bits=5
@@ -168,7 +170,7 @@ def test_finn_pool_node_matches_hardware():
 def test_layers_of_a_finn_cnv_graph(node):
     """InferPool's Pool nodes of a FINN-converted CNV W2A2 (PE < Channels), against FINN's
     golden tensors."""
-    from tests.hw.layer_cases import run_graph_layer
+    from tests.hw.layers.graph_layers import run_graph_layer
 
     got, expected = run_graph_layer("cnv_w2a2", node)
     assert got == expected

@@ -8,15 +8,10 @@ from hypothesis import strategies as st
 from bitfab.hw import packing
 from bitfab.hw.layers.sliding_window import SlidingWindow, SlidingWindowParallel
 from bitfab.sim.amaranth_stream import run_streams
-from tests.hw.layer_cases import (
-    Case,
-    make_case,
-    onnx_execute,
-    rand_values,
-    ref_sliding_window,
-    run_case,
-    words_of,
-)
+from tests.hw.arrays.pe_cases import rand_values
+from tests.hw.layers.cases import Case, make_case, run_case, words_of
+from tests.hw.layers.finn_exec import onnx_execute
+from tests.hw.layers.sliding_window_cases import ref_sliding_window
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -58,7 +53,7 @@ def random_params(seed: int) -> dict:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_random_cases_with_backpressure(seed):
-    case = make_case("SlidingWindow", random_params(seed), np.random.default_rng(seed))
+    case = make_case("ConvolutionInputGenerator", random_params(seed), np.random.default_rng(seed))
     case = Case.from_json(case.to_json())
     run = run_case(case, seed=seed, gap=0.3, stall=0.3)
     assert run.outputs == case.expected
@@ -76,7 +71,7 @@ def test_conv_3x3_cycles_near_finn_estimate(depthwise):
         input_bits=4,
         images=2,
     )
-    case = make_case("SlidingWindow", p, np.random.default_rng(depthwise))
+    case = make_case("ConvolutionInputGenerator", p, np.random.default_rng(depthwise))
     run = run_case(case, gap=0, stall=0)
     assert run.outputs == case.expected
     exp = case.build().cycles_per_image()
@@ -147,7 +142,8 @@ def test_bad_parameters_raise(kwargs, match):
 def test_finn_node_matches_hardware(k, s, shape, simd, depthwise):
     """FINN's own ConvolutionInputGenerator.execute_node on the same image as the hardware."""
     from bitfab.hw import packing
-    from tests.hw.layer_cases import finn_execute, words_of
+    from tests.hw.layers.cases import words_of
+    from tests.hw.layers.finn_exec import finn_execute
 
     rng = np.random.default_rng(sum(shape))
     h, w, c = shape
@@ -203,7 +199,7 @@ def test_layers_of_a_finn_cnv_graph(node):
     """Conv and (depthwise, before Pool) sliding windows of a FINN-converted CNV W2A2, built
     from the nodes' attributes, against FINN's golden tensors (depthwise outputs reordered to
     FINN's HW layout where SIMD < C)."""
-    from tests.hw.layer_cases import run_graph_layer
+    from tests.hw.layers.graph_layers import run_graph_layer
 
     got, expected = run_graph_layer("cnv_w2a2", node, gap=0, stall=0)
     assert got == expected
@@ -339,7 +335,7 @@ def test_parallel_window_output_stall_holds_input():
 def test_parallel_window_matches_finn_execute_node():
     """FINN's own execute_node with ``parallel_window=1`` (reshaped to its folded output
     shape) against the hardware built by ``from_finn``."""
-    from tests.hw.layer_cases import finn_execute
+    from tests.hw.layers.finn_exec import finn_execute
 
     rng = np.random.default_rng(5)
     h, w, c, k, s, d = 7, 6, 2, (3, 2), (2, 1), (1, 2)

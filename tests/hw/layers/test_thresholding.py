@@ -4,14 +4,9 @@ import numpy as np
 import pytest
 
 from bitfab.hw.layers.thresholding import Thresholding
-from tests.hw.layer_cases import (
-    Case,
-    finn_dtype,
-    make_case,
-    onnx_execute,
-    ref_multithreshold,
-    run_case,
-)
+from tests.hw.layers.cases import Case, make_case, run_case
+from tests.hw.layers.finn_exec import finn_dtype, onnx_execute
+from tests.hw.layers.thresholding_cases import ref_multithreshold
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -97,7 +92,7 @@ def test_reference_matches_qonnx_multithreshold():
 def test_finn_thresholding_node_matches_hardware():
     """FINN's own Thresholding.execute_node on the same data as the hardware case."""
     from bitfab.hw import packing
-    from tests.hw.layer_cases import finn_execute
+    from tests.hw.layers.finn_exec import finn_execute
 
     p = dict(
         NumChannels=4,
@@ -185,7 +180,7 @@ def test_from_finn_missing_attribute_raises():
 def test_layer_of_a_finn_tfc_graph():
     """The first layer of a FINN-converted TFC (raw pixels -> BINARY), built from the node's
     attributes, against FINN's golden tensors (tests/dataflow zoo model)."""
-    from tests.hw.layer_cases import run_graph_layer
+    from tests.hw.layers.graph_layers import run_graph_layer
 
     got, expected = run_graph_layer("tfc_w1a1", "Thresholding_0")
     assert got == expected

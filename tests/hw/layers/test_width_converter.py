@@ -5,7 +5,7 @@ import pytest
 
 from bitfab.hw import packing
 from bitfab.hw.layers.width_converter import StreamingDataWidthConverter
-from tests.hw.layer_cases import Case, make_case, run_case
+from tests.hw.layers.cases import Case, make_case, run_case
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -68,7 +68,7 @@ def test_bad_parameters_raise(kwargs, match):
 def test_finn_node_keeps_the_tensor():
     """FINN's own StreamingDataWidthConverter.execute_node is the identity on the tensor; the
     hardware keeps the element sequence (checked above), so both agree."""
-    from tests.hw.layer_cases import finn_execute
+    from tests.hw.layers.finn_exec import finn_execute
 
     x = np.random.default_rng(2).integers(0, 16, size=(1, 12))
     attrs = dict(inShape=[1, 12], outShape=[1, 12], inWidth=12, outWidth=8, dataType="UINT4")
