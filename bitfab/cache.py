@@ -7,8 +7,11 @@
 
 **Step cache.** A step of a build writes one folder; :func:`run_cached` runs its work into a fresh
 folder unless the folder's ``step.json`` was written for the same key (the SHA-256 of the step's
-inputs, :func:`bitfab.content_hash.content_key`). The folder is written all at once
-(:func:`bitfab.staging.staged_output`) and ``step.json`` last, so an interrupted step is redone.
+inputs, :func:`bitfab.content_hash.content_key`) **and** every file the step wrote is still
+there with the size and SHA-256 recorded in ``step.json`` (``files``): a deleted or edited output
+makes the step run again instead of reporting a file that is gone. The folder is written all at
+once (:func:`bitfab.staging.staged_output`) and ``step.json`` last, so an interrupted step is
+redone.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bitfab.content_hash import sha256_file
 from bitfab.staging import staged_output
 
 #: The sub-folders of the cache root bitfab uses.
@@ -43,8 +47,31 @@ def cache_dir(kind: str) -> Path:
     return cache_root() / kind
 
 
+def manifest(folder: Path) -> dict[str, list]:
+    """``{relative path: [size in bytes, sha256]}`` of every file below ``folder`` except
+    ``step.json``."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != "step.json":
+            files[path.relative_to(folder).as_posix()] = [path.stat().st_size, sha256_file(path)]
+    return files
+
+
+def outputs_intact(folder: Path, files: dict) -> bool:
+    """Every file of ``files`` (a :func:`manifest`) is in ``folder`` with its size and hash."""
+    for rel, (size, digest) in files.items():
+        path = folder / rel
+        try:
+            if path.stat().st_size != size or sha256_file(path) != digest:
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def cached_result(folder: Path, key: str) -> dict | None:
-    """The ``step.json`` of ``folder`` if it was written for ``key``, else None."""
+    """The ``step.json`` of ``folder`` if it was written for ``key`` and the files it lists are
+    intact (:func:`outputs_intact`), else None."""
     meta = folder / "step.json"
     if not meta.is_file():
         return None
@@ -52,7 +79,12 @@ def cached_result(folder: Path, key: str) -> dict | None:
         data = json.loads(meta.read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("key") == key else None
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    files = data.get("files")
+    if not isinstance(files, dict) or not outputs_intact(folder, files):
+        return None
+    return data
 
 
 def run_cached(
@@ -72,6 +104,12 @@ def run_cached(
     with staged_output(folder) as tmp:
         result = work(tmp)
         seconds = round(time.perf_counter() - t0, 2)
-        meta = {"key": key, "inputs": inputs, "result": result, "seconds": seconds}
+        meta = {
+            "key": key,
+            "inputs": inputs,
+            "result": result,
+            "seconds": seconds,
+            "files": manifest(tmp),
+        }
         (tmp / "step.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return result, False, seconds
