@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from bitfab.errors import BitfabError
+
 _TMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-")
 
 
@@ -61,9 +63,12 @@ def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
     out = Path(out_dir)
     existed = out.is_dir()
     home = out if existed else out.parent
-    home.mkdir(parents=True, exist_ok=True)
-    sweep_stale(home)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=home))
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        sweep_stale(home)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=home))
+    except OSError as e:
+        raise BitfabError(f"cannot write {out}: {e.strerror or e}; choose another output") from None
     try:
         yield tmp
     except BaseException:
@@ -76,9 +81,11 @@ def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             os.replace(item, target)
-    except BaseException:
+    except BaseException as e:
         if not existed:
             shutil.rmtree(out, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise BitfabError(f"cannot write {out}: {e.strerror or e}") from None
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -74,3 +74,15 @@ def test_temp_folders_of_dead_processes_are_swept(tmp_path):
     assert not stale.exists()
     assert live.exists() and unrelated.exists()
     assert sweep_stale(tmp_path) == []
+
+
+def test_an_output_that_cannot_be_created_is_one_bitfab_error(tmp_path):
+    from bitfab.errors import BitfabError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with (
+        pytest.raises(BitfabError, match=r"cannot write .*file/out"),
+        staged_output(blocker / "out"),
+    ):
+        pass

@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from bitfab.cli.common import HelpFormatter
+from bitfab.cli.common import HelpFormatter, check_out
 from bitfab.errors import BitfabError
 
 #: command modules of bitfab.cli, in the order ``bitfab --help`` lists them (the flow's order)
@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "out_kind", None):
+            check_out(args.out, args.out_kind)
         return int(args.func(args) or 0)
     except BitfabError as e:
         print(f"error: {e}", file=sys.stderr)

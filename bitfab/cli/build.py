@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bitfab.cli.common import add_command, array_flag, read_folding
+from bitfab.cli.common import add_command, add_out, array_flag, read_folding
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=array_flag,
         help="PE array of every MVAU: parallel, bitserial or bitfusion (default parallel)",
     )
-    p.add_argument("--out", required=True, help="output folder")
+    add_out(p, "folder", "output folder")
     p.add_argument(
         "--clock-mhz",
         type=float,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -61,6 +62,31 @@ def add_command(
     return sub.add_parser(
         name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter
     )
+
+
+def add_out(p: argparse.ArgumentParser, kind: str, help: str) -> None:  # noqa: A002
+    """``--out``: a ``"folder"`` or a ``"file"`` the command writes; checked by
+    :func:`check_out` before the command starts any work."""
+    p.add_argument("--out", required=True, help=help)
+    p.set_defaults(out_kind=kind)
+
+
+def check_out(path: str, kind: str) -> None:
+    """BitfabError unless ``path`` can be written as a ``kind`` ("folder"/"file"): not a file
+    where a folder goes (or the other way round), and the nearest existing folder on its way is
+    writable."""
+    out = Path(path)
+    if kind == "folder" and out.exists() and not out.is_dir():
+        raise BitfabError(f"--out {path}: exists and is not a folder; give a folder path")
+    if kind == "file" and out.is_dir():
+        raise BitfabError(f"--out {path}: is a folder; give a file name")
+    probe = out if kind == "folder" and out.is_dir() else out.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise BitfabError(f"--out {path}: {probe} is a file, so it cannot hold the output")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise BitfabError(f"--out {path}: {probe} is not writable; choose another --out")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from bitfab.cli.common import add_command, array_flag
+from bitfab.cli.common import add_command, add_out, array_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help='per-layer arrays: top-level array = "kind" and a [layers] table '
         'MVAU_0 = "bitserial" (overrides --array)',
     )
-    p.add_argument("--out", required=True, help="output folder")
+    add_out(p, "folder", "output folder")
     p.set_defaults(func=run)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bitfab.cli.common import add_command, add_folding_target, read_folding
+from bitfab.cli.common import add_command, add_folding_target, add_out, read_folding
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ],
     )
     p.add_argument("model", help="QONNX model (e.g. DIR/model.onnx from 'bitfab train')")
-    p.add_argument("--out", required=True, help="output folder")
+    add_out(p, "folder", "output folder")
     add_folding_target(p, folding_file=True)
     p.set_defaults(func=run)
 

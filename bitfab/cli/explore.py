@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from bitfab.cli.common import DATASETS, add_command, array_list_flag
+from bitfab.cli.common import DATASETS, add_command, add_out, array_list_flag
 
 #: flag -> sweep option (flags given on the command line override the --sweep TOML file)
 _FLAGS = ("model", "wbits", "abits", "array", "board", "epochs", "seed", "limit", "dataset",
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "bitfab explore --sweep sweep.toml --synth-pareto --jobs 2 --out sweeps/s1",
         ],
     )
-    p.add_argument("--out", required=True, help="output folder")
+    add_out(p, "folder", "output folder")
     p.add_argument("--sweep", metavar="TOML", help="sweep file (keys as the flags, e.g. "
                    'model = ["tfc", "cnv-s"], wbits = [1, 2]); flags override it')  # fmt: skip
     p.add_argument(

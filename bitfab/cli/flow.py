@@ -9,6 +9,7 @@ from bitfab.cli.common import (
     add_command,
     add_folding_target,
     add_model_args,
+    add_out,
     array_flag,
     model_opts,
 )
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "bitfab flow --model tfc --wbits 2 --board icebreaker --out runs/tfc_w2",
         ],
     )
-    p.add_argument("--out", required=True, help="run folder")
+    add_out(p, "folder", "run folder")
     add_model_args(p)
     p.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
     add_folding_target(p, folding_file=False)

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bitfab.cli.common import DATASETS, add_command, array_flag
+from bitfab.cli.common import DATASETS, add_command, add_out, array_flag
 from bitfab.errors import BitfabError
 
 
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="luts=N[,bram=N][,cycles=N]: accelerator LUT estimate (the units `bitfab build` "
         "fits), block RAMs, cycles per image",
     )
-    p.add_argument("--out", required=True, help="ModelConfig JSON file to write")
+    add_out(p, "file", "ModelConfig JSON file to write")
     p.add_argument(
         "--sensitivity",
         choices=("hessian", "loss"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from bitfab.cli.common import DATASETS, add_command
+from bitfab.cli.common import DATASETS, add_command, add_out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", default=None, help="expected zoo model (error if the checkpoint holds another)"
     )
-    p.add_argument("--out", required=True, help="output folder")
+    add_out(p, "folder", "output folder")
     p.add_argument(
         "--dataset", default="fashion-mnist", choices=DATASETS,
         help="calibration and test data (default fashion-mnist)",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from bitfab.cli.common import add_command, array_flag
+from bitfab.cli.common import add_command, add_out, array_flag
 from bitfab.errors import BitfabError
 
 
@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="bipolar/signed/unsigned (default: bipolar at 1 bit, else signed)",
     )
     p.add_argument("--target", required=True, help="board or device (see 'bitfab boards')")
-    p.add_argument("--out", required=True, help="output folder")
+    add_out(p, "folder", "output folder")
     p.add_argument("--clock-mhz", type=float, default=None, help="nextpnr clock constraint")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
     p.add_argument("--top", default="top", help="top module name (Verilog)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bitfab.cli.common import DATASETS, add_command, add_model_args, model_opts
+from bitfab.cli.common import DATASETS, add_command, add_model_args, add_out, model_opts
 from bitfab.errors import BitfabError
 
 QUANTIZERS = ("finn", "stats", "lsq", "pact")
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=10,
         help="total epochs (with --resume: the new total; default 10)",
     )
-    p.add_argument("--out", required=True, help="output folder")
+    add_out(p, "folder", "output folder")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 128)")
     p.add_argument(
         "--lr",
