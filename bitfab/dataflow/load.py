@@ -43,7 +43,62 @@ def load_qonnx(path: str | os.PathLike[str]) -> ModelWrapper:
             f"{p}: float (unquantized) model, no Quant nodes; export a Brevitas QAT model "
             "with brevitas.export.export_qonnx"
         )
+    check_bit_widths(proto.graph, p)
     try:
         return ModelWrapper(proto)
     except Exception as e:
         raise BitfabError(f"{p}: qonnx cannot wrap this model ({type(e).__name__}: {e})") from None
+
+
+#: bit widths bitfab's hardware takes for weights and activations
+MIN_BITS, MAX_BITS = 1, 8
+#: quantizer op type -> (input index of a bit width, what it is, checked against MAX_BITS)
+_BIT_INPUTS = {
+    "Quant": ((3, "bit width", True),),
+    "Trunc": ((3, "input bit width", False), (4, "output bit width", True)),
+}
+
+
+def check_bit_widths(graph: onnx.GraphProto, path: Path) -> None:
+    """BitfabError naming the first quantizer whose constant bit width bitfab cannot build: not a
+    whole number >= 1, or above :data:`MAX_BITS` for a weight or activation (a bias quantizer,
+    a constant only added, may be wider; BipolarQuant and BinaryQuant are 1 bit by
+    definition)."""
+    from onnx import numpy_helper
+
+    consts = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for a in node.attribute:
+                if a.name == "value":
+                    consts[node.output[0]] = a.t
+    consumers: dict[str, list[str]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node.op_type)
+    for node in graph.node:
+        # a bias quantizer (a constant only added) may be wide: streamlining folds it away
+        bias = (
+            bool(node.input)
+            and node.input[0] in consts
+            and node.output
+            and all(op == "Add" for op in consumers.get(node.output[0], ["?"]))
+        )
+        for index, what, capped in _BIT_INPUTS.get(node.op_type, ()):
+            capped = capped and not bias
+            if len(node.input) <= index or node.input[index] not in consts:
+                continue  # computed at run time: left to the conversion
+            values = numpy_helper.to_array(consts[node.input[index]]).reshape(-1)
+            for v in {float(x) for x in values}:
+                name = f"{node.op_type} node {node.name or node.output[0]}"
+                if not v.is_integer() or v < MIN_BITS:
+                    raise BitfabError(
+                        f"{path}: {name} has {what} {v:g}; quantizers need a whole number of "
+                        f"bits >= {MIN_BITS} (re-export the model with {MIN_BITS}-{MAX_BITS} bits)"
+                    )
+                if capped and v > MAX_BITS:
+                    raise BitfabError(
+                        f"{path}: {name} has {what} {v:g}; bitfab's hardware takes "
+                        f"{MIN_BITS}-{MAX_BITS} bit weights and activations (re-train or "
+                        f"re-export it at {MAX_BITS} bits or fewer)"
+                    )

@@ -107,6 +107,21 @@ class _ChannelNormTFC(zoo_small.TFC):
         self.features[-1] = nn.BatchNorm1d(10)
 
 
+def _with_bit_width(src, dst, bits: float):
+    """``src`` with the bit width of its first weight Quant node set to ``bits``."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(src))
+    inits = {t.name: t for t in proto.graph.initializer}
+    node = next(n for n in proto.graph.node if n.op_type == "Quant" and n.input[3] in inits)
+    inits[node.input[3]].CopyFrom(
+        numpy_helper.from_array(np.array(bits, dtype=np.float32), node.input[3])
+    )
+    onnx.save(proto, str(dst))
+    return dst
+
+
 def _bad_inputs(tmp_path, qonnx_models):
     good = qonnx_models["tfc_w2a2"].read_bytes()
     trunc = tmp_path / "trunc.onnx"
@@ -122,6 +137,18 @@ def _bad_inputs(tmp_path, qonnx_models):
         "sigmoid": (
             zoo_small.export(_SigmoidTFC(2, 2), tmp_path / "sig.onnx"),
             r"node \S+ \(Sigmoid\)",
+        ),
+        "zero_bits": (
+            _with_bit_width(qonnx_models["tfc_w2a2"], tmp_path / "b0.onnx", 0),
+            r"Quant node \S+ has bit width 0; quantizers need a whole number of bits >= 1",
+        ),
+        "nine_bits": (
+            _with_bit_width(qonnx_models["tfc_w2a2"], tmp_path / "b9.onnx", 9),
+            r"Quant node \S+ has bit width 9; bitfab's hardware takes 1-8 bit",
+        ),
+        "half_bits": (
+            _with_bit_width(qonnx_models["tfc_w2a2"], tmp_path / "b25.onnx", 2.5),
+            r"has bit width 2.5; quantizers need a whole number",
         ),
         "channel_norm": (
             zoo_small.export(_ChannelNormTFC(), tmp_path / "bn.onnx"),
