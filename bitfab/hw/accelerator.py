@@ -212,13 +212,38 @@ def load_accelerator(out_dir) -> tuple[Accelerator, dict]:  # noqa: ANN001
     from bitfab.hw.compiler import compile_graph
 
     d = Path(out_dir)
+    redo = "rerun 'bitfab compile DATAFLOW --out DIR'"
+    if not d.is_dir():
+        raise BitfabError(f"{d}: no such folder; pass the folder 'bitfab compile' wrote")
     meta = d / "accelerator.json"
-    if not meta.is_file() or not (d / "dataflow.onnx").is_file():
-        raise BitfabError(f"{d}: not a 'bitfab compile' output (accelerator.json missing)")
-    report = json.loads(meta.read_text())
-    arrays = report.get("per_layer_arrays", {})
+    if not meta.is_file():
+        raise BitfabError(f"{d}: accelerator.json missing, not a 'bitfab compile' output; {redo}")
+    if not (d / "dataflow.onnx").is_file():
+        raise BitfabError(
+            f"{d}: dataflow.onnx missing (bitfab compile copies it beside accelerator.json); {redo}"
+        )
+    try:
+        report = json.loads(meta.read_text())
+    except (OSError, ValueError) as e:
+        raise BitfabError(f"{meta}: not readable JSON ({e}); the file is corrupt, {redo}") from None
+    fifos = report.get("fifos") if isinstance(report, dict) else None
+    arrays = report.get("per_layer_arrays", {}) if isinstance(report, dict) else None
+    if (
+        not isinstance(fifos, list)
+        or not all(isinstance(f, dict) and isinstance(f.get("depth"), int) for f in fifos)
+        or not isinstance(arrays, dict)
+    ):
+        raise BitfabError(
+            f"{meta}: no 'fifos' list with depths or no 'per_layer_arrays' table; the file is "
+            f"corrupt or from another tool, {redo}"
+        )
     default = next(iter(arrays.values()), "parallel")
     graph = compile_graph(d / "dataflow.onnx", default, arrays)
-    acc = Accelerator(graph, [f["depth"] for f in report["fifos"]])
+    try:
+        acc = Accelerator(graph, [f["depth"] for f in fifos])
+    except (ValueError, IndexError) as e:
+        raise BitfabError(
+            f"{meta}: does not describe {d / 'dataflow.onnx'} ({e}); {redo}"
+        ) from None
     unused_ok(acc)  # a description of the Verilog on disk; maybe never elaborated
     return acc, report

@@ -121,3 +121,43 @@ def test_icarus_backend_and_cli(tiny_acc, capsys):
 def test_cli_rejects_a_folder_that_is_not_an_accelerator(tmp_path, capsys):
     assert main(["verify", str(tmp_path), "--images", "2", "--quiet"]) == 2
     assert "accelerator.json" in capsys.readouterr().err
+
+
+def _broken_copies(acc: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    import shutil
+
+    def copy(name: str) -> Path:
+        dst = tmp_path / name
+        shutil.copytree(acc, dst, ignore=shutil.ignore_patterns("verify*.json"))
+        return dst
+
+    meta = json.loads((acc / "accelerator.json").read_text())
+    cases = {}
+    d = copy("garbage")
+    (d / "accelerator.json").write_text('{"fifos": [')
+    cases["garbage"] = (d, r"accelerator.json: not readable JSON .*corrupt")
+    d = copy("no_fifos")
+    (d / "accelerator.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "fifos"}))
+    cases["no_fifos"] = (d, r"no 'fifos' list")
+    d = copy("fifo_count")
+    (d / "accelerator.json").write_text(json.dumps({**meta, "fifos": meta["fifos"][:-1]}))
+    cases["fifo_count"] = (d, r"does not describe .*dataflow.onnx")
+    d = copy("no_dataflow")
+    (d / "dataflow.onnx").unlink()
+    cases["no_dataflow"] = (d, r"dataflow.onnx missing")
+    cases["no_folder"] = (tmp_path / "nowhere", r"no such folder")
+    return cases
+
+
+def test_corrupt_accelerator_folders_are_one_clean_error(tiny_acc, tmp_path, capsys):
+    """verify, run and the simulated board all load the folder through load_accelerator."""
+    from bitfab.errors import BitfabError
+    from bitfab.hw.accelerator import load_accelerator
+
+    for name, (d, pattern) in _broken_copies(tiny_acc, tmp_path).items():
+        with pytest.raises(BitfabError, match=pattern):
+            load_accelerator(d)
+        assert main(["verify", str(d), "--images", "2", "--quiet"]) == 2, name
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: "), (name, err)
+        assert not (d / "verify.json").exists() or name == "no_folder", name
