@@ -6,3 +6,8 @@ class BitfabError(Exception):
 
     The message must be one line naming the thing (file, node, layer, parameter) and the fix.
     """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by the CLI's handler so that it unwinds like Ctrl-C:
+    staged outputs are removed and tool process groups ended (exit code 143)."""

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from bitfab.cli.common import HelpFormatter, check_out
-from bitfab.errors import BitfabError
+from bitfab.errors import BitfabError, Terminated
 
 #: command modules of bitfab.cli, in the order ``bitfab --help`` lists them (the flow's order)
 COMMANDS: tuple[str, ...] = (
@@ -55,10 +55,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: what to do after an interrupted command, where there is something to say
+RESUME_HINTS = {
+    "train": "rerun with --resume to continue from the last finished epoch",
+    "build": "rerun the same command: finished steps are reused",
+    "explore": "rerun the same command: finished points are reused",
+}
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``bitfab ARGV``; returns the exit code (2: bad input, 130: interrupted)."""
+    """Run ``bitfab ARGV``; returns the exit code (2: bad input, 130: interrupted by Ctrl-C,
+    143: terminated by SIGTERM; either way staged outputs are removed and tools ended)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    else:  # signal handlers can only be set in the main thread
+        previous = None
     try:
         if getattr(args, "out_kind", None):
             check_out(args.out, args.out_kind)
@@ -66,9 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BitfabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        hint = RESUME_HINTS.get(args.command)
+        print(f"error: {what}" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 __all__ = ["COMMANDS", "build_parser", "main"]

@@ -189,12 +189,3 @@ def progress_callback(
 
     with progress_bar(None, label, total) as update:
         yield update
-
-
-def check_range(
-    flag: str, value: float, lo: float, hi: float | None = None, what: str = ""
-) -> None:
-    """BitfabError unless ``lo <= value (<= hi)``."""
-    if value < lo or (hi is not None and value > hi):
-        rng = f"{lo}..{hi}" if hi is not None else f"at least {lo}"
-        raise BitfabError(f"{flag} {value}: must be {what or rng}")

@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from bitfab.host.run import run_images
 
+    if args.images < 1:
+        raise BitfabError(f"--images {args.images}: must be at least 1")
+    if args.timeout <= 0:
+        raise BitfabError(f"--timeout {args.timeout}: must be positive seconds")
     if not 1 <= args.window <= 8:
         raise BitfabError(f"--window {args.window}: must be 1..8 (the board holds 8 requests)")
     with progress_callback(f"run on {args.port}", quiet=args.quiet, total=args.images) as progress:

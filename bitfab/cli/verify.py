@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from bitfab.cli.common import DATASETS, add_command, progress_callback
+from bitfab.errors import BitfabError
 
 BACKENDS = ("verilator", "icarus", "amaranth")
 
@@ -58,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from bitfab.sim.verify import verify
 
+    for flag, value in (("--images", args.images), ("--chunk", args.chunk), ("--jobs", args.jobs)):
+        if value is not None and value < 1:
+            raise BitfabError(f"{flag} {value}: must be at least 1")
     with progress_callback(f"verify ({args.backend})", quiet=args.quiet) as progress:
         if args.gate_level:
             from bitfab.sim.gate_level import gate_level_verify

@@ -20,6 +20,9 @@ def load_qonnx(path: str | os.PathLike[str]) -> ModelWrapper:
     Raises :class:`BitfabError` for a missing, unreadable/truncated or float (no Quant node) file.
     """
     p = Path(path)
+    if p.is_dir():
+        hint = f" ({p / 'model.onnx'})" if (p / "model.onnx").is_file() else ""
+        raise BitfabError(f"{p}: is a folder; pass the model file in it{hint}")
     if not p.is_file():
         raise BitfabError(f"{p}: no such file; pass the model.onnx written by 'bitfab train'")
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 from bitfab.boards import Target, get_target
 from bitfab.errors import BitfabError
 from bitfab.fpga import pnr
-from bitfab.fpga.toolchain import find_tool
+from bitfab.fpga.toolchain import find_tool, run_group
 from bitfab.fpga.yosys import ECP5_LUT_MAP
 from bitfab.staging import staged_output
 
@@ -100,9 +100,13 @@ def build_board_bitstream(
         try:
             if status:
                 status.start()
-            plan.execute_local(str(build), env=env)
+            plan.extract(str(build))
+            with open(build / "build.log", "w") as log:
+                code = run_group(["sh", f"{plan.script}.sh"], cwd=build, env=env, stdout=log)
+            if code != 0:
+                raise subprocess.CalledProcessError(code, ["sh", f"{plan.script}.sh"])
         except subprocess.CalledProcessError:
-            logs = [build / f"{name}.rpt", build / f"{name}.tim"]
+            logs = [build / "build.log", build / f"{name}.rpt", build / f"{name}.tim"]
             msg = None
             for log in logs:
                 if log.exists():

@@ -8,6 +8,7 @@ Yosys, ~5 s per nextpnr); the cache lives in ``~/.cache/YoWASP`` or ``$YOWASP_CA
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -67,6 +68,46 @@ def find_tool(tool: str) -> str:
     raise BitfabError(f"{exe} not found; install it with 'pip install {package}'")
 
 
+def run_group(
+    argv: list[str],
+    *,
+    cwd: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    stdout=None,  # noqa: ANN001 - a file object or None
+    timeout_s: float | None = None,
+) -> int:
+    """Run ``argv`` as the leader of its own process group and wait; returns its exit code.
+
+    If the wait ends any other way (Ctrl-C, SIGTERM as :class:`bitfab.errors.Terminated`, a
+    timeout as :class:`subprocess.TimeoutExpired`), the whole group is ended - SIGTERM, then
+    SIGKILL after 5 s - so no tool the command started (a build script's Yosys and nextpnr)
+    outlives it.
+    """
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        return proc.wait(timeout=timeout_s)
+    except BaseException:
+        end_group(proc)
+        raise
+
+
+def end_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM the process group of ``proc`` (its own session), then, after ``grace_s`` seconds
+    for the leader to exit, SIGKILL whatever is left of the group; reap ``proc``."""
+    import signal
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # members that ignored SIGTERM or outlived the leader
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
+
+
 def run_tool(
     tool: str,
     args: list[str],
@@ -86,17 +127,15 @@ def run_tool(
     start = time.perf_counter()
     with open(log, "w") as fh:
         try:
-            proc = subprocess.run(
-                [exe, *args], cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout_s
-            )
+            returncode = run_group([exe, *args], cwd=cwd, stdout=fh, timeout_s=timeout_s)
         except subprocess.TimeoutExpired as exc:
             raise BitfabError(
                 f"{tool} timed out after {timeout_s:.0f} s (log: {log}); "
                 "shrink the design or raise the timeout"
             ) from exc
     seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, [exe, *args])
+    if returncode != 0:
+        raise subprocess.CalledProcessError(returncode, [exe, *args])
     return ToolRun(tool=tool, seconds=seconds, log=Path(log_name))
 
 

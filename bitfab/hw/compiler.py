@@ -232,6 +232,14 @@ def compile_graph(
             raise BitfabError(f"array config: layer {lname} is a {op}; only MVAU layers use arrays")
     if not nodes:
         raise BitfabError("the dataflow graph has no nodes")
+    qonnx_ops = {"Quant", "BipolarQuant", "BinaryQuant", "Trunc", "MultiThreshold"}
+    if not any(n.op_type in SUPPORTED_OPS for n in nodes) and any(
+        n.op_type in qonnx_ops for n in nodes
+    ):
+        raise BitfabError(
+            "this is a QONNX model, not a dataflow graph: run 'bitfab dataflow MODEL.onnx --out "
+            "DIR' first and compile DIR/dataflow.onnx"
+        )
     for n in nodes:
         if n.op_type not in SUPPORTED_OPS:
             raise BitfabError(

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bitfab.errors import BitfabError
+from bitfab.fpga.toolchain import run_group
 from bitfab.sim.fast_harness import TB_TOP
 from bitfab.sim.rtl_runner import (
     cache_root,
@@ -149,6 +150,19 @@ class Executable:
     build_s: float
 
 
+def first_build_error(log: Path) -> str | None:
+    """The first real error line of a Verilator/compiler build log (Verilator's closing
+    ``%Error: Exiting due to N error(s)`` says nothing; a C++ ``error:`` line is next best)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("%Error") and "Exiting due to" not in line:
+            return line.strip()
+    return next((ln.strip() for ln in lines if " error: " in ln or ln.startswith("error:")), None)
+
+
 def compile_executable(
     verilog: str,
     top: str,
@@ -193,14 +207,14 @@ def compile_executable(
                 "--top-module", top, f"{top}.v", "main.cpp", "-o", _EXE, "-Mdir", "obj",
             ]  # fmt: skip
             with open(log, "w") as f:
-                p = subprocess.run(cmd, cwd=tmp, stdout=f, stderr=subprocess.STDOUT)
-            if p.returncode != 0 or not (tmp / "obj" / _EXE).exists():
+                code = run_group(cmd, cwd=tmp, stdout=f)  # make + the compilers end with us
+            if code != 0 or not (tmp / "obj" / _EXE).exists():
                 tail = file_tail(log).strip().splitlines()
                 kept = root / f"{final.name}-failed.log"
                 shutil.copyfile(log, kept)
                 raise BitfabError(
-                    f"verilator build of {top} ({kind}) failed (exit {p.returncode}): "
-                    f"{tail[-1] if tail else 'no log'} (log: {kept})"
+                    f"verilator build of {top} ({kind}) failed (exit {code}): "
+                    f"{first_build_error(log) or (tail[-1] if tail else 'no log')} (log: {kept})"
                 )
             build_s = time.perf_counter() - t0
             # keep the executable and the sources; drop the bulky objects

@@ -1,0 +1,37 @@
+"""bitfab.sim.verilator_native: a failed build names the real error line, not Verilator's
+closing summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from bitfab.errors import BitfabError
+from bitfab.sim.verilator_native import compile_executable, first_build_error
+
+BROKEN = """module broken(input wire clk, output reg [3:0] q);
+  always @(posedge clk) q <= q + 1
+endmodule
+"""
+MAIN = "int main() { return 0; }\n"
+
+
+@pytest.mark.verilator
+def test_syntax_error_is_named_with_its_line(tmp_path):
+    with pytest.raises(BitfabError) as exc:
+        compile_executable(BROKEN, "broken", MAIN, kind="test", cache_dir=tmp_path)
+    msg = str(exc.value)
+    assert "verilator build of broken (test) failed" in msg
+    assert "%Error" in msg and "broken.v:3" in msg, msg
+    assert "Exiting due to" not in msg, msg
+
+
+def test_first_build_error_prefers_the_real_error(tmp_path):
+    log = tmp_path / "build.log"
+    log.write_text(
+        "%Warning-WIDTH: a.v:2: width\n%Error: a.v:3:1: syntax error, unexpected endmodule\n"
+        "%Error: Exiting due to 1 error(s)\n"
+    )
+    assert first_build_error(log) == "%Error: a.v:3:1: syntax error, unexpected endmodule"
+    log.write_text("obj/x.cpp:5:3: error: 'foo' was not declared\nmake: *** [x.o] Error 1\n")
+    assert first_build_error(log) == "obj/x.cpp:5:3: error: 'foo' was not declared"
+    assert first_build_error(tmp_path / "none.log") is None
