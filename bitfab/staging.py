@@ -89,3 +89,34 @@ def staged_output(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+LOCK_NAME = ".bitfab.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike[str], what: str = "bitfab") -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (``folder/.bitfab.lock``, ``flock``) for the block,
+    or raise BitfabError at once if another process holds it (named by its pid). The lock goes
+    with the process, so a killed holder never leaves the folder locked."""
+    import fcntl
+
+    path = Path(folder) / LOCK_NAME
+    fh = open(path, "a+")  # noqa: SIM115 - held for the block
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise BitfabError(
+                f"{folder}: another {what} (pid {holder}) is writing this folder; wait for it "
+                "to finish or choose another --out"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()

@@ -86,3 +86,27 @@ def test_an_output_that_cannot_be_created_is_one_bitfab_error(tmp_path):
         staged_output(blocker / "out"),
     ):
         pass
+
+
+def test_folder_lock_refuses_a_second_writer_and_dies_with_its_holder(tmp_path):
+    from bitfab.errors import BitfabError
+    from bitfab.staging import folder_lock
+
+    with folder_lock(tmp_path, "bitfab build"):
+        with pytest.raises(BitfabError, match=rf"another bitfab build \(pid {os.getpid()}\)"):
+            with folder_lock(tmp_path, "bitfab build"):
+                pass
+    with folder_lock(tmp_path):  # released
+        pass
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom bitfab.staging import folder_lock\n"
+         f"with folder_lock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(BitfabError, match=rf"pid {holder.pid}"), folder_lock(tmp_path):
+        pass
+    holder.kill()
+    holder.wait()
+    with folder_lock(tmp_path):  # a killed holder leaves no stale lock
+        pass

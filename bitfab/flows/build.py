@@ -43,6 +43,7 @@ from bitfab.content_hash import content_key, package_versions, sha256_file, sour
 from bitfab.errors import BitfabError
 from bitfab.fpga.fit import CELLS_MODEL, DSP_RULE, PLACEABLE, fit_plan, has_host_link
 from bitfab.kinds import array_kind
+from bitfab.staging import folder_lock
 
 #: Python packages whose versions key the cache (tools and libraries the steps run).
 VERSIONED_PACKAGES = (
@@ -442,25 +443,28 @@ def run_build(cfg: BuildConfig, steps: tuple[Step, ...] = BUILD_STEPS) -> dict:
         from rich.console import Console
 
         console = Console(stderr=True, quiet=not cfg.progress)
-    try:
-        accuracy = model_accuracy(cfg.model)
-        state = BuildState(
-            target=target,
-            dataset=(accuracy or {}).get("dataset") or "fashion-mnist",
-            accuracy=accuracy,
-            console=console,
-        )
-        versions = tool_versions()
-        for step in steps:
-            _run_one(cfg, state, step, versions)
-        report = assemble_report(cfg, state, versions, round(time.perf_counter() - t_all, 2))
-    except BaseException:
-        if not existed:  # nothing half-written: a new output folder goes again
-            shutil.rmtree(cfg.out, ignore_errors=True)
-        raise
-    tmp_report = cfg.out / ".report.json.tmp"
-    tmp_report.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp_report, cfg.out / "report.json")
+    with contextlib.ExitStack() as held:
+        # another build writing this folder: refused before anything is touched or removed
+        held.enter_context(folder_lock(cfg.out, "bitfab build"))
+        try:
+            accuracy = model_accuracy(cfg.model)
+            state = BuildState(
+                target=target,
+                dataset=(accuracy or {}).get("dataset") or "fashion-mnist",
+                accuracy=accuracy,
+                console=console,
+            )
+            versions = tool_versions()
+            for step in steps:
+                _run_one(cfg, state, step, versions)
+            report = assemble_report(cfg, state, versions, round(time.perf_counter() - t_all, 2))
+            tmp_report = cfg.out / ".report.json.tmp"
+            tmp_report.write_text(json.dumps(report, indent=2) + "\n")
+            os.replace(tmp_report, cfg.out / "report.json")
+        except BaseException:
+            if not existed:  # nothing half-written: a new output folder goes again
+                shutil.rmtree(cfg.out, ignore_errors=True)
+            raise
     if not report["timing_met"]:
         console.print(
             f"[yellow]warning:[/] timing not met: post-route Fmax {report['fmax_mhz']} MHz < "

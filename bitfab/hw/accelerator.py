@@ -199,7 +199,14 @@ def compile_accelerator(
         shutil.copyfile(Path(dataflow), tmp / "dataflow.onnx")
         report["source"] = str(dataflow)
         (tmp / "accelerator.json").write_text(json.dumps(report, indent=2) + "\n")
+    for stale in STALE_AFTER_COMPILE:  # results of the design this one replaces
+        (Path(out_dir) / stale).unlink(missing_ok=True)
     return report
+
+
+#: files other commands write into an accelerator folder about the design in it (removed when
+#: ``bitfab compile`` writes a new design there, so none describes another design)
+STALE_AFTER_COMPILE = ("verify.json", "gate_level.json")
 
 
 def load_accelerator(out_dir) -> tuple[Accelerator, dict]:  # noqa: ANN001

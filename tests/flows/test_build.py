@@ -268,6 +268,18 @@ def test_unknown_board_is_one_line(tmp_path, tiny_model):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_second_build_into_a_busy_folder_is_refused(tmp_path, tiny_model):
+    from bitfab.staging import folder_lock
+
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "mine.txt").write_text("kept")
+    with folder_lock(out, "bitfab build"):
+        with pytest.raises(BitfabError, match=r"another bitfab build \(pid \d+\) is writing"):
+            B.build(tiny_model, "icebreaker", "parallel", out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [".bitfab.lock", "mine.txt"]
+
+
 def test_bare_device_and_bad_options(tmp_path, tiny_model):
     with pytest.raises(BitfabError, match="bare device"):
         B.build(tiny_model, "up5k", "parallel", tmp_path / "o", progress=False)

@@ -90,6 +90,18 @@ def test_compile_writes_verilog_and_report(tiny_df, tmp_path):
     assert acc.fifo_depths == [f["depth"] for f in on_disk["fifos"]]
 
 
+def test_recompiling_removes_results_of_the_old_design(tiny_df, tmp_path):
+    out = tmp_path / "acc"
+    compile_accelerator(tiny_df, out, "parallel")
+    (out / "verify.json").write_text('{"passed": true, "cycles_per_image": 50176}')
+    (out / "gate_level.json").write_text("{}")
+    (out / "notes.txt").write_text("the user's own file")
+    compile_accelerator(tiny_df, out, "bitserial")
+    assert not (out / "verify.json").exists() and not (out / "gate_level.json").exists()
+    assert (out / "notes.txt").read_text() == "the user's own file"
+    assert json.loads((out / "accelerator.json").read_text())["arrays"] == ["bitserial"]
+
+
 def test_compile_bad_input_leaves_nothing(tmp_path):
     bad = tmp_path / "x.onnx"
     bad.write_bytes(b"not onnx")
