@@ -179,9 +179,8 @@ def compile_accelerator(
     import shutil
     from pathlib import Path
 
-    from amaranth.back import verilog
-
     from bitfab.hw.compiler import compile_graph, load_array_config
+    from bitfab.hw.emit import verilog_text
     from bitfab.staging import staged_output
 
     per_layer: dict[str, str] = {}
@@ -193,7 +192,7 @@ def compile_accelerator(
     acc = Accelerator(graph)
     report = accelerator_report(acc)
     report["per_layer_arrays"] = {ly.name: ly.array for ly in graph.layers if ly.array}
-    text = verilog.convert(acc, name=TOP)
+    text = verilog_text(acc, TOP)
     with staged_output(out_dir) as tmp:
         (tmp / "accelerator.v").write_text(text)
         shutil.copyfile(Path(dataflow), tmp / "dataflow.onnx")

@@ -170,12 +170,11 @@ class BoardSimBuild:
 def board_verilog(accelerator, divisor: int = SIM_DIVISOR, timeout: int = SIM_TIMEOUT) -> str:  # noqa: ANN001
     """Verilog of module ``bitfab_board``: ``HostLink(accelerator)`` with ports ``clk``,
     ``rst``, ``rx``, ``tx``, ``last_class``, ``busy``, ``errors``."""
-    from amaranth.back import verilog
-
+    from bitfab.hw.emit import verilog_text
     from bitfab.hw.shell.host_link import HostLink
 
     link = HostLink(accelerator, divisor=divisor, timeout=timeout)
-    return verilog.convert(link, name=TOP)
+    return verilog_text(link, TOP)
 
 
 def build_board_sim(

@@ -184,9 +184,9 @@ def component_to_verilog(component: wiring.Component, name: str = "top") -> Veri
     ``clk``/``rst`` are set to ``None`` in the port map when the design has no ``sync`` domain
     (purely combinational; the Verilog then has no such ports).
     """
-    from amaranth.back import verilog
+    from bitfab.hw.emit import verilog_text
 
-    text = verilog.convert(component, name=name)
+    text = verilog_text(component, name)
     ports = port_map(component)
     # Amaranth writes submodules as separate modules (named "top.sub"): read the top's header.
     m = re.search(r"^module\s+\\?" + re.escape(name) + r"\s*\(([^)]*)\)\s*;", text, re.M)
