@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 #: The bitfab package folder (``parts`` of :func:`source_hash` are relative to it).
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parent  # the bitfab package folder
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

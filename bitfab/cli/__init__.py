@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from bitfab.cli.common import HelpFormatter, check_out
+from bitfab.cli.common import HelpFormatter, Parser, check_out
 from bitfab.errors import BitfabError, Terminated
 
 #: command modules of bitfab.cli, in the order ``bitfab --help`` lists them (the flow's order)
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``bitfab`` parser with every command registered."""
     from bitfab import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bitfab",
         description="Low-bit neural networks from Brevitas QAT through FINN dataflow to "
         "open-toolchain FPGA hardware. 'bitfab COMMAND --help' shows a command's options and "
@@ -71,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``bitfab ARGV``; returns the exit code (2: bad input, 130: interrupted by Ctrl-C,
     143: terminated by SIGTERM; either way staged outputs are removed and tools ended)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version (0) or a usage error (2, its line printed)
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
     import signal
     import threading
 

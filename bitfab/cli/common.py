@@ -38,6 +38,17 @@ def array_list_flag(value: str) -> str:
     return ",".join(array_flag(v.strip()) if v.strip() else v for v in value.split(","))
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors are one ``error:`` line (exit code 2), like every
+    other bad input of bitfab, naming the flag and pointing at ``--help``."""
+
+    def error(self, message: str):  # noqa: ANN201 - never returns
+        import re
+
+        message = re.sub(r"^argument ([^:]+): ", r"\1 ", message)
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
 class HelpFormatter(argparse.HelpFormatter):
     """argparse's formatter, except that the examples epilog keeps its lines as written."""
 
