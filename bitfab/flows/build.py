@@ -266,7 +266,7 @@ BUILD_STEPS: tuple[Step, ...] = (
             "array": cfg.array,
         },
         lambda cfg, st: f"{cfg.array} accelerator",
-        ("hw",),
+        ("hw", "dataflow/cost.py"),
     ),
     Step(
         "verify",
