@@ -23,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the tool logs and, with --bitstream, the bitstream. PE arrays are wrapped in an "
         "out-of-context harness whose own cost is measured and reported separately.",
         examples=[
-            "bitfab synth --array bitserial --pe 4 --simd 16 --wbits 2 --abits 2 --target up5k "
+            "bitfab synth --array bitserial --pe 4 --simd 16 --wbits 2 --abits 2 --board up5k "
             "--out synth/bs",
-            "bitfab synth runs/tfc/acc/accelerator.v --top accelerator --target ulx3s-85f "
+            "bitfab synth runs/tfc/acc/accelerator.v --top accelerator --board ulx3s-85f "
             "--out synth/tfc",
         ],
     )
@@ -45,7 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="bipolar/signed/unsigned (default: bipolar at 1 bit, else signed)",
     )
-    p.add_argument("--target", required=True, help="board or device (see 'bitfab boards')")
+    p.add_argument(
+        "--board",
+        "--target",
+        dest="target",
+        required=True,
+        help="board or bare device (see 'bitfab boards'); --target is the older name",
+    )
     add_out(p, "folder", "output folder")
     p.add_argument("--clock-mhz", type=float, default=None, help="nextpnr clock constraint")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
