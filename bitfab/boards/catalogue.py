@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from dataclasses import dataclass, field
 
 from bitfab.errors import BitfabError
@@ -68,6 +69,9 @@ class Target:
             numbered after the platform's own (OrangeCrab: its RGB LED's red, green, blue).
         platform_extras: attributes of the platform class holding resource lists bitfab adds
             (iCEBreaker: ``"break_off_pmod"``, the break-off PMOD's five LEDs and buttons).
+        programmer: how the board is flashed, as its amaranth-boards platform's
+            ``toolchain_program`` does it: ``(environment variable naming the tool, default
+            tool, arguments)`` with ``{bitstream}`` in the arguments (boards only).
     """
 
     name: str
@@ -89,6 +93,15 @@ class Target:
     serial: SerialLink | None = None
     added_leds: tuple[str, ...] = field(default=())
     platform_extras: tuple[str, ...] = field(default=())
+    programmer: tuple[str, str, tuple[str, ...]] | None = None
+
+    def program_command(self, bitstream: str | os.PathLike[str]) -> list[str]:
+        """The command that flashes ``bitstream`` onto this board (the tool from its environment
+        variable, e.g. ``$ICEPROG``, else the default), or BitfabError for a bare device."""
+        if self.programmer is None:
+            raise BitfabError(f"target {self.name!r} has no programmer (a bare device)")
+        env, tool, args = self.programmer
+        return [os.environ.get(env) or tool, *(a.format(bitstream=bitstream) for a in args)]
 
     @property
     def is_board(self) -> bool:
@@ -195,6 +208,14 @@ _ORANGECRAB_SERIAL = SerialLink(
     "3.3 V USB-serial adapter: TX to pin 0, RX to pin 1, GND",
 )
 
+#: Programmers as each amaranth-boards platform's ``toolchain_program`` runs them (checked against
+#: it in tests/boards/test_program.py): (environment variable, default tool, arguments).
+_ICEPROG = ("ICEPROG", "iceprog", ("{bitstream}",))
+_FOMU_DFU = ("DFU_UTIL", "dfu-util", ("-D", "{bitstream}"))
+_TINYPROG = ("TINYPROG", "tinyprog", ("-p", "{bitstream}"))
+_ULX3S_LOADER = ("OPENFPGALOADER", "openFPGALoader", ("-b", "ulx3s", "-m", "{bitstream}"))
+_ORANGECRAB_DFU = ("DFU_UTIL", "dfu-util", ("-a 0", "-D", "{bitstream}"))
+
 #: Real boards, keyed by name.
 BOARDS: dict[str, Target] = {
     t.name: t
@@ -208,6 +229,7 @@ BOARDS: dict[str, Target] = {
             io=39,
             clock=12.0,
             platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
+            programmer=_ICEPROG,
             desc="1BitSquared iCEBreaker, iCE40 UP5K",
             serial=SerialLink("6", "9", None, False, "on-board FTDI FT2232H, 2nd channel (USB)"),
             platform_extras=("break_off_pmod",),
@@ -221,6 +243,7 @@ BOARDS: dict[str, Target] = {
             io=21,
             clock=48.0,
             platform="amaranth_boards.fomu_pvt:FomuPVTPlatform",
+            programmer=_FOMU_DFU,
             desc="Fomu PVT (USB stick), iCE40 UP5K",
             serial=SerialLink(
                 "E4",
@@ -239,6 +262,7 @@ BOARDS: dict[str, Target] = {
             io=63,
             clock=16.0,
             platform="amaranth_boards.tinyfpga_bx:TinyFPGABXPlatform",
+            programmer=_TINYPROG,
             desc="TinyFPGA BX, iCE40 LP8K (no DSP, no SPRAM)",
             serial=SerialLink(
                 "1",
@@ -256,6 +280,7 @@ BOARDS: dict[str, Target] = {
             io=197,
             clock=25.0,
             platform="amaranth_boards.ulx3s:ULX3S_25F_Platform",
+            programmer=_ULX3S_LOADER,
             desc="Radiona ULX3S, ECP5 25F",
             serial=SerialLink("M1", "L4", None, False, "on-board FTDI FT231X (USB port US1)"),
         ),
@@ -267,6 +292,7 @@ BOARDS: dict[str, Target] = {
             io=203,
             clock=25.0,
             platform="amaranth_boards.ulx3s:ULX3S_45F_Platform",
+            programmer=_ULX3S_LOADER,
             desc="Radiona ULX3S, ECP5 45F",
             serial=SerialLink("M1", "L4", None, False, "on-board FTDI FT231X (USB port US1)"),
         ),
@@ -278,6 +304,7 @@ BOARDS: dict[str, Target] = {
             io=205,
             clock=25.0,
             platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
+            programmer=_ULX3S_LOADER,
             desc="Radiona ULX3S, ECP5 85F",
             serial=SerialLink("M1", "L4", None, False, "on-board FTDI FT231X (USB port US1)"),
         ),
@@ -289,6 +316,7 @@ BOARDS: dict[str, Target] = {
             io=118,
             clock=48.0,
             platform="amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_25FPlatform",
+            programmer=_ORANGECRAB_DFU,
             desc="OrangeCrab r0.2, ECP5 25F",
             serial=_ORANGECRAB_SERIAL,
             added_leds=("K4", "M3", "J3"),
@@ -301,6 +329,7 @@ BOARDS: dict[str, Target] = {
             io=118,
             clock=48.0,
             platform="amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform",
+            programmer=_ORANGECRAB_DFU,
             desc="OrangeCrab r0.2, ECP5 85F",
             serial=_ORANGECRAB_SERIAL,
             added_leds=("K4", "M3", "J3"),

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "compile",
     "verify",
     "build",
+    "program",
     "flow",
     "explore",
     "synth",

@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import time
 from collections.abc import Callable
@@ -559,6 +560,8 @@ def assemble_report(cfg: BuildConfig, state: BuildState, versions: dict, seconds
             "path": str(cfg.out / "bitstream" / bit["bitstream"]),
             "sha256": bit["sha256"],
         },
+        # how to flash it (what 'bitfab program OUT' runs; the tool as $ICEPROG etc. names it)
+        "program": state.target.program_command(cfg.out / "bitstream" / bit["bitstream"]),
         "seed": cfg.seed,
         "steps": state.steps,
         "cached": all(s["cached"] for s in state.steps.values()),
@@ -588,6 +591,9 @@ def summary_lines(report: dict) -> list[str]:
         f"{report['cycles_per_image']['measured']} cycles/image -> "
         f"{report['images_per_s']:,.0f} images/s",
         f"bitstream {report['bitstream']['path']} sha256 {report['bitstream']['sha256'][:16]}...",
+        "flash it: "
+        + " ".join(shlex.quote(a) for a in report.get("program", []))
+        + " (or: bitfab program OUT)",
         "steps: "
         + ", ".join(
             f"{k} " + ("cached" if v["cached"] else f"{v['seconds']:.1f} s")
