@@ -67,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{rep['images']} images on {rep['port']}: accuracy {rep['accuracy']:.4f} "
         f"({rep['correct']}/{rep['images']}), {rep['images_per_s']} images/s "
-        f"({rep['seconds']} s, {rep['baud']} baud, window {rep['window']})"
+        f"({rep['seconds']} s, {rep['baud']} baud, window {rep['window']}"
+        + (
+            f"; the board overran, so requests went {rep['window_used']} at a time"
+            if rep["window_used"] != rep["window"]
+            else ""
+        )
+        + ")"
     )
     return 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +43,19 @@ from bitfab.hw.shell.protocol import (
 
 #: requests kept in flight (the board holds 8 tags)
 DEFAULT_WINDOW = 4
+#: seconds of silence that end the board's "ignore until quiet" after an overrun (its own
+#: timeout is a few ms on a real board, tens of ms simulated)
+QUIET_S = 0.3
+#: times one image is resent after an overrun (one request at a time) before giving up
+OVERRUN_RETRIES = 3
+
+
+class BoardReplyError(BitfabError):
+    """The board answered a request with an error status (:attr:`code`)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -102,9 +114,10 @@ class BoardLink:
         frame = head + self._read(rest, "reply" if code == OK else "error reply")
         if code != OK:
             name = STATUS_NAMES.get(code, "unknown error")
-            raise BitfabError(
+            raise BoardReplyError(
                 f"{self.port}: board replied error {code} ({name})"
-                + ("" if crc_ok(frame) else ", and the reply's checksum is wrong")
+                + ("" if crc_ok(frame) else ", and the reply's checksum is wrong"),
+                code,
             )
         try:
             _, body = parse_reply(frame)
@@ -126,22 +139,60 @@ class BoardLink:
         progress: Callable[[int, int], None] | None = None,
     ) -> list[tuple[int, bytes]]:
         """Send each image payload (``vector_bytes`` > 0: ask for the output vector too), at
-        most ``window`` outstanding; returns ``(class byte, vector bytes)`` per image."""
+        most ``window`` outstanding; returns ``(class byte, vector bytes)`` per image.
+
+        Flow control: a link faster than the accelerator fills the board's input FIFO when
+        requests are pipelined, and the board answers "overrun" (status 7) and ignores the line
+        until it is quiet. Then the requests from the overrun one on are sent again, one at a
+        time (each after the previous reply, so the accelerator has finished it); only an image
+        that overruns even alone, :data:`OVERRUN_RETRIES` times, is an error."""
         cmd = CMD_VECTOR if vector_bytes else CMD_CLASSIFY
-        frames = deque(request(cmd, p) for p in payloads)
+        frames = [request(cmd, p) for p in payloads]
         out: list[tuple[int, bytes]] = []
-        pending = 0
         n = len(payloads)
+        sent = 0  # frames[:sent] are written; replies come back in order
+        retries = 0
+        window = max(1, window)
         while len(out) < n:
-            while frames and pending < max(1, window):
-                self.ser.write(frames.popleft())
-                pending += 1
-            body = self.read_reply(1 + vector_bytes)
+            while sent < n and sent - len(out) < window:
+                self.ser.write(frames[sent])
+                sent += 1
+            try:
+                body = self.read_reply(1 + vector_bytes)
+            except BoardReplyError as e:
+                from bitfab.hw.shell.protocol import OVERRUN
+
+                if e.code != OVERRUN or (window == 1 and retries >= OVERRUN_RETRIES):
+                    if e.code == OVERRUN:
+                        raise BitfabError(
+                            f"{e}: even one request at a time; the accelerator reads an image "
+                            "slower than the link delivers it: use a lower --baud or a folded "
+                            "accelerator (bitfab build fits one)"
+                        ) from None
+                    raise
+                retries = retries + 1 if window == 1 else 1
+                window = 1
+                self._wait_quiet()
+                sent = len(out)  # resend from the image that overran
+                continue
             out.append((body[0], body[1:]))
-            pending -= 1
+            if window == 1:
+                retries = 0
             if progress:
                 progress(len(out), n)
+        self.window_used = window
         return out
+
+    def _wait_quiet(self) -> None:
+        """Read and drop whatever the board still sends until the line has been quiet for
+        :data:`QUIET_S` (so the board's ignore-until-quiet state ends)."""
+        old = self.ser.timeout
+        self.ser.timeout = QUIET_S
+        try:
+            while self.ser.read(4096):
+                pass
+        finally:
+            self.ser.timeout = old
 
 
 def image_payloads(acc, images: np.ndarray) -> list[bytes]:  # noqa: ANN001 - Accelerator
@@ -216,4 +267,6 @@ def run_images(
         "images_per_s": round(len(imgs) / seconds, 2) if seconds > 0 else None,
         "baud": baud,
         "window": window,
+        # 1 when the board overran pipelined requests and the rest went one at a time
+        "window_used": link.window_used,
     }

@@ -226,3 +226,34 @@ def test_vector_replies_are_classified_by_argmax():
         nbytes = (lanes * bits + 7) // 8
         vec = b"".join(w.to_bytes(nbytes, "little") for w in words)
         assert vector_class(acc, vec) == int(np.argmax(vals))
+
+
+@pytest.fixture(scope="module")
+def unfolded_acc(request, tmp_path_factory) -> Path:
+    """The tiny tfc at PE = SIMD = 1 (what 'bitfab compile' gives by default): ~50,000 cycles per
+    image, slower than the simulated link, so pipelined requests overrun the board's input."""
+    from bitfab.dataflow.build import build_dataflow
+    from bitfab.hw.accelerator import compile_accelerator
+
+    df = tiny_dataflow(Path(request.config.cache.mkdir("bitfab_accel")))
+    model = df.parent.parent / "train" / "model.onnx"
+    out = tmp_path_factory.mktemp("hostlink_unfolded")
+    build_dataflow(model, out / "df")
+    compile_accelerator(out / "df" / "dataflow.onnx", out / "acc", "parallel")
+    return out / "acc"
+
+
+def test_run_holds_for_an_accelerator_slower_than_the_link(unfolded_acc):
+    """Flow control: the board answers the first pipelined overrun with status 7; bitfab run
+    sends the rest one request at a time and every class still matches the golden model."""
+    from bitfab.dataflow.golden import GoldenModel
+    from bitfab.host.run import run_images
+    from bitfab.sim.board_sim import simulated_board
+    from bitfab.sim.verify import load_test_images
+
+    n = 8
+    golden = GoldenModel(unfolded_acc / "dataflow.onnx").classify(load_test_images(n)).tolist()
+    with simulated_board(unfolded_acc) as sim:
+        rep = run_images(sim.port, unfolded_acc, n, window=4)
+    assert rep["classes"] == golden
+    assert rep["window_used"] == 1, "expected the overrun path (the link outpaces this design)"
