@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bitfab.cli.common import DATASETS, add_command, progress_callback
 from bitfab.errors import BitfabError
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "layer whose output differs. Reports measured cycles per image, latency and simulation "
         "speed against the estimate; writes DIR/verify.json.",
         examples=[
-            "bitfab verify runs/tfc/acc --images 1000 --jobs 2",
+            "bitfab verify runs/tfc/acc --images 1000 --jobs 2 --junit results.xml",
             "bitfab verify runs/tfc/acc --gate-level ice40 --images 32",
         ],
     )
@@ -52,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "mapped netlist with the vendor cell models (default 32 images); writes "
         "DIR/gate_level.json",
     )
+    p.add_argument(
+        "--junit",
+        metavar="FILE",
+        default=None,
+        help="also write the result as a JUnit XML test case to FILE (added to the cases "
+        "already there), for CI dashboards",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -59,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from bitfab.sim.verify import verify
 
+    if args.junit and Path(args.junit).is_dir():
+        raise BitfabError(f"--junit {args.junit}: is a folder; give an .xml file name")
     for flag, value in (("--images", args.images), ("--chunk", args.chunk), ("--jobs", args.jobs)):
         if value is not None and value < 1:
             raise BitfabError(f"{flag} {value}: must be at least 1")
@@ -84,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
                 dataset=args.dataset,
                 progress=progress,
             )
+    if args.junit:
+        from bitfab.sim.junit import write_junit
+
+        write_junit(args.junit, {**rep, "accelerator": args.dir})
     if args.gate_level:
         print(
             f"{rep['images']} images, {rep['family']} netlist ({rep['simulator']}): "

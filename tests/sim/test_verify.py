@@ -109,13 +109,23 @@ def test_native_and_cocotb_verilator_count_the_same_cycles(tiny_acc):
     assert runs["native"].cycles == runs["cocotb"].cycles > 8 * acc.perf.ii
 
 
-def test_icarus_backend_and_cli(tiny_acc, capsys):
-    rc = main(["verify", str(tiny_acc), "--images", "3", "--backend", "icarus", "--quiet"])
+def test_icarus_backend_and_cli(tiny_acc, capsys, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    junit = tmp_path / "ci" / "results.xml"
+    argv = ["verify", str(tiny_acc), "--images", "3", "--backend", "icarus", "--quiet"]
+    rc = main([*argv, "--junit", str(junit)])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "all outputs match" in out
     rep = json.loads((tiny_acc / "verify.json").read_text())
     assert rep["backend"] == "icarus" and rep["passed"] and rep["images"] == 3
+    suite = ET.parse(junit).getroot()
+    assert suite.tag == "testsuite" and suite.get("tests") == "1" and suite.get("failures") == "0"
+    (case,) = suite.findall("testcase")
+    assert case.get("name") == f"{tiny_acc} (icarus, 3 images)" and case.find("failure") is None
+    assert main([*argv[:3], "2", *argv[4:], "--junit", str(junit)]) == 0  # a second case is added
+    assert ET.parse(junit).getroot().get("tests") == "2"
 
 
 def test_cli_rejects_a_folder_that_is_not_an_accelerator(tmp_path, capsys):
