@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "boards",
     "run",
     "board_sim",
+    "doctor",
 )
 
 
