@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "DIR/gate_level.json",
     )
     p.add_argument(
+        "--waves",
+        metavar="DIR",
+        default=None,
+        help="on a mismatch, simulate the first mismatching image again with signal tracing "
+        "into DIR (Verilator: VCD, Icarus: FST) and print the GTKWave command",
+    )
+    p.add_argument(
         "--junit",
         metavar="FILE",
         default=None,
@@ -93,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
                 jobs=args.jobs,
                 dataset=args.dataset,
                 progress=progress,
+                waves=args.waves,
+                stage=(lambda text: progress(0, None, label=text)) if progress else None,
             )
     if args.junit:
         from bitfab.sim.junit import write_junit
@@ -125,5 +134,7 @@ def run(args: argparse.Namespace) -> int:
             f"first mismatch: image {fm['image']}: {fm['message']}; {fm.get('detail', '')}",
             file=sys.stderr,
         )
+        if fm.get("waves"):
+            print(f"waves of image {fm['image']}: gtkwave {fm['waves']}", file=sys.stderr)
         return 1
     return 0

@@ -77,12 +77,15 @@ class ChunkRunner:
         backend: str = "verilator",
         cache_dir: str | None = None,
         engine: str = "native",
+        waves: bool = False,
     ) -> None:
+        """``waves``: build with signal tracing (cocotb engine; Verilator writes ``dump.vcd``,
+        Icarus ``bitfab_tb.fst`` into the run folder given to :meth:`run_chunk`)."""
         if engine not in ("native", "cocotb"):
             raise ValueError(f"engine must be 'native' or 'cocotb', got {engine!r}")
         self.design = design
         self.backend = backend
-        self.native = backend == "verilator" and engine == "native"
+        self.native = backend == "verilator" and engine == "native" and not waves
         ins = [s for s, sp in design.ports.streams.items() if sp.direction == "in"]
         outs = [s for s, sp in design.ports.streams.items() if sp.direction == "out"]
         if len(ins) != 1 or len(outs) != 1:
@@ -98,7 +101,9 @@ class ChunkRunner:
             self.build_s = self.native_build.build_s
         else:
             args = ACCEL_VERILATOR_ARGS if backend == "verilator" else None
-            self.build: Build = build(tb, backend, build_args=args, cache_dir=cache_dir)
+            self.build: Build = build(
+                tb, backend, build_args=args, cache_dir=cache_dir, waves=waves
+            )
             self.build_s = self.build.build_s
 
     def run_chunk(
@@ -111,8 +116,10 @@ class ChunkRunner:
         stall: float = 0.0,
         seed: int = 1,
         max_cycles: int = 2_000_000_000,
+        keep_dir: Path | None = None,
     ) -> ChunkResult:
-        """Stream ``in_words`` and check every output word against ``out_words``."""
+        """Stream ``in_words`` and check every output word against ``out_words`` (``keep_dir``:
+        run there and keep the folder, with the waveform of a ``waves`` build)."""
         rng = random.Random(seed)
         ports = self.design.ports
         params: dict = {
@@ -143,7 +150,7 @@ class ChunkRunner:
         if self.native_build is not None:
             return self._run_native(prepare, name, len(in_words), out_words, max_cycles)
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        res = run(self.build, FAST_TB, params, prepare=prepare)
+        res = run(self.build, FAST_TB, params, prepare=prepare, keep_dir=keep_dir)
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
         bad = None

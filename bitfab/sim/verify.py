@@ -95,9 +95,39 @@ def golden_streams(acc, dataflow: Path, images: np.ndarray, batch: int = 500) ->
 # --------------------------------------------------------------------------------------------
 
 
-def localise(acc, dataflow: Path, image: np.ndarray) -> dict:  # noqa: ANN001
+def image_waves(acc_dir: Path, acc, gold, img: int, backend: str, out: Path, cycles: int) -> Path:  # noqa: ANN001
+    """Simulate image ``img`` alone through ``acc_dir/accelerator.v`` in the free-running harness
+    with signal tracing, into ``out``; returns the waveform file."""
+    from bitfab.hw.accelerator import TOP
+    from bitfab.sim.accel_run import ChunkRunner, accel_design
+
+    ipi, opi = gold.in_per_image, gold.out_per_image
+    design = accel_design((acc_dir / "accelerator.v").read_text(), acc, TOP)
+    runner = ChunkRunner(design, ipi, opi, backend, engine="cocotb", waves=True)
+    out.mkdir(parents=True, exist_ok=True)
+    runner.run_chunk(
+        gold.in_words[img * ipi : (img + 1) * ipi],
+        gold.out_words[img * opi : (img + 1) * opi],
+        name=f"image {img} (waves)",
+        max_cycles=4 * cycles + 10**5,
+        keep_dir=out,
+    )
+    found = sorted(
+        [*out.glob("*.vcd"), *out.glob("*.fst")], key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    if not found:
+        raise BitfabError(f"--waves {out}: the simulator wrote no waveform (log: {out}/sim.log)")
+    return found[0]
+
+
+def localise(acc, dataflow: Path, image: np.ndarray, verilog: Path | None = None) -> dict:  # noqa: ANN001
     """Re-simulate each layer alone on ``image``'s golden tensors; the first layer whose output
-    stream differs. Returns ``{"layer": name or None, "detail": one line}``."""
+    stream differs. Returns ``{"layer": name or None, "detail": one line}``.
+
+    The layers re-simulated are bitfab's Amaranth units, not the Verilog under test: when they
+    all match, ``verilog`` (the ``accelerator.v`` that failed) is compared with what bitfab
+    generates for the same graph, and a difference (a hand edit, another bitfab version) is
+    named as the likely fault instead of the wiring."""
     from bitfab.dataflow.golden import GoldenModel
     from bitfab.hw.compiler import tensor_words
     from bitfab.sim.amaranth_stream import run_streams
@@ -124,10 +154,22 @@ def localise(acc, dataflow: Path, image: np.ndarray) -> dict:  # noqa: ANN001
                 f"expected {y[k]}, got {got[k]}",
             }
         prev = np.asarray(y_t)
+    if verilog is not None and verilog.is_file():
+        from bitfab.hw.accelerator import TOP
+        from bitfab.hw.emit import verilog_text
+
+        if verilog.read_text() != verilog_text(acc, TOP):
+            return {
+                "layer": None,
+                "detail": f"every layer of bitfab's Amaranth source matches its golden tensors, "
+                f"but {verilog.name} differs from what bitfab generates for this graph (edited "
+                "by hand, or written by another bitfab version): the fault is in those "
+                "differences; recompile with 'bitfab compile' to compare",
+            }
     return {
         "layer": None,
-        "detail": "every layer alone matches its golden tensors: the fault is in the wiring "
-        "or FIFOs between layers",
+        "detail": "every layer alone matches its golden tensors (and accelerator.v is what "
+        "bitfab generates for this graph): the fault is in the wiring or FIFOs between layers",
     }
 
 
@@ -162,6 +204,8 @@ def verify(
     write: bool = True,
     golden: str | os.PathLike[str] | None = None,
     engine: str = "native",
+    waves: str | os.PathLike[str] | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> dict:
     """Run the accelerator in ``acc_dir`` on the first ``images`` test images (default all)
     and compare with the golden model. Returns (and writes to ``acc_dir/verify.json``) a report:
@@ -170,7 +214,11 @@ def verify(
     (``estimate``), ``ratio`` measured/estimated, simulation ``cycles_per_s``, wall times.
     ``golden``: the dataflow graph of the golden model (default ``acc_dir/dataflow.onnx``).
     ``engine``: with Verilator, ``"native"`` (a C++ clock loop, the fast default) or
-    ``"cocotb"`` (the clock driven from cocotb, for comparison)."""
+    ``"cocotb"`` (the clock driven from cocotb, for comparison). ``waves``: a folder; on a
+    mismatch the first mismatching image is simulated again alone, from the same
+    ``accelerator.v`` and free-running harness, with signal tracing (Verilator: VCD; Icarus:
+    FST), and ``first_mismatch["waves"]`` names the file. ``stage(text)``: told what is
+    running (the simulator build, which can take a minute, then the simulation)."""
     from bitfab.hw.accelerator import TOP, load_accelerator
 
     if backend not in BACKENDS:
@@ -219,8 +267,12 @@ def verify(
 
         design = accel_design((d / "accelerator.v").read_text(), acc, TOP)
         big = max(e - s for s, e in spans)
+        if stage:
+            stage(f"compiling accelerator.v with {backend} (cached after the first time)")
         runner = ChunkRunner(design, big * ipi, big * opi, backend, engine=engine)
         build_s = runner.build_s
+        if stage:
+            stage(f"simulating {n} images ({backend})")
 
         def job(k: int) -> tuple:
             s, e = spans[k]
@@ -263,7 +315,11 @@ def verify(
         img = s + (bad // opi if bad is not None else 0)
         first = {"image": img, "word": bad, "message": results[k][1]}
         if localise_faults:
-            first.update(localise(acc, golden_path, imgs[img]))
+            first.update(localise(acc, golden_path, imgs[img], d / "accelerator.v"))
+        if waves is not None and backend != "amaranth":
+            first["waves"] = str(
+                image_waves(d, acc, gold, img, backend, Path(waves), est.ii + 4 * est.latency)
+            )
     rep = {
         "accelerator": str(d),
         "backend": backend,

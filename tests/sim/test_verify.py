@@ -171,3 +171,43 @@ def test_corrupt_accelerator_folders_are_one_clean_error(tiny_acc, tmp_path, cap
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: "), (name, err)
         assert not (d / "verify.json").exists() or name == "no_folder", name
+
+
+def _xor_output_bit(text: str) -> str:
+    """accelerator.v with bit 0 of the top module's output flipped (a hand edit of the
+    Verilog under test that bitfab's Amaranth units do not have)."""
+    import re
+
+    top = text.index("module accelerator(")
+    head, body = text[:top], text[top:]
+    hi = re.search(r"output \[(\d+):0\] o__payload;", body).group(1)
+    body = body.replace(
+        f"  wire [{hi}:0] o__payload;\n",
+        f"  wire [{hi}:0] o__payload;\n  wire [{hi}:0] o__payload_raw;\n"
+        f"  assign o__payload = o__payload_raw ^ 1;\n",
+        1,
+    )
+    body = body.replace(".o__payload(o__payload),", ".o__payload(o__payload_raw),", 1)
+    return head + body
+
+
+@pytest.mark.verilator
+def test_hand_edited_verilog_is_named_and_its_waves_written(tiny_acc, tmp_path, capsys):
+    import shutil
+
+    acc = tmp_path / "acc"
+    shutil.copytree(tiny_acc, acc, ignore=shutil.ignore_patterns("verify*.json"))
+    (acc / "accelerator.v").write_text(_xor_output_bit((acc / "accelerator.v").read_text()))
+    waves = tmp_path / "waves"
+    rc = main(["verify", str(acc), "--images", "4", "--chunk", "2", "--quiet", "--waves",
+               str(waves)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    rep = json.loads((acc / "verify.json").read_text())
+    fm = rep["first_mismatch"]
+    assert (
+        fm["layer"] is None and "accelerator.v differs from what bitfab generates" in fm["detail"]
+    )
+    wave = Path(fm["waves"])
+    assert wave.is_file() and wave.stat().st_size > 1000 and wave.parent == waves
+    assert f"gtkwave {wave}" in err
