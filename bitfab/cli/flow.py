@@ -36,10 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
     add_folding_target(p, folding_file=False)
     p.add_argument(
+        "--golden-images",
         "--check-images",
+        dest="check_images",
         type=int,
         default=None,
-        help="test images for the golden check (default: all 10,000)",
+        help="test images on which the dataflow golden model is checked against the QONNX "
+        "model (default: all 10,000; --check-images is the older name, which in 'bitfab train' "
+        "means the export check)",
     )
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder")
     p.add_argument("--fresh", action="store_true", help="retrain even if OUT/train is finished")
