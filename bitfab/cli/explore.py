@@ -109,7 +109,13 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         tell = None
         if not args.quiet:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             bar = stack.enter_context(
                 Progress(
@@ -117,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
                     BarColumn(),
                     MofNCompleteColumn(),
                     TimeElapsedColumn(),
+                    TimeRemainingColumn(),
                     transient=False,
                 )
             )

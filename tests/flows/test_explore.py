@@ -230,7 +230,8 @@ def test_ray_cluster_matches_local_pool(local_run, tmp_path):
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom"]  # fmt: skip
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom",
+         "--window-size=1400,1000"]  # fmt: skip
 
 
 def _render(page: Path, tmp: Path) -> tuple[str, list[str]]:
@@ -264,6 +265,14 @@ def test_report_renders_in_chromium(local_run, tmp_path):
     for r in res["points"]:
         assert r["name"] in table
     assert 'data-sortable-tables="' in dom
+    # readable at a 1,400 px window: plots about half the page each, Pareto points named, the
+    # table scrolls inside its box instead of widening the page
+    import re
+
+    widths = [int(w) for w in re.search(r'data-plot-widths="([\d,]*)"', dom).group(1).split(",")]
+    assert len(widths) == 2 * len(boards) and min(widths) >= 600, widths
+    assert dom.count('class="lbl"') == dom.count('class="pt-front"')
+    assert 'data-table-fits="true"' in dom
 
 
 # --- a built point (slow: RTL verification, Yosys, nextpnr) ---------------------------------------

@@ -52,7 +52,7 @@ def write_csv(records: Sequence[dict], path: Path) -> None:
 # SVG scatter plots
 # --------------------------------------------------------------------------------------------
 
-W, H, ML, MR, MT, MB = 470, 320, 64, 34, 28, 46
+W, H, ML, MR, MT, MB = 640, 400, 64, 34, 28, 46
 
 
 def _esc(x: object) -> str:
@@ -72,8 +72,11 @@ def _fmt(v: float | None, digits: int = 3) -> str:
 class _Axis:
     """Maps data to pixels, linear or log10, with 'nice' ticks."""
 
-    def __init__(self, lo: float, hi: float, log: bool, p0: float, p1: float) -> None:
+    def __init__(
+        self, lo: float, hi: float, log: bool, p0: float, p1: float, percent: bool = False
+    ) -> None:
         self.log = log
+        self.percent = percent  # values are fractions, labelled as percentages
         if log:
             lo, hi = math.log10(lo), math.log10(hi)
             lo, hi = math.floor(lo), math.ceil(hi)
@@ -92,7 +95,10 @@ class _Axis:
 
     def ticks(self) -> list[tuple[float, str]]:
         if self.log:
-            return [(10.0**e, _fmt(10.0**e)) for e in range(int(self.lo), int(self.hi) + 1)]
+            # within one or two decades also 2x and 5x (else "1,000" and "10,000" alone)
+            mults = (1, 2, 5) if self.hi - self.lo <= 2 else (1,)
+            vals = [m * 10.0**e for e in range(int(self.lo), int(self.hi) + 1) for m in mults]
+            return [(v, _fmt(v)) for v in vals if self.lo <= math.log10(v) <= self.hi + 1e-9]
         span = self.hi - self.lo
         step = 10 ** math.floor(math.log10(span / 5))
         for m in (1, 2, 5, 10):
@@ -102,7 +108,11 @@ class _Axis:
         t = math.ceil(self.lo / step) * step
         out = []
         while t <= self.hi + 1e-12:
-            out.append((t, f"{t:.{max(0, -math.floor(math.log10(step)))}f}"))
+            if self.percent:
+                digits = max(0, -math.floor(math.log10(step * 100)))
+                out.append((t, f"{t * 100:.{digits}f} %"))
+            else:
+                out.append((t, f"{t:.{max(0, -math.floor(math.log10(step)))}f}"))
             t += step
         return out
 
@@ -134,28 +144,31 @@ def scatter_svg(
 ) -> str:
     """One scatter plot (inline SVG) of the ok points in ``records``; points with
     ``rec[front_key]`` are ringed and joined in x order (the 2-D Pareto front)."""
-    pts = [
-        r
-        for r in records
-        if r.get("status") == "ok"
-        and r.get(xkey) is not None
-        and r.get(ykey) is not None
-        and (not xlog or r[xkey] > 0)
-        and (not ylog or r[ykey] > 0)
-    ]
+
+    def has(r: dict) -> bool:
+        return (
+            r.get(xkey) is not None
+            and r.get(ykey) is not None
+            and (not xlog or r[xkey] > 0)
+            and (not ylog or r[ykey] > 0)
+        )
+
+    pts = [r for r in records if r.get("status") == "ok" and has(r)]
+    nofit = [r for r in records if r.get("status") != "ok" and has(r)]  # estimated, not built
     out = [
         f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
         f'viewBox="0 0 {W} {H}" role="img" aria-label="{_esc(title)}">',
         f'<text x="{W / 2:.0f}" y="16" text-anchor="middle" class="pt">{_esc(title)}</text>',
     ]
-    if not pts:
+    if not pts and not nofit:
         out.append(
             f'<text x="{W / 2:.0f}" y="{H / 2:.0f}" text-anchor="middle">no ok points</text>'
         )
         return "\n".join(out + ["</svg>"])
-    xs, ys = [r[xkey] for r in pts], [r[ykey] for r in pts]
-    ax = _Axis(min(xs), max(xs), xlog, ML, W - MR)
-    ay = _Axis(min(ys), max(ys), ylog, H - MB, MT)
+    shown = pts + nofit
+    xs, ys = [r[xkey] for r in shown], [r[ykey] for r in shown]
+    ax = _Axis(min(xs), max(xs), xlog, ML, W - MR, percent=xkey == "accuracy")
+    ay = _Axis(min(ys), max(ys), ylog, H - MB, MT, percent=ykey == "accuracy")
     out.append(
         f'<rect x="{ML}" y="{MT}" width="{W - ML - MR}" height="{H - MT - MB}" class="frame"/>'
     )
@@ -174,13 +187,28 @@ def scatter_svg(
         f'<text transform="translate(14,{(MT + H - MB) / 2:.0f}) rotate(-90)" '
         f'text-anchor="middle">{_esc(ylabel)}</text>'
     )
+    pos = _spread([(ax(r[xkey]), ay(r[ykey])) for r in shown])
+    at = {id(r): xy for r, xy in zip(shown, pos, strict=True)}
     fr = sorted((r for r in pts if r.get(front_key)), key=lambda r: (r[xkey], r[ykey]))
     if len(fr) > 1:
-        path = " ".join(f"{ax(r[xkey]):.1f},{ay(r[ykey]):.1f}" for r in fr)
+        path = " ".join(f"{at[id(r)][0]:.1f},{at[id(r)][1]:.1f}" for r in fr)
         out.append(f'<polyline points="{path}" class="front"/>')
-    for r in pts:
+    for r in nofit:  # hollow and dashed: estimated, but does not fit / failed (hover: why)
         p = r["point"]
-        x, y = ax(r[xkey]), ay(r[ykey])
+        x, y = at[id(r)]
+        colour = ARRAY_COLOURS.get(p["array"], "#777")
+        shape = MODEL_SHAPES[models.index(p["model"]) % len(MODEL_SHAPES)]
+        tip = f"{r['name']}: {r.get('reason') or r.get('status')}"
+        out.append(
+            f'<g class="pt-nofit" data-name="{_esc(r["name"])}"><title>{_esc(tip)}</title>'
+            + _marker(shape, x, y, 4.5, f'fill="none" stroke="{colour}" stroke-dasharray="2 1.5"')
+            + "</g>"
+        )  # fmt: skip
+    placed: list[tuple[float, float, float]] = []  # label boxes: (x0, x1, baseline)
+    # the front last, so no other point covers a ringed one
+    for r in sorted(pts, key=lambda r: bool(r.get(front_key))):
+        p = r["point"]
+        x, y = at[id(r)]
         colour = ARRAY_COLOURS.get(p["array"], "#777")
         shape = MODEL_SHAPES[models.index(p["model"]) % len(MODEL_SHAPES)]
         tip = (
@@ -198,8 +226,41 @@ def scatter_svg(
             + _marker(shape, x, y, 5.5 if r.get(front_key) else 4.5, f'{fill} stroke="{"#000" if r.get(front_key) else colour}"')
             + "</g>"
         )  # fmt: skip
+        if r.get(front_key):  # the Pareto points carry their names, stacked when close
+            anchor = "end" if x > (ML + W - MR) / 2 else "start"
+            dx = -8 if anchor == "end" else 8
+            width = 5.6 * len(r["name"])  # ~px at 10 px font
+            x0 = x + dx - (width if anchor == "end" else 0)
+            ly = y - 7
+            while any(
+                abs(ly - py) < 11 and x0 < px1 and px0 < x0 + width for px0, px1, py in placed
+            ):
+                ly -= 12
+            placed.append((x0, x0 + width, ly))
+            out.append(
+                f'<text class="lbl" x="{x + dx:.1f}" y="{ly:.1f}" text-anchor="{anchor}">'
+                f"{_esc(r['name'])}</text>"
+            )
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _spread(xy: Sequence[tuple[float, float]], r: float = 7.0) -> list[tuple[float, float]]:
+    """Pixel positions with coincident points (within 2 px) moved apart on a small circle of
+    radius ``r`` around their common position, so none hides another."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (x, y) in enumerate(xy):
+        groups.setdefault((round(x / 2), round(y / 2)), []).append(i)
+    out = list(xy)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        cx = sum(xy[i][0] for i in members) / len(members)
+        cy = sum(xy[i][1] for i in members) / len(members)
+        for k, i in enumerate(members):
+            a = 2 * math.pi * k / len(members)
+            out[i] = (cx + r * math.cos(a), cy + r * math.sin(a))
+    return out
 
 
 def _legend(models: Sequence[str], arrays: Sequence[str]) -> str:
@@ -214,7 +275,9 @@ def _legend(models: Sequence[str], arrays: Sequence[str]) -> str:
         mark = _marker(MODEL_SHAPES[i % len(MODEL_SHAPES)], 7, 7, 5, 'fill="#555"')
         items.append(f'<span><svg width="14" height="14">{mark}</svg> {_esc(m)}</span>')
     items.append(
-        "<span>black ring + line: Pareto front; faded: estimate, solid: synthesized</span>"
+        "<span>black ring + line + name: Pareto front; faded: estimate, solid: synthesized; "
+        "hollow dashed: estimated but does not fit (hover for why); coincident points are "
+        "drawn side by side</span>"
     )
     return '<p class="legend">' + " &nbsp; ".join(items) + "</p>"
 
@@ -227,7 +290,9 @@ CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#222}
 h1{font-size:20px}h2{font-size:17px;margin-top:28px}h3{font-size:15px}
 .plots{display:flex;flex-wrap:wrap;gap:12px}
-svg.plot{border:1px solid #ddd;background:#fff;font-size:11px}
+svg.plot{border:1px solid #ddd;background:#fff;font-size:11px;width:calc(50% - 8px);min-width:420px;height:auto}
+svg.plot .lbl{font-size:10px;fill:#333}
+.scroll{overflow-x:auto;max-width:100%}
 svg.plot .pt{font-weight:bold;font-size:12px}
 svg.plot .frame{fill:none;stroke:#999}svg.plot .grid{stroke:#eee}
 svg.plot .front{fill:none;stroke:#000;stroke-width:1.2;stroke-dasharray:4 3}
@@ -261,6 +326,11 @@ JS = """
     });
   });
   document.body.setAttribute('data-sortable-tables',String(tables.length));
+  var plots=document.querySelectorAll('svg.plot');
+  document.body.setAttribute('data-plot-widths',Array.prototype.map.call(plots,function(p){
+    return Math.round(p.getBoundingClientRect().width);}).join(','));
+  var t=document.getElementById('points');
+  if(t)document.body.setAttribute('data-table-fits',String(t.parentNode.scrollWidth<=document.body.clientWidth+1||t.parentNode.classList.contains('scroll')));
   document.body.setAttribute('data-ready','1');
 })();
 """
@@ -407,9 +477,17 @@ def render_html(results: dict) -> str:
     for b in boards:
         sub = [r for r in recs if r["point"]["board"] == b]
         on = results["pareto"].get(b, [])
+        unplotted = [r for r in sub if r["status"] != "ok" and r.get("images_per_s") is None]
+        missing = (
+            "<p class=\"unplotted\">Not plotted (no estimate): "
+            + "; ".join(f"{_esc(r['name'])}: {_esc(r.get('reason') or r['status'])}" for r in unplotted)
+            + "</p>"
+            if unplotted
+            else ""
+        )  # fmt: skip
         parts.append(
             f"<h3>{_esc(b)}</h3><p>Pareto points (accuracy, images/s, LUTs): "
-            f'{_esc(", ".join(on) or "none")}</p><div class="plots">'
+            f'{_esc(", ".join(on) or "none")}</p>{missing}<div class="plots">'
         )
         parts.append(
             scatter_svg(
@@ -417,7 +495,7 @@ def render_html(results: dict) -> str:
                 "images_per_s",
                 "accuracy",
                 xlabel="images/s (log)",
-                ylabel="test accuracy",
+                ylabel="test accuracy (%)",
                 xlog=True,
                 ylog=False,
                 front_key="pareto_acc_ips",
@@ -445,7 +523,7 @@ def render_html(results: dict) -> str:
         _errors(results["estimate_error"]),
         '<h2 id="table">All points</h2><p>Click a column header to sort. Figures are from '
         "synthesis where the point was built (source synth), else estimates.</p>",
-        _points_table(recs),
+        '<div class="scroll">' + _points_table(recs) + "</div>",
         '<h2 id="layers">Per-layer breakdown (Pareto and synthesized points)</h2>',
     ]
     chosen = [r for r in recs if r.get("pareto") or r.get("synth")]
