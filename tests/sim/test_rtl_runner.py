@@ -143,3 +143,17 @@ def test_verilator_design_split_into_many_cpp_files_builds(rtl_run, sim_cache_di
     params = {"ports": b.design.ports.to_json(), "cases": _cases(words, [4], 0.2, 0.2, 3, 6)}
     res = rtl_runner.run(b, rtl_runner.CASE_TB, params)
     assert res.passed, res.message
+
+
+def test_build_key_names_the_cocotb_installation(monkeypatch, tmp_path):
+    """A Verilator build links libcocotbvpi_verilator.so of the venv that built it: a build from
+    another installation (another venv or checkout) must not be reused."""
+    import cocotb
+
+    from bitfab.sim import rtl_runner
+    from bitfab.sim.verilog import VerilogDesign
+
+    design = VerilogDesign("module t(input wire clk); endmodule\n", "t", None)
+    here = rtl_runner._key(design, "verilator", ())
+    monkeypatch.setattr(cocotb, "__file__", str(tmp_path / "other-venv" / "cocotb" / "__init__.py"))
+    assert rtl_runner._key(design, "verilator", ()) != here
