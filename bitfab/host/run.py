@@ -27,6 +27,7 @@ from bitfab.hw.shell.protocol import (
     CMD_PING,
     CMD_VECTOR,
     OK,
+    OVERRUN,
     PING_BODY_BYTES,
     REPLY_MAGIC,
     STATUS_NAMES,
@@ -160,8 +161,6 @@ class BoardLink:
             try:
                 body = self.read_reply(1 + vector_bytes)
             except BoardReplyError as e:
-                from bitfab.hw.shell.protocol import OVERRUN
-
                 if e.code != OVERRUN or (window == 1 and retries >= OVERRUN_RETRIES):
                     if e.code == OVERRUN:
                         raise BitfabError(
