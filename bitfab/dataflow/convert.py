@@ -5,8 +5,14 @@ Stages (FINN's build steps ``qonnx_to_finn``, ``tidy_up``, ``streamline``, ``con
 activation thresholds of the layer after it):
 
 1. qonnx ``cleanup_model`` and ``ConvertQONNXtoFINN`` (Quant -> MultiThreshold / integer weights);
-2. :class:`PrependPixelScale` (graph input = raw UINT8 pixels, then ``Mul(1/255)``) and
-   ``InsertTopK(k=1)`` (the graph returns the class index);
+2. the input and the head (:func:`choose_input`, :func:`choose_head`): a model that starts
+   from an image (NCHW with 1 or 3 channels, or 784 values) gets :class:`PrependPixelScale`
+   (graph input = raw UINT8 pixels, then ``Mul(1/255)``); any other model gets
+   :class:`QuantizerInput` (graph input = the integer codes of its own input quantizer). A
+   trailing Softmax/LogSoftmax/ArgMax/TopK(k=1) is absorbed (:class:`AbsorbArgmaxTail`). A class
+   head (more than one output, or an ArgMax/TopK tail) gets ``InsertTopK(k=1)`` (the graph
+   returns the class index); a values head (one output, or ``head="values"``) keeps the last
+   layer's integers, its trailing scale/bias stripped into metadata (:class:`StripOutputAffine`);
 3. tidy-up: InferShapes, FoldConstants, GiveUniqueNodeNames, GiveReadableTensorNames,
    InferDataTypes, RemoveStaticGraphInputs;
 4. streamline: AbsorbScalarBiasIntoMultiThreshold, Streamline, for CNNs LowerConvsToMatMul,
@@ -20,7 +26,7 @@ activation thresholds of the layer after it):
    InferLabelSelectLayer, InferThresholdingLayer, InferPool, InferConvInpGen (which also turns
    the padding of a ``padding > 0`` convolution's Im2Col into an ``FMPadding`` HW layer in front
    of the sliding window), RemoveCNVtoFCFlatten, AbsorbConsecutiveTransposes,
-   :class:`RemoveInputLayoutOp`;
+   :class:`RemoveInputLayoutOp`, for a values head :class:`StripOutputAffine`;
 6. :class:`MinimizeAccumulators` (FINN's MinimizeAccumulatorWidth, fixed for XNOR-popcount
    MVAUs), RoundAndClipThresholds, InferDataTypes, :class:`RemoveIdentityThresholding`, names.
 
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import warnings
 from collections.abc import Callable
@@ -75,29 +82,111 @@ from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul  # noq
 from qonnx.util.cleanup import cleanup_model  # noqa: E402
 
 from bitfab.dataflow.folding import HW_OP_TYPES  # noqa: E402
+from bitfab.dataflow.inputs import HEAD_META, TAIL_META  # noqa: E402
 from bitfab.dataflow.layers import is_hw_node  # noqa: E402
 from bitfab.dataflow.transforms import (  # noqa: E402
+    AbsorbArgmaxTail,
     MinimizeAccumulators,
     MoveFlattenBeforeSharedThreshold,
     PrependPixelScale,
+    QuantizerInput,
     RemoveIdentityThresholding,
     RemoveInputLayoutOp,
+    StripOutputAffine,
 )
+from bitfab.dataflow.transforms.absorb_argmax_tail import CLASS_TAILS  # noqa: E402
 from bitfab.errors import BitfabError  # noqa: E402
 
+#: input modes: ``auto`` (pixels for an image-shaped input, else codes), ``pixels``, ``codes``
+INPUT_MODES = ("auto", "pixels", "codes")
+#: head modes: ``auto`` (class for more than one output or an ArgMax/TopK tail, else values)
+HEAD_MODES = ("auto", "class", "values")
+#: ops between a quantizer and the graph output that keep its values quantized
+QUANT_LAYOUT_OPS = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze", "Transpose")
 
-def _qonnx_to_finn(m: ModelWrapper) -> ModelWrapper:
+
+def _elements(shape) -> int:  # noqa: ANN001
+    n = 1
+    for d in shape[1:]:
+        n *= int(d)
+    return n
+
+
+def choose_input(shape: list[int], mode: str = "auto") -> str:
+    """``"pixels"`` or ``"codes"`` for a model whose graph input has ``shape`` (batch first).
+
+    ``auto``: pixels when the input looks like an image (NCHW with 1 or 3 channels and at least
+    8 x 8 pixels, or a flat 784-value vector: a 28 x 28 image), else codes.
+    """
+    if mode not in INPUT_MODES:
+        raise BitfabError(f"--input {mode!r}: expected one of {', '.join(INPUT_MODES)}")
+    if mode != "auto":
+        return mode
+    image = len(shape) == 4 and shape[1] in (1, 3) and min(shape[2:]) >= 8
+    return "pixels" if image or (len(shape) == 2 and shape[1] == 784) else "codes"
+
+
+def ends_in_quantizer(model: ModelWrapper) -> bool:
+    """True if the (QONNX) graph output is a quantizer's output, behind layout ops only: the
+    model's output is a quantized value (a regression output, a binary classifier's sign)."""
+    t = model.graph.output[0].name
+    while (node := model.find_producer(t)) is not None and node.op_type in QUANT_LAYOUT_OPS:
+        t = node.input[0]
+    return node is not None and node.op_type in ("Quant", "BipolarQuant")
+
+
+def choose_head(
+    out_shape: list[int], tail: list[str], mode: str = "auto", quantized: bool = False
+) -> str:
+    """``"class"`` or ``"values"`` for a model whose scores have ``out_shape`` (after an absorbed
+    ``tail``); ``quantized``: the output comes from a quantizer (:func:`ends_in_quantizer`).
+
+    ``auto``: class for an ArgMax/TopK tail, values for one output or a quantized output, else
+    class (raw logits, or a Softmax tail). A class head over one output is refused: it would
+    answer 0 for every input."""
+    if mode not in HEAD_MODES:
+        raise BitfabError(f"--head {mode!r}: expected one of {', '.join(HEAD_MODES)}")
+    n = _elements(out_shape)
+    forced = any(op in CLASS_TAILS for op in tail)
+    if mode == "values" and forced:
+        raise BitfabError(
+            f"--head values: the model ends in {'/'.join(t for t in tail if t in CLASS_TAILS)}, "
+            "so its output is a class index; use --head class (or auto)"
+        )
+    auto = "class" if forced or (n > 1 and not quantized) else "values"
+    head = mode if mode != "auto" else auto
+    if head == "class" and n < 2:
+        raise BitfabError(
+            f"the model has {n} output value, so a class head would answer class 0 for every "
+            "input; use --head values (the output's own value: a binary classifier's sign)"
+        )
+    return head
+
+
+def _qonnx_to_finn(m: ModelWrapper, opts: dict) -> ModelWrapper:
     m = cleanup_model(m)
+    m = m.transform(AbsorbArgmaxTail())
+    m = m.transform(AbsorbArgmaxTail())  # Softmax before an ArgMax
+    opts["quantized_output"] = ends_in_quantizer(m)
+    mode = choose_input(list(m.get_tensor_shape(m.graph.input[0].name)), opts["input"])
+    if mode == "codes":
+        m = m.transform(QuantizerInput())
+    opts["input_mode"] = mode
     return m.transform(ConvertQONNXtoFINN())
 
 
-def _prepare(m: ModelWrapper) -> ModelWrapper:
+def _prepare(m: ModelWrapper, opts: dict) -> ModelWrapper:
     m = m.transform(InferShapes())
-    m = m.transform(PrependPixelScale())
-    return m.transform(InsertTopK(k=1))
+    if opts["input_mode"] == "pixels":
+        m = m.transform(PrependPixelScale())
+    tail = json.loads(m.get_metadata_prop(TAIL_META) or "[]")
+    shape = list(m.get_tensor_shape(m.graph.output[0].name))
+    head = choose_head(shape, tail, opts["head"], opts["quantized_output"])
+    m.set_metadata_prop(HEAD_META, head)
+    return m.transform(InsertTopK(k=1)) if head == "class" else m
 
 
-def _tidy_up(m: ModelWrapper) -> ModelWrapper:
+def _tidy_up(m: ModelWrapper, opts: dict) -> ModelWrapper:
     for t in (
         InferShapes(),
         FoldConstants(),
@@ -110,7 +199,7 @@ def _tidy_up(m: ModelWrapper) -> ModelWrapper:
     return m
 
 
-def _streamline(m: ModelWrapper) -> ModelWrapper:
+def _streamline(m: ModelWrapper, opts: dict) -> ModelWrapper:
     m = m.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
     m = m.transform(Streamline())
     if m.get_nodes_by_op_type("Conv"):
@@ -131,7 +220,7 @@ def _streamline(m: ModelWrapper) -> ModelWrapper:
     return m.transform(InferDataLayouts())
 
 
-def _to_hw(m: ModelWrapper) -> ModelWrapper:
+def _to_hw(m: ModelWrapper, opts: dict) -> ModelWrapper:
     for t in (
         InferBinaryMatrixVectorActivation(),
         InferQuantizedMatrixVectorActivation(),
@@ -146,10 +235,12 @@ def _to_hw(m: ModelWrapper) -> ModelWrapper:
         InferDataTypes(),
     ):
         m = m.transform(t)
+    if m.get_metadata_prop(HEAD_META) == "values":
+        m = m.transform(StripOutputAffine())
     return m
 
 
-def _minimize(m: ModelWrapper) -> ModelWrapper:
+def _minimize(m: ModelWrapper, opts: dict) -> ModelWrapper:
     m = m.transform(MinimizeAccumulators())
     m = m.transform(RoundAndClipThresholds())
     m = m.transform(InferDataTypes())
@@ -161,9 +252,9 @@ def _minimize(m: ModelWrapper) -> ModelWrapper:
 
 
 #: The conversion stages, in order: (label shown in the progress line, function).
-STAGES: list[tuple[str, Callable[[ModelWrapper], ModelWrapper]]] = [
+STAGES: list[tuple[str, Callable[[ModelWrapper, dict], ModelWrapper]]] = [
     ("QONNX -> FINN-ONNX", _qonnx_to_finn),
-    ("pixel input and TopK", _prepare),
+    ("input and head", _prepare),
     ("tidy-up", _tidy_up),
     ("streamline", _streamline),
     ("convert to HW layers", _to_hw),
@@ -223,24 +314,32 @@ def to_dataflow(
     model: ModelWrapper,
     source: str = "model",
     on_stage: Callable[[int, str], None] | None = None,
+    *,
+    input_mode: str = "auto",
+    head: str = "auto",
 ) -> ModelWrapper:
     """Convert a loaded QONNX model into a FINN HW-layer graph (all nodes in ``HW_OP_TYPES``).
 
+    ``input_mode`` (:data:`INPUT_MODES`) and ``head`` (:data:`HEAD_MODES`) choose what the graph
+    input and output are (see the module docstring); the choice is recorded in the model's
+    metadata (``bitfab_input``, ``bitfab_head``, ``bitfab_tail``, ``bitfab_output_affine``).
     ``on_stage(i, label)`` is called before stage ``i`` (progress display). FINN's own warnings
     and prints are silenced. Failures inside FINN become a :class:`BitfabError` naming
     ``source`` and the stage.
     """
+    choose_input([1, 1], input_mode)  # validate the options before any work
+    choose_head([1, 2], [], head)
     finn_log = logging.getLogger("finn_logger")
     level = finn_log.level
     finn_log.setLevel(logging.ERROR)
     try:
-        return _run_stages(model, source, on_stage)
+        return _run_stages(model, source, on_stage, {"input": input_mode, "head": head})
     finally:
         finn_log.setLevel(level)
 
 
 def _run_stages(
-    model: ModelWrapper, source: str, on_stage: Callable[[int, str], None] | None
+    model: ModelWrapper, source: str, on_stage: Callable[[int, str], None] | None, opts: dict
 ) -> ModelWrapper:
     for i, (label, fn) in enumerate(STAGES):
         if on_stage is not None:
@@ -248,9 +347,10 @@ def _run_stages(
         try:
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")
-                model = fn(model)
-        except BitfabError:
-            raise
+                model = fn(model, opts)
+        except BitfabError as e:
+            msg = str(e)
+            raise BitfabError(msg if msg.startswith(source) else f"{source}: {msg}") from None
         except Exception as e:  # FINN asserts on graphs it cannot streamline
             msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise BitfabError(

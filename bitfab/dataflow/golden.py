@@ -1,8 +1,9 @@
-"""The golden model: FINN's Python execution of ``dataflow.onnx`` on uint8 images.
+"""The golden model: FINN's Python execution of ``dataflow.onnx`` on the hardware's inputs.
 
-Every later hardware stage is checked against it. Images are uint8 arrays ``[N, 28, 28]`` (or
-anything with 784 pixels per image, row-major); the graph input is the raw pixel value 0..255 (the
-/255 scaling is inside the first thresholds).
+Every later hardware stage is checked against it. Inputs are the graph input's integers, one row
+per input (:mod:`bitfab.dataflow.inputs`): for an image model uint8 pixels ``[N, 28, 28]`` (or
+anything with the input's number of values per row, row-major; the /255 scaling is inside the
+first thresholds), for any other model the integer codes of its input quantizer.
 
 Execution uses :func:`qonnx.core.onnx_exec.execute_onnx`. FINN's HW layers and ``execute_onnx``
 only accept batch 1, so :class:`GoldenModel` runs either per image (``batch=1``, the reference)
@@ -40,16 +41,6 @@ def _load(model):  # noqa: ANN001, ANN202 - returns a qonnx ModelWrapper
         raise BitfabError(f"{p}: not a readable ONNX model ({type(e).__name__})") from None
 
 
-def _as_images(images: np.ndarray) -> np.ndarray:
-    x = np.asarray(images)
-    if x.dtype != np.uint8:
-        if np.any((x < 0) | (x > 255)) or np.any(x != np.round(x)):
-            raise BitfabError("images must be uint8 pixel values 0..255")
-    if x.size % 784 != 0:
-        raise BitfabError(f"images must have 784 pixels each, got array of shape {x.shape}")
-    return x.reshape(-1, 784)
-
-
 def _sanitize(model, names: Sequence[str], ctx: dict) -> None:  # noqa: ANN001
     """qonnx's ``sanitize_quant_values`` (round integer-typed tensors, fail if the rounding error
     exceeds qonnx's execution error threshold), with ``np.max`` in place of its Python ``max``
@@ -76,9 +67,13 @@ class GoldenModel:
     """A loaded ``dataflow.onnx`` ready to run (path or qonnx ``ModelWrapper``)."""
 
     def __init__(self, dataflow: str | os.PathLike[str] | object) -> None:
+        from bitfab.dataflow.inputs import input_record, output_record
         from bitfab.dataflow.layers import is_hw_node
 
         self.model = _load(dataflow)
+        #: what the input and output mean (:func:`bitfab.dataflow.inputs.input_record`, ...)
+        self.input_rec = input_record(self.model)
+        self.output_rec = output_record(self.model)
         g = self.model.graph
         self.input_name = g.input[0].name
         self.output_name = g.output[0].name
@@ -87,6 +82,17 @@ class GoldenModel:
         self.layer_names = [n.name for n in g.node if is_hw_node(n)]
         self._out_of = {n.name: n.output[0] for n in g.node}
         self._batched: dict[int, object] = {}
+
+    def check(self, inputs: np.ndarray) -> np.ndarray:
+        """``inputs`` as int64 ``[N, values]``; BitfabError unless on the input grid."""
+        from bitfab.dataflow.inputs import check_codes
+
+        return check_codes(self.input_rec, inputs)
+
+    @property
+    def head(self) -> str:
+        """``"class"`` (the output is the class index) or ``"values"``."""
+        return self.output_rec["head"]
 
     def _batched_model(self, n: int):  # noqa: ANN202
         from bitfab.dataflow.transforms.set_batch_size import SetBatchSize
@@ -143,9 +149,14 @@ class GoldenModel:
         """Predicted class (int64 ``[N]``) of every image; ``batch`` images per execution.
 
         ``batch=1`` is plain ``execute_onnx`` per image (the reference the batched run is
-        tested against).
+        tested against). Only for a class head (:meth:`outputs` gives any head's output).
         """
-        x = _as_images(images)
+        if self.head != "class":
+            raise BitfabError(
+                "this dataflow graph has a values head (its output is the model's values, not "
+                "a class index): compare outputs() instead of classes"
+            )
+        x = self.check(images)
         out = np.empty(len(x), dtype=np.int64)
         for start in range(0, len(x), batch):
             chunk = x[start : start + batch]
@@ -158,16 +169,42 @@ class GoldenModel:
                 progress(k)
         return out
 
+    def outputs(self, inputs: np.ndarray, batch: int = 100) -> np.ndarray:
+        """The graph output of every input, float64 ``[N, values]`` holding integers (a class
+        head: ``[N, 1]`` class indices; a values head: the last layer's integers, before the
+        output scale/bias of :meth:`values`)."""
+        x = self.check(inputs)
+        out = []
+        for start in range(0, len(x), batch):
+            chunk = x[start : start + batch]
+            k = len(chunk)
+            if k < batch and batch > 1:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - k, axis=0)])
+            res = self._exec(chunk, full=False)[self.output_name]
+            out.append(np.asarray(res, dtype=np.float64).reshape(len(chunk), -1)[:k])
+        return np.concatenate(out)
+
+    def values(self, inputs: np.ndarray, batch: int = 100) -> np.ndarray:
+        """A values head's output in the model's units: ``scale * output + bias`` ``[N, k]``."""
+        o = self.outputs(inputs, batch)
+        if self.output_rec["scale"] is None:
+            return o
+        scale = np.asarray(self.output_rec["scale"], dtype=np.float64).reshape(1, -1)
+        bias = np.asarray(self.output_rec["bias"], dtype=np.float64).reshape(1, -1)
+        return o * scale + bias
+
     def layer_tensors(
         self, images: np.ndarray, batch: int = 100
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Classes ``[N]`` and, per HW-layer node name, its output tensor (leading dim N).
+        """Graph outputs and, per HW-layer node name, its output tensor (leading dim N).
 
-        The key ``"input"`` holds the graph input (raw pixels). Values are float32 arrays holding
-        integers (bipolar as -1/+1) within the tensor's FINN data type, see :meth:`datatype`.
-        Runs ``batch`` images at a time (memory: every tensor of the graph per image).
+        The first value is the class ``[N]`` (a class head) or the output rows ``[N, k]`` (a
+        values head). The key ``"input"`` holds the graph input. Values are float32 arrays
+        holding integers (bipolar as -1/+1) within the tensor's FINN data type, see
+        :meth:`datatype`. Runs ``batch`` inputs at a time (memory: every tensor of the graph
+        per input).
         """
-        x = _as_images(images)
+        x = self.check(images)
         if len(x) > batch:
             parts = [self.layer_tensors(x[i : i + batch], batch) for i in range(0, len(x), batch)]
             tensors = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
@@ -176,12 +213,14 @@ class GoldenModel:
         tensors = {"input": np.asarray(ctx[self.input_name])}
         for name in self.layer_names:
             tensors[name] = np.asarray(ctx[self._out_of[name]])
-        classes = np.asarray(ctx[self.output_name]).reshape(len(x), -1)[:, 0].astype(np.int64)
-        return classes, tensors
+        outs = np.asarray(ctx[self.output_name]).reshape(len(x), -1)
+        if self.head != "class":
+            return outs, tensors
+        return outs[:, 0].astype(np.int64), tensors
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         """The integer class scores ``[N, classes]`` (the LabelSelect input) of ``images``."""
-        x = _as_images(images)
+        x = self.check(images)
         node = next(n for n in self.model.graph.node if n.op_type == "LabelSelect")
         out = []
         for start in range(0, len(x), 100):
@@ -196,23 +235,40 @@ class GoldenModel:
 
 
 def golden_classes(dataflow: str | os.PathLike[str], images: np.ndarray, batch: int = 100):
-    """Predicted classes of ``images`` (uint8) by the dataflow graph at ``dataflow``."""
+    """Predicted classes of ``images`` (the graph's integer inputs) by the graph at ``dataflow``."""
     return GoldenModel(dataflow).classify(images, batch=batch)
 
 
 class QonnxReference:
-    """The QONNX model itself (Quant nodes, float input pixel/255), executed by qonnx."""
+    """The QONNX model itself (Quant nodes, float inputs), executed by qonnx.
 
-    def __init__(self, qonnx_path: str | os.PathLike[str]) -> None:
+    ``input_rec`` (:func:`bitfab.dataflow.inputs.input_record` of the dataflow graph) says how
+    the hardware's integer inputs map to the model's float input; default: uint8 pixels / 255.
+    ``qonnx_model``: a path or a loaded qonnx ``ModelWrapper`` (used as it is, cleaned up).
+    """
+
+    def __init__(self, qonnx_model, input_rec: dict | None = None) -> None:  # noqa: ANN001
+        from qonnx.core.modelwrapper import ModelWrapper
         from qonnx.util.cleanup import cleanup_model
 
         from bitfab.dataflow.load import load_qonnx
 
-        self.path = str(qonnx_path)
-        self.model = cleanup_model(load_qonnx(qonnx_path))
+        if isinstance(qonnx_model, ModelWrapper):
+            self.path = "model"
+            self.model = cleanup_model(copy.deepcopy(qonnx_model))
+        else:
+            self.path = str(qonnx_model)
+            self.model = cleanup_model(load_qonnx(qonnx_model))
         self.input_name = self.model.graph.input[0].name
         self.output_name = self.model.graph.output[0].name
         self.input_shape = list(self.model.get_tensor_shape(self.input_name))
+        self.input_rec = input_rec or {
+            "encoding": "pixels",
+            "dtype": "UINT8",
+            "min": 0,
+            "max": 255,
+            "shape": self.input_shape,
+        }
         self._batched: dict[int, object] = {}
 
     def _batched_model(self, n: int):  # noqa: ANN202
@@ -226,11 +282,12 @@ class QonnxReference:
             self._batched[n] = m.transform(ChangeBatchSize(n)).transform(InferShapes())
         return self._batched[n]
 
-    def scores(self, images: np.ndarray, batch: int = 100) -> np.ndarray:
-        """Float output ``[N, classes]`` for uint8 ``images`` (fed as pixel / 255)."""
+    def run(self, x: np.ndarray, batch: int = 100) -> np.ndarray:
+        """The model's output ``[N, values]`` (float64) for model-space float inputs ``x``
+        (``[N, *input shape]``)."""
         from qonnx.core.onnx_exec import execute_onnx
 
-        x = _as_images(images).astype(np.float32) / np.float32(255.0)
+        x = np.asarray(x, dtype=np.float32).reshape([-1] + self.input_shape[1:])
         outs = []
         for start in range(0, len(x), batch):
             chunk = x[start : start + batch]
@@ -238,16 +295,26 @@ class QonnxReference:
             if k < batch and batch > 1:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - k, axis=0)])
             model = self._batched_model(len(chunk))
-            inp = chunk.reshape([len(chunk)] + self.input_shape[1:])
-            res = execute_onnx(model, {self.input_name: inp})[self.output_name]
-            outs.append(np.asarray(res).reshape(len(chunk), -1)[:k])
+            res = execute_onnx(model, {self.input_name: chunk})[self.output_name]
+            outs.append(np.asarray(res, dtype=np.float64).reshape(len(chunk), -1)[:k])
         return np.concatenate(outs)
+
+    def scores(self, images: np.ndarray, batch: int = 100) -> np.ndarray:
+        """The model's output ``[N, values]`` for the hardware's integer inputs (uint8 pixels fed
+        as pixel / 255; quantizer codes as code * scale)."""
+        from bitfab.dataflow.inputs import check_codes, to_model_space
+
+        codes = check_codes(self.input_rec, images)
+        return self.run(to_model_space(self.input_rec, codes), batch)
 
     def classify(self, images: np.ndarray, batch: int = 100) -> np.ndarray:
         """argmax class of every image (first index on ties, like TopK)."""
         return np.argmax(self.scores(images, batch), axis=1).astype(np.int64)
 
 
+#: A values head's outputs agree when they differ by less than this fraction of the output scale
+#: (one quantization step): float rounding in the QONNX model only.
+VALUE_RTOL = 1e-3
 #: Relative tolerance (of the largest |score|) under which two QONNX class scores count as tied.
 TIE_RTOL = 1e-4
 
@@ -293,11 +360,16 @@ class AgreementReport:
     def summary(self) -> dict:
         """JSON-ready figures (mismatch indices with both classes, speeds)."""
         tie = set(self.ties)
+
+        def value(v):  # noqa: ANN001, ANN202 - a class (int) or a values row
+            v = np.asarray(v)
+            return int(v) if v.ndim == 0 else [round(float(e), 6) for e in v.reshape(-1)]
+
         mism = [
             {
                 "index": int(i),
-                "golden": int(self.golden[i]),
-                "qonnx": int(self.reference[i]),
+                "golden": value(self.golden[i]),
+                "qonnx": value(self.reference[i]),
                 "tie": i in tie,
             }
             for i in self.mismatches
@@ -316,23 +388,35 @@ class AgreementReport:
 
 
 def check_agreement(
-    qonnx_path: str | os.PathLike[str],
-    dataflow_path: str | os.PathLike[str],
+    qonnx_path,  # noqa: ANN001 - a path or a loaded qonnx ModelWrapper
+    dataflow_path,  # noqa: ANN001 - a path or a loaded qonnx ModelWrapper
     images: np.ndarray,
     batch: int = 100,
     progress: ProgressFn | None = None,
 ) -> AgreementReport:
-    """Compare the class of the dataflow golden model with the QONNX model on every image.
+    """Compare the dataflow golden model's output with the QONNX model's on every input.
 
-    ``images`` are uint8 (``[N, 28, 28]``); the QONNX model gets ``images / 255`` as float NCHW.
-    ``progress(k)`` is called after each chunk of ``k`` images, for the golden model and then for
-    the QONNX model (2N images in all).
+    ``images`` are the hardware's integer inputs (uint8 ``[N, 28, 28]`` for an image model,
+    input quantizer codes otherwise); the QONNX model gets them in model space
+    (:func:`bitfab.dataflow.inputs.to_model_space`). A class head compares classes (the QONNX
+    model's argmax, or its own ArgMax/TopK output) with ties as in :class:`AgreementReport`; a
+    values head compares ``scale * output + bias`` with the model's output within
+    :data:`VALUE_RTOL` of the output scale. ``progress(k)`` is called after each chunk of ``k``
+    inputs, for the golden model and then for the QONNX model (2N inputs in all).
     """
-    x = _as_images(images)
+    from bitfab.dataflow.transforms.absorb_argmax_tail import CLASS_TAILS
+
     golden = GoldenModel(dataflow_path)
-    ref = QonnxReference(qonnx_path)
+    x = golden.check(images)
+    ref = QonnxReference(qonnx_path, golden.input_rec)
+    values = golden.head != "class"
     t0 = time.perf_counter()
-    g = golden.classify(x, batch=batch, progress=progress)
+    if values:
+        g = golden.values(x, batch=batch)
+        if progress is not None:
+            progress(len(x))
+    else:
+        g = golden.classify(x, batch=batch, progress=progress)
     t1 = time.perf_counter()
     scores = []
     for start in range(0, len(x), batch):
@@ -341,15 +425,28 @@ def check_agreement(
             progress(len(x[start : start + batch]))
     sc = np.concatenate(scores)
     t2 = time.perf_counter()
-    r = np.argmax(sc, axis=1).astype(np.int64)
+    if values:
+        if sc.shape != g.shape:
+            raise BitfabError(
+                f"the QONNX model gives {sc.shape[1]} outputs per input, the dataflow graph "
+                f"{g.shape[1]}"
+            )
+        scale = golden.output_rec["scale"]
+        step = float(np.max(np.abs(scale))) if scale is not None else 1.0
+        bad = np.any(np.abs(g - sc) > VALUE_RTOL * step, axis=1)
+        mism = [int(i) for i in np.flatnonzero(bad)]
+        return AgreementReport(len(x), mism, [], g, sc, t1 - t0, t2 - t1)
+    index_out = any(t in CLASS_TAILS for t in golden.output_rec["tail"])
+    r = (sc[:, 0] if index_out else np.argmax(sc, axis=1)).astype(np.int64)
     mism = [int(i) for i in np.flatnonzero(g != r)]
     ties = []
     if mism:
         int_scores = golden.scores(x[mism])
         for k, i in enumerate(mism):
-            tol = TIE_RTOL * max(1e-12, float(np.max(np.abs(sc[i]))))
-            int_tie = 0 <= g[i] < int_scores.shape[1] and int_scores[k, g[i]] == int_scores[k, r[i]]
-            if int_tie and sc[i, r[i]] - sc[i, g[i]] <= tol:
+            ok = 0 <= g[i] < int_scores.shape[1] and 0 <= r[i] < int_scores.shape[1]
+            int_tie = ok and int_scores[k, g[i]] == int_scores[k, r[i]]
+            tol = 0.0 if index_out else TIE_RTOL * max(1e-12, float(np.max(np.abs(sc[i]))))
+            if int_tie and (index_out or sc[i, r[i]] - sc[i, g[i]] <= tol):
                 ties.append(i)
     return AgreementReport(len(x), mism, ties, g, r, t1 - t0, t2 - t1)
 
@@ -359,7 +456,7 @@ def images_per_second(
 ) -> dict[int, float]:
     """Measured golden-model throughput (images/s) for each batch size, side by side."""
     gm = GoldenModel(dataflow)
-    x = _as_images(images)
+    x = gm.check(images)
     out = {}
     for b in batches:
         gm.classify(x[:b], batch=b)  # warm up (lazy imports, batched copy)

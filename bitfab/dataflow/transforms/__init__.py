@@ -2,6 +2,12 @@
 
 - :class:`~bitfab.dataflow.transforms.prepend_pixel_scale.PrependPixelScale`: raw UINT8 pixels in,
   ``Mul(1/255)`` in front of the model (absorbed into the first thresholds by streamlining).
+- :class:`~bitfab.dataflow.transforms.quantizer_input.QuantizerInput`: the graph input becomes
+  the integer codes of the model's own input quantizer (non-image models).
+- :class:`~bitfab.dataflow.transforms.absorb_argmax_tail.AbsorbArgmaxTail`: drop a trailing
+  Softmax/LogSoftmax/ArgMax/TopK(k=1) (the class is unchanged).
+- :class:`~bitfab.dataflow.transforms.strip_output_affine.StripOutputAffine`: the constant
+  scale/bias after the last HW layer of a values head goes into metadata.
 - :class:`~bitfab.dataflow.transforms.move_flatten_before_threshold.MoveFlattenBeforeSharedThreshold`:
   flatten before a per-tensor input quantizer, so its Thresholding has ``C*H*W`` channels to fold.
 - :class:`~bitfab.dataflow.transforms.remove_input_layout_op.RemoveInputLayoutOp`: drop a leading
@@ -14,22 +20,28 @@
 - :class:`~bitfab.dataflow.transforms.set_batch_size.SetBatchSize`: batch N copy for execution.
 """
 
+from bitfab.dataflow.transforms.absorb_argmax_tail import AbsorbArgmaxTail
 from bitfab.dataflow.transforms.apply_folding import ApplyFolding
 from bitfab.dataflow.transforms.minimize_accumulators import MinimizeAccumulators
 from bitfab.dataflow.transforms.move_flatten_before_threshold import (
     MoveFlattenBeforeSharedThreshold,
 )
 from bitfab.dataflow.transforms.prepend_pixel_scale import PrependPixelScale
+from bitfab.dataflow.transforms.quantizer_input import QuantizerInput
 from bitfab.dataflow.transforms.remove_identity_thresholding import RemoveIdentityThresholding
 from bitfab.dataflow.transforms.remove_input_layout_op import RemoveInputLayoutOp
 from bitfab.dataflow.transforms.set_batch_size import SetBatchSize
+from bitfab.dataflow.transforms.strip_output_affine import StripOutputAffine
 
 __all__ = [
+    "AbsorbArgmaxTail",
     "ApplyFolding",
     "MinimizeAccumulators",
     "MoveFlattenBeforeSharedThreshold",
     "PrependPixelScale",
+    "QuantizerInput",
     "RemoveIdentityThresholding",
     "RemoveInputLayoutOp",
     "SetBatchSize",
+    "StripOutputAffine",
 ]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
+
+from bitfab.dataflow.inputs import INPUT_META
 
 #: Name of the new graph input (raw pixels, FINN data type UINT8, values 0..255).
 PIXEL_INPUT = "pixels"
@@ -19,7 +23,8 @@ class PrependPixelScale(Transformation):
     ToTensor pre-processing model for the same effect; a single scalar ``Mul`` is what that merge
     leaves after streamlining, and ``Streamline`` moves it into the first MultiThreshold. The graph
     input keeps its shape; its container type stays FLOAT (as FINN expects), its FINN data type
-    becomes UINT8. Applying the pass twice does nothing the second time.
+    becomes UINT8; the ``bitfab_input`` metadata records it (encoding ``pixels``, scale). Applying
+    the pass twice does nothing the second time.
     """
 
     def __init__(self, scale: float = 1.0 / 255.0) -> None:
@@ -44,4 +49,13 @@ class PrependPixelScale(Transformation):
         graph.input.insert(0, new_in)
         graph.node.insert(0, mul)
         model.set_tensor_datatype(PIXEL_INPUT, DataType["UINT8"])
+        rec = {
+            "encoding": "pixels",
+            "dtype": "UINT8",
+            "min": 0,
+            "max": 255,
+            "scale": self.scale,
+            "shape": list(shape),
+        }
+        model.set_metadata_prop(INPUT_META, json.dumps(rec))
         return model, False
