@@ -22,9 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(from 'bitfab compile') and compares every output with the golden model (FINN's "
         "execution of DIR/dataflow.onnx); on a mismatch reports the first image and the first "
         "layer whose output differs. Reports measured cycles per image, latency and simulation "
-        "speed against the estimate; writes DIR/verify.json.",
+        "speed against the estimate; writes DIR/verify.json. A model whose input is not a "
+        "28 x 28 image is verified on --random N inputs (uniform over its input quantizer's "
+        "grid, so every bit pattern the hardware can see is exercised) or on --inputs FILE "
+        "(your own inputs, as the QONNX model takes them); the golden model and the RTL see "
+        "the same integers.",
         examples=[
             "bitfab verify runs/tfc/acc --images 1000 --jobs 2 --junit results.xml",
+            "bitfab verify runs/ids/acc --random 1000 --seed 1",
             "bitfab verify runs/tfc/acc --gate-level ice40 --images 32",
         ],
     )
@@ -44,6 +49,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="fashion-mnist",
         choices=DATASETS,
         help="test images (default fashion-mnist)",
+    )
+    p.add_argument(
+        "--inputs",
+        metavar="FILE",
+        default=None,
+        help="verify on these inputs instead of test images: a .npy/.npz float array [N, "
+        "<model input shape>] of values as the QONNX model takes them (quantized like the "
+        "model's input quantizer); --images N takes the first N",
+    )
+    p.add_argument(
+        "--random",
+        type=int,
+        metavar="N",
+        default=None,
+        help="verify on N inputs drawn uniformly from the model's input grid",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="random generator seed for --random (default 0)"
     )
     p.add_argument(
         "--gate-level",
@@ -71,6 +94,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _what(rep: dict) -> str:
+    src = (rep.get("inputs") or {}).get("source", "dataset")
+    return {"dataset": "images", "random": "random inputs", "file": "inputs"}[src]
+
+
 def run(args: argparse.Namespace) -> int:
     from bitfab.sim.verify import verify
 
@@ -86,10 +114,13 @@ def run(args: argparse.Namespace) -> int:
             rep = gate_level_verify(
                 args.dir,
                 args.gate_level,
-                args.images or 32,
+                args.images or (None if args.inputs else 32),
                 chunk=min(args.chunk, 100),
                 dataset=args.dataset,
                 progress=progress,
+                inputs=args.inputs,
+                random=args.random,
+                seed=args.seed,
             )
         else:
             rep = verify(
@@ -101,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
                 dataset=args.dataset,
                 progress=progress,
                 waves=args.waves,
+                inputs=args.inputs,
+                random=args.random,
+                seed=args.seed,
                 stage=(lambda text: progress(0, None, label=text)) if progress else None,
             )
     if args.junit:
@@ -109,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         write_junit(args.junit, {**rep, "accelerator": args.dir})
     if args.gate_level:
         print(
-            f"{rep['images']} images, {rep['family']} netlist ({rep['simulator']}): "
+            f"{rep['images']} {_what(rep)}, {rep['family']} netlist ({rep['simulator']}): "
             f"{'all outputs match' if rep['passed'] else 'MISMATCH'}; "
             f"{rep['cycles_per_image']} cycles/image (RTL {rep['rtl_cycles_per_image']}, "
             f"equal: {rep['cycles_equal']}), {rep['wall_s']} s -> {args.dir}/gate_level.json"
@@ -121,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     est = rep["estimate"]
     print(
-        f"{rep['images']} images, {rep['backend']}: "
+        f"{rep['images']} {_what(rep)}, {rep['backend']}: "
         f"{'all outputs match' if rep['passed'] else 'MISMATCH'}; "
         f"{rep['cycles_per_image']} cycles/image (estimate {est['cycles_per_image']}, "
         f"x{rep['ratio_cycles_per_image']}), latency {rep['latency']} (estimate "

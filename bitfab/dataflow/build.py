@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from bitfab.dataflow.folding import (
     fold_given,
     fold_minimal,
 )
+from bitfab.dataflow.golden import SELF_CHECK_INPUTS, self_check
 from bitfab.dataflow.layers import hw_layers
 from bitfab.dataflow.load import load_qonnx
 from bitfab.dataflow.report import dataflow_report
@@ -59,14 +61,27 @@ def make_dataflow(
     lut_budget: int | None = None,
     folding: Mapping[str, Mapping[str, int]] | None = None,
     progress: bool = False,
+    input_mode: str = "auto",
+    head: str = "auto",
+    check: int = SELF_CHECK_INPUTS,
 ) -> tuple[ModelWrapper, dict]:
-    """Convert and fold a QONNX file in memory; returns ``(dataflow model, report dict)``."""
+    """Convert and fold a QONNX file in memory; returns ``(dataflow model, report dict)``.
+
+    ``input_mode`` / ``head``: see :func:`bitfab.dataflow.convert.to_dataflow`. ``check``:
+    random inputs run through the QONNX model and the result, which must agree
+    (:func:`bitfab.dataflow.golden.self_check`; 0 skips it).
+    """
     src = str(model_path)
+    opts = {"input_mode": input_mode, "head": head}
+    if check < 0:
+        raise BitfabError(f"--check {check}: must be 0 or more")
     if not progress:
-        model = to_dataflow(load_qonnx(model_path), src)
+        qonnx = load_qonnx(model_path)
+        model = to_dataflow(copy.deepcopy(qonnx), src, **opts)
         plan, how = choose_plan(model, target_cycles, lut_budget, folding)
         model = model.transform(ApplyFolding(plan.fold))
-        return model, dataflow_report(model, plan, src, how)
+        checked = self_check(qonnx, model, src, check) if check else None
+        return model, dataflow_report(model, plan, src, how, checked)
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -77,19 +92,25 @@ def make_dataflow(
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("load", total=len(STAGES) + 2)
-        model = load_qonnx(model_path)
+        task = bar.add_task("load", total=len(STAGES) + 3)
+        qonnx = load_qonnx(model_path)
         bar.advance(task)
 
         def on_stage(i: int, label: str) -> None:
             bar.update(task, description=label, completed=i + 1)
 
-        model = to_dataflow(model, src, on_stage)
+        model = to_dataflow(copy.deepcopy(qonnx), src, on_stage, **opts)
         bar.update(task, description="folding", completed=len(STAGES) + 1)
         plan, how = choose_plan(model, target_cycles, lut_budget, folding)
         model = model.transform(ApplyFolding(plan.fold))
-        bar.update(task, completed=len(STAGES) + 2)
-    return model, dataflow_report(model, plan, src, how)
+        checked = None
+        if check:
+            bar.update(
+                task, description=f"check on {check} random inputs", completed=len(STAGES) + 2
+            )
+            checked = self_check(qonnx, model, src, check)
+        bar.update(task, completed=len(STAGES) + 3)
+    return model, dataflow_report(model, plan, src, how, checked)
 
 
 def build_dataflow(
@@ -100,8 +121,12 @@ def build_dataflow(
     lut_budget: int | None = None,
     folding: Mapping[str, Mapping[str, int]] | None = None,
     progress: bool = False,
+    input_mode: str = "auto",
+    head: str = "auto",
+    check: int = SELF_CHECK_INPUTS,
 ) -> dict:
-    """Write ``out_dir/dataflow.onnx`` and ``out_dir/dataflow.json``; returns the report dict.
+    """Write ``out_dir/dataflow.onnx`` and ``out_dir/dataflow.json``; returns the report dict
+    (options as in :func:`make_dataflow`).
 
     Everything is computed before anything is written; the folder appears all at once
     (:func:`bitfab.staging.staged_output`), and not at all on error.
@@ -112,6 +137,9 @@ def build_dataflow(
         lut_budget=lut_budget,
         folding=folding,
         progress=progress,
+        input_mode=input_mode,
+        head=head,
+        check=check,
     )
     with staged_output(out_dir) as tmp:
         model.save(str(Path(tmp) / "dataflow.onnx"))

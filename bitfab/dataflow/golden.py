@@ -464,3 +464,36 @@ def images_per_second(
         gm.classify(x, batch=b)
         out[b] = len(x) / (time.perf_counter() - t)
     return out
+
+
+#: random inputs the dataflow stage runs through both graphs before it writes anything
+SELF_CHECK_INPUTS = 32
+
+
+def self_check(
+    qonnx_model,  # noqa: ANN001 - the loaded QONNX ModelWrapper (or a path)
+    dataflow_model,  # noqa: ANN001 - the HW-layer graph (ModelWrapper or path)
+    source: str,
+    n: int = SELF_CHECK_INPUTS,
+    seed: int = 0,
+) -> dict:
+    """Run ``n`` random inputs (uniform over the input grid) through the QONNX model and the
+    dataflow graph; raise :class:`BitfabError` if any output differs (beyond float ties), so a
+    graph whose hardware output would not be the model's output is never written. Returns the
+    record kept in ``dataflow.json``."""
+    from bitfab.dataflow.inputs import input_record, random_inputs
+
+    gm = dataflow_model if isinstance(dataflow_model, GoldenModel) else GoldenModel(dataflow_model)
+    rec = input_record(gm.model)
+    x = random_inputs(rec, n, seed)
+    rep = check_agreement(qonnx_model, gm.model, x, batch=n)
+    bad = rep.real_mismatches
+    if bad:
+        i = bad[0]
+        raise BitfabError(
+            f"{source}: the dataflow graph does not compute the model's output on {len(bad)} of "
+            f"{n} random inputs (input {i}: QONNX {rep.summary()['mismatches'][0]['qonnx']}, "
+            f"dataflow {rep.summary()['mismatches'][0]['golden']}); the conversion does not "
+            "support this model's pattern: please report it with the model"
+        )
+    return {"inputs": n, "seed": seed, "mismatches": 0, "ties": len(rep.ties)}

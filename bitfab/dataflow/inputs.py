@@ -183,3 +183,52 @@ def describe_output(out: dict) -> str:
     sc = f"{s[0]:.6g}" if np.all(s == s[0]) else "per-output scale"
     bs = "" if np.all(b == 0) else (f" + {b[0]:.6g}" if np.all(b == b[0]) else " + per-output bias")
     return f"the model's output values: y = {sc} * output{bs}"
+
+
+def read_inputs_file(path, rec: dict) -> np.ndarray:  # noqa: ANN001 - str or PathLike
+    """Float inputs from a ``.npy`` or ``.npz`` file (in a ``.npz``: the array ``inputs``, ``x``
+    or the only one), shape ``[N, *model input shape]`` (or ``[N, values]``), values as the QONNX
+    model takes them -> the hardware's integer codes ``[N, values]`` (:func:`quantize`)."""
+    import zipfile
+    from pathlib import Path
+
+    p = Path(path)
+    flag = f"--inputs {p}"
+    if p.is_dir():
+        raise BitfabError(f"{flag}: is a folder; give a .npy or .npz file")
+    if not p.is_file():
+        raise BitfabError(f"{flag}: no such file")
+    if p.suffix not in (".npy", ".npz"):
+        raise BitfabError(f"{flag}: expected a .npy or .npz file (numpy.save / numpy.savez)")
+    try:
+        if p.suffix == ".npy":
+            arr = np.asarray(np.load(p, allow_pickle=False))
+        else:
+            with np.load(p, allow_pickle=False) as data:
+                keys = list(data.keys())
+                named = [k for k in ("inputs", "x") if k in keys]
+                if not named and len(keys) != 1:
+                    raise BitfabError(
+                        f"{flag}: holds arrays {', '.join(keys) or '(none)'}; name the inputs "
+                        "'inputs' (or 'x')"
+                    )
+                arr = np.asarray(data[(named or keys)[0]])
+    except BitfabError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise BitfabError(
+            f"{flag}: not a readable numpy file ({type(e).__name__}: {str(e)[:100]})"
+        ) from None
+    if arr.dtype.kind not in "fiub":
+        raise BitfabError(f"{flag}: array of {arr.dtype}; expected numbers (float32)")
+    shape = list(rec["shape"][1:])
+    k = elements(rec)
+    if arr.ndim < 2 or int(np.prod(arr.shape[1:])) != k:
+        want = "x".join(str(d) for d in shape)
+        raise BitfabError(
+            f"{flag}: array of shape {list(arr.shape)}; expected [N, {', '.join(map(str, shape))}]"
+            f" (N inputs of the model's input shape {want}, leading batch axis)"
+        )
+    if len(arr) == 0:
+        raise BitfabError(f"{flag}: holds no inputs (N = 0)")
+    return quantize(rec, arr.reshape(len(arr), -1), flag).reshape(len(arr), -1)

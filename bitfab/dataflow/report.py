@@ -5,14 +5,26 @@ from __future__ import annotations
 from qonnx.core.modelwrapper import ModelWrapper
 
 from bitfab.dataflow.folding import FoldingPlan
+from bitfab.dataflow.inputs import describe_input, describe_output, input_record, output_record
 from bitfab.dataflow.layers import is_hw_node, layer_record
 
 #: Version of the dataflow.json layout (bump on incompatible changes).
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
-def dataflow_report(model: ModelWrapper, plan: FoldingPlan, source: str, folding: dict) -> dict:
+def dataflow_report(
+    model: ModelWrapper,
+    plan: FoldingPlan,
+    source: str,
+    folding: dict,
+    checked: dict | None = None,
+) -> dict:
     """Per-layer records plus whole-model estimates.
+
+    ``input`` / ``output`` say what the accelerator's words hold (:mod:`bitfab.dataflow.inputs`:
+    pixels or input quantizer codes with their scale; class index or values with the output
+    scale/bias); ``self_check`` is the random-input agreement run before writing (None if
+    skipped).
 
     ``cycles_per_image`` is the slowest layer's estimated cycles (the streaming pipeline's
     initiation interval), ``latency_cycles_estimate`` the sum over layers (one image through an
@@ -22,6 +34,7 @@ def dataflow_report(model: ModelWrapper, plan: FoldingPlan, source: str, folding
     layers = [layer_record(model, n) for n in model.graph.node if is_hw_node(n)]
     inp = model.graph.input[0].name
     out = model.graph.output[0].name
+    irec, orec = input_record(model), output_record(model)
     cycles = max((ly["est_cycles"] for ly in layers), default=0)
     return {
         "version": REPORT_VERSION,
@@ -30,14 +43,23 @@ def dataflow_report(model: ModelWrapper, plan: FoldingPlan, source: str, folding
             "name": inp,
             "shape": list(model.get_tensor_shape(inp)),
             "dtype": model.get_tensor_datatype(inp).name,
-            "layout": "raw uint8 pixels, row-major 28x28, no /255 (absorbed)",
+            "encoding": irec["encoding"],
+            "model_shape": irec["shape"],
+            "range": [irec["min"], irec["max"]],
+            "scale": irec["scale"],
+            "meaning": describe_input(irec),
         },
         "output": {
             "name": out,
             "shape": list(model.get_tensor_shape(out)),
             "dtype": model.get_tensor_datatype(out).name,
-            "meaning": "class index",
+            "head": orec["head"],
+            "absorbed_tail": orec["tail"],
+            "scale": orec["scale"],
+            "bias": orec["bias"],
+            "meaning": describe_output(orec),
         },
+        "self_check": checked,
         "op_types": sorted({ly["op_type"] for ly in layers}),
         "layers": layers,
         "cycles_per_image": cycles,

@@ -365,7 +365,7 @@ def _steady_ii(spans: list[tuple[int, int]], cycles: list[int]) -> float:
 def gate_level_verify(
     acc_dir: str | os.PathLike[str],
     family: str = "ice40",
-    images: int = 32,
+    images: int | None = 32,
     *,
     chunk: int = 100,
     simulator: str = "auto",
@@ -376,9 +376,14 @@ def gate_level_verify(
     rtl: bool = True,
     write: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    inputs: str | os.PathLike[str] | None = None,
+    random: int | None = None,
+    seed: int = 0,
 ) -> dict:
     """Simulate the synthesized netlist of the accelerator in ``acc_dir`` on the first
-    ``images`` test images and compare every output word with the golden model.
+    ``images`` test images (or the inputs of the file ``inputs``, or ``random`` random inputs:
+    :func:`bitfab.sim.verify.verification_inputs`) and compare every output word with the
+    golden model.
 
     Args:
         acc_dir: a ``bitfab compile`` output folder (``accelerator.v``, ``accelerator.json``,
@@ -410,7 +415,7 @@ def gate_level_verify(
             DP16KD configuration outside bitfab's model), ECP5 on Icarus, a Yosys failure.
     """
     from bitfab.hw.accelerator import TOP, load_accelerator
-    from bitfab.sim.verify import golden_streams, image_chunks, load_test_images
+    from bitfab.sim.verify import golden_streams, image_chunks, verification_inputs
 
     _check_family(family)
     if simulator not in SIMULATORS:
@@ -426,7 +431,7 @@ def gate_level_verify(
         )
     t_all = time.perf_counter()
     acc, acc_report = load_accelerator(d)
-    imgs = load_test_images(images, dataset)
+    imgs, source = verification_inputs(d / "dataflow.onnx", images, dataset, inputs, random, seed)
     n = len(imgs)
 
     # 1. the mapped netlist
@@ -536,6 +541,7 @@ def gate_level_verify(
         "accelerator": str(d),
         "family": family,
         "images": n,
+        "inputs": source,
         "passed": first is None,
         # output words that differ (for a class-index output: images); None if not counted
         "mismatching_words": bad_words if counted else None,

@@ -51,6 +51,54 @@ def load_test_images(n: int | None, dataset: str = "fashion-mnist") -> np.ndarra
     return images[:n].reshape(n, 28, 28)
 
 
+def verification_inputs(
+    dataflow: Path,
+    images: int | None = None,
+    dataset: str = "fashion-mnist",
+    inputs: str | os.PathLike[str] | None = None,
+    random: int | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, dict]:
+    """The inputs to verify on, as the hardware's integers ``[N, values]``, and a record of
+    where they came from (kept in ``verify.json``).
+
+    ``inputs``: a ``.npy``/``.npz`` file of float inputs as the QONNX model takes them
+    (quantized like the model's input quantizer; the first ``images`` if given). ``random``:
+    that many inputs drawn uniformly from the input grid (``seed``). Neither: the first
+    ``images`` test images of ``dataset``, for a model whose input is a 28 x 28 image.
+    """
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from bitfab.dataflow.inputs import elements, input_record, random_inputs, read_inputs_file
+
+    if inputs is not None and random is not None:
+        raise BitfabError("give at most one of --inputs and --random")
+    if not dataflow.is_file():
+        raise BitfabError(f"{dataflow}: no such file (the golden model's dataflow graph)")
+    rec = input_record(ModelWrapper(str(dataflow)))
+    if inputs is not None:
+        x = read_inputs_file(inputs, rec)
+        if images is not None:
+            if images > len(x):
+                raise BitfabError(f"--images {images}: --inputs {inputs} holds {len(x)} inputs")
+            x = x[:images]
+        return x, {"source": "file", "path": str(inputs), "count": len(x)}
+    if random is not None:
+        if random < 1:
+            raise BitfabError(f"--random {random}: must be at least 1")
+        x = random_inputs(rec, random, seed).reshape(random, -1)
+        return x, {"source": "random", "count": random, "seed": seed, "grid": rec["dtype"]}
+    if rec["encoding"] != "pixels" or elements(rec) != 784:
+        shape = "x".join(str(d) for d in rec["shape"][1:])
+        raise BitfabError(
+            f"{dataflow.parent}: the model's input is {shape} {rec['dtype']} "
+            f"({rec['encoding']}), not a 28 x 28 image, so there is no test set for it; give "
+            "--random N (inputs over the whole input grid) or --inputs FILE.npy (your own)"
+        )
+    x = load_test_images(images, dataset).reshape(-1, 784)
+    return x, {"source": "dataset", "dataset": dataset, "count": len(x)}
+
+
 @dataclass
 class Golden:
     """Golden input and output stream words of a batch of images."""
@@ -71,7 +119,7 @@ def golden_streams(acc, dataflow: Path, images: np.ndarray, batch: int = 500) ->
     g = acc.graph
     t0 = time.perf_counter()
     gm = GoldenModel(dataflow)
-    in_words = tensor_words(images.reshape(len(images), -1), g.input_fmt)
+    in_words = tensor_words(np.asarray(images).reshape(len(images), -1), g.input_fmt)
     if g.output_meaning == "class index":
         out = gm.classify(images, batch=batch).reshape(len(images), 1)
     else:
@@ -132,7 +180,7 @@ def localise(acc, dataflow: Path, image: np.ndarray, verilog: Path | None = None
     from bitfab.hw.compiler import tensor_words
     from bitfab.sim.amaranth_stream import run_streams
 
-    _, tens = GoldenModel(dataflow).layer_tensors(image.reshape(1, 28, 28))
+    _, tens = GoldenModel(dataflow).layer_tensors(np.asarray(image).reshape(1, -1))
     prev = tens["input"]
     for spec in acc.graph.layers:
         unit = spec.build()
@@ -206,9 +254,13 @@ def verify(
     engine: str = "native",
     waves: str | os.PathLike[str] | None = None,
     stage: Callable[[str], None] | None = None,
+    inputs: str | os.PathLike[str] | None = None,
+    random: int | None = None,
+    seed: int = 0,
 ) -> dict:
-    """Run the accelerator in ``acc_dir`` on the first ``images`` test images (default all)
-    and compare with the golden model. Returns (and writes to ``acc_dir/verify.json``) a report:
+    """Run the accelerator in ``acc_dir`` on the first ``images`` test images (default all),
+    or on the inputs of the file ``inputs``, or on ``random`` random inputs (``seed``; see
+    :func:`verification_inputs`), and compare with the golden model. Returns (and writes to ``acc_dir/verify.json``) a report:
     ``passed``, ``images``, ``mismatches`` (chunks with a mismatch), ``first_mismatch``
     (image, word, layer, detail), measured ``cycles_per_image``/``latency`` vs the estimate
     (``estimate``), ``ratio`` measured/estimated, simulation ``cycles_per_s``, wall times.
@@ -226,9 +278,9 @@ def verify(
     d = Path(acc_dir)
     t_all = time.perf_counter()
     acc, report = load_accelerator(d)
-    imgs = load_test_images(images, dataset)
-    n = len(imgs)
     golden_path = Path(golden) if golden is not None else d / "dataflow.onnx"
+    imgs, source = verification_inputs(golden_path, images, dataset, inputs, random, seed)
+    n = len(imgs)
     gold = golden_streams(acc, golden_path, imgs)
     ipi, opi = gold.in_per_image, gold.out_per_image
     chunk = max(2, int(chunk))
@@ -325,6 +377,7 @@ def verify(
         "backend": backend,
         "engine": engine if backend == "verilator" else ("cocotb" if backend == "icarus" else None),
         "images": n,
+        "inputs": source,
         "passed": not failing,
         "mismatching_chunks": len(failing),
         # output words that differ (for a class-index output: images); None if not counted
