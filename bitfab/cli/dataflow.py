@@ -85,6 +85,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"input: {rep['input']['meaning']}")
     chk = rep["self_check"]
-    checked = f" (agrees with the QONNX model on {chk['inputs']} random inputs)" if chk else ""
+    checked = f" (agrees with the input model on {chk['inputs']} random inputs)" if chk else ""
     print(f"output: {rep['output']['meaning']}{checked}")
     return 0

@@ -30,7 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         examples=[
             "bitfab verify runs/tfc/acc --images 1000 --jobs 2 --junit results.xml",
             "bitfab verify runs/ids/acc --random 1000 --seed 1",
-            "bitfab verify runs/tfc/acc --gate-level ice40 --images 32",
         ],
     )
     p.add_argument("dir", help="accelerator folder from 'bitfab compile'")

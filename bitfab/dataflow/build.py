@@ -20,7 +20,7 @@ from bitfab.dataflow.folding import (
 )
 from bitfab.dataflow.golden import SELF_CHECK_INPUTS, self_check
 from bitfab.dataflow.layers import hw_layers
-from bitfab.dataflow.load import load_qonnx
+from bitfab.dataflow.load import load_qonnx, model_format
 from bitfab.dataflow.report import dataflow_report
 from bitfab.dataflow.transforms import ApplyFolding
 from bitfab.errors import BitfabError
@@ -54,6 +54,12 @@ def choose_plan(
     return fold_minimal(layers), {"mode": "minimal", "target": None}
 
 
+def _checkable(model: ModelWrapper, check: int) -> bool:
+    """Whether to run the self-check: asked for, and the input was not already a HW-layer
+    graph (nothing converted, so nothing to check)."""
+    return check > 0 and model_format(model.graph) != "hw"
+
+
 def make_dataflow(
     model_path: str | os.PathLike[str],
     *,
@@ -80,7 +86,7 @@ def make_dataflow(
         model = to_dataflow(copy.deepcopy(qonnx), src, **opts)
         plan, how = choose_plan(model, target_cycles, lut_budget, folding)
         model = model.transform(ApplyFolding(plan.fold))
-        checked = self_check(qonnx, model, src, check) if check else None
+        checked = self_check(qonnx, model, src, check) if _checkable(qonnx, check) else None
         return model, dataflow_report(model, plan, src, how, checked)
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -104,7 +110,7 @@ def make_dataflow(
         plan, how = choose_plan(model, target_cycles, lut_budget, folding)
         model = model.transform(ApplyFolding(plan.fold))
         checked = None
-        if check:
+        if _checkable(qonnx, check):
             bar.update(
                 task, description=f"check on {check} random inputs", completed=len(STAGES) + 2
             )

@@ -82,8 +82,9 @@ from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul  # noq
 from qonnx.util.cleanup import cleanup_model  # noqa: E402
 
 from bitfab.dataflow.folding import HW_OP_TYPES  # noqa: E402
-from bitfab.dataflow.inputs import HEAD_META, TAIL_META  # noqa: E402
+from bitfab.dataflow.inputs import HEAD_META, INPUT_META, TAIL_META  # noqa: E402
 from bitfab.dataflow.layers import is_hw_node  # noqa: E402
+from bitfab.dataflow.load import model_format  # noqa: E402
 from bitfab.dataflow.transforms import (  # noqa: E402
     AbsorbArgmaxTail,
     MinimizeAccumulators,
@@ -127,12 +128,43 @@ def choose_input(shape: list[int], mode: str = "auto") -> str:
 
 
 def ends_in_quantizer(model: ModelWrapper) -> bool:
-    """True if the (QONNX) graph output is a quantizer's output, behind layout ops only: the
-    model's output is a quantized value (a regression output, a binary classifier's sign)."""
+    """True if the graph output is a quantizer's output, behind layout ops only (in FINN-ONNX:
+    a MultiThreshold's, behind layout ops and its constant output scale/bias): the model's
+    output is a quantized value (a regression output, a binary classifier's sign)."""
     t = model.graph.output[0].name
-    while (node := model.find_producer(t)) is not None and node.op_type in QUANT_LAYOUT_OPS:
-        t = node.input[0]
-    return node is not None and node.op_type in ("Quant", "BipolarQuant")
+    affine = ("Mul", "Add", "Sub", "Div")
+    while (node := model.find_producer(t)) is not None and (
+        node.op_type in QUANT_LAYOUT_OPS
+        or (
+            node.op_type in affine and any(model.get_initializer(i) is not None for i in node.input)
+        )
+    ):
+        t = next(i for i in node.input if model.get_initializer(i) is None)
+    return node is not None and node.op_type in ("Quant", "BipolarQuant", "MultiThreshold")
+
+
+def annotated_input(model: ModelWrapper, fmt: str) -> dict:
+    """The input record of an already converted graph whose input carries an integer FINN data
+    type: the integers are the model's input (scale 1)."""
+    inp = model.graph.input[0].name
+    dt = model.get_tensor_datatype(inp)
+    if not dt.is_integer():
+        what = "FINN-ONNX" if fmt == "finn" else "HW-layer"
+        raise BitfabError(
+            f"this {what} graph's input {inp!r} is {dt.name} and does not look like an image; "
+            "annotate its integer data type (ModelWrapper.set_tensor_datatype, e.g. INT4) or "
+            "give --input pixels for raw 8-bit pixel input"
+        )
+    return {
+        "encoding": "codes",
+        "quantizer": None,
+        "dtype": dt.name,
+        "min": int(dt.min()),
+        "max": int(dt.max()),
+        "bit_width": dt.bitwidth(),
+        "scale": 1.0,
+        "shape": list(model.get_tensor_shape(inp)),
+    }
 
 
 def choose_head(
@@ -164,15 +196,23 @@ def choose_head(
 
 
 def _qonnx_to_finn(m: ModelWrapper, opts: dict) -> ModelWrapper:
+    fmt = opts["format"] = model_format(m.graph)
     m = cleanup_model(m)
     m = m.transform(AbsorbArgmaxTail())
     m = m.transform(AbsorbArgmaxTail())  # Softmax before an ArgMax
     opts["quantized_output"] = ends_in_quantizer(m)
-    mode = choose_input(list(m.get_tensor_shape(m.graph.input[0].name)), opts["input"])
-    if mode == "codes":
-        m = m.transform(QuantizerInput())
+    inp = m.graph.input[0].name
+    mode = choose_input(list(m.get_tensor_shape(inp)), opts["input"])
     opts["input_mode"] = mode
-    return m.transform(ConvertQONNXtoFINN())
+    if fmt == "qonnx":
+        if mode == "codes":
+            m = m.transform(QuantizerInput())
+        return m.transform(ConvertQONNXtoFINN())
+    # FINN-ONNX (already converted): the input is used as it is, or as pixels
+    if mode == "codes" or m.get_tensor_datatype(inp).is_integer():
+        opts["input_mode"] = "annotated"
+        m.set_metadata_prop(INPUT_META, json.dumps(annotated_input(m, fmt)))
+    return m
 
 
 def _prepare(m: ModelWrapper, opts: dict) -> ModelWrapper:
@@ -338,9 +378,26 @@ def to_dataflow(
         finn_log.setLevel(level)
 
 
+def _from_hw(model: ModelWrapper, source: str, opts: dict) -> ModelWrapper:
+    """A graph that is already HW layers (e.g. a dataflow.onnx) enters at the folding stage."""
+    if not model.get_metadata_prop(INPUT_META):
+        try:
+            rec = annotated_input(model, "hw")
+        except BitfabError as e:
+            raise BitfabError(f"{source}: {e}") from None
+        model.set_metadata_prop(INPUT_META, json.dumps(rec))
+    if not model.get_metadata_prop(HEAD_META):
+        has_label = any(n.op_type == "LabelSelect" for n in model.graph.node)
+        model.set_metadata_prop(HEAD_META, "class" if has_label else "values")
+    check_all_hw(model, source)
+    return model
+
+
 def _run_stages(
     model: ModelWrapper, source: str, on_stage: Callable[[int, str], None] | None, opts: dict
 ) -> ModelWrapper:
+    if model_format(model.graph) == "hw":
+        return _from_hw(model, source, opts)
     for i, (label, fn) in enumerate(STAGES):
         if on_stage is not None:
             on_stage(i, label)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -486,7 +487,18 @@ def self_check(
     gm = dataflow_model if isinstance(dataflow_model, GoldenModel) else GoldenModel(dataflow_model)
     rec = input_record(gm.model)
     x = random_inputs(rec, n, seed)
-    rep = check_agreement(qonnx_model, gm.model, x, batch=n)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # qonnx's rounding notes on annotated tensors
+            rep = check_agreement(qonnx_model, gm.model, x, batch=n)
+    except BitfabError as e:
+        raise BitfabError(f"{source}: self-check: {e}") from None
+    except Exception as e:  # qonnx execution of a graph it cannot run
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise BitfabError(
+            f"{source}: self-check: executing the models failed ({type(e).__name__}: "
+            f"{msg[:160]}); give --check 0 to skip the check"
+        ) from None
     bad = rep.real_mismatches
     if bad:
         i = bad[0]

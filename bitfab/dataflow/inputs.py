@@ -163,6 +163,8 @@ def describe_input(rec: dict) -> str:
     s = np.asarray(rec["scale"], dtype=np.float64).reshape(-1)
     scale = f"{s[0]:.6g}" if np.all(s == s[0]) else f"per-channel ({len(s)} values)"
     grid = "-1/+1" if rec["dtype"] == "BIPOLAR" else f"{rec['min']}..{rec['max']}"
+    if not rec.get("quantizer"):
+        return f"integers ({rec['dtype']}, {grid}) as the graph's input annotation says"
     return (
         f"integer codes of the model's input quantizer {rec.get('quantizer', '')} "
         f"({rec['dtype']}, {grid}); the model's input x = code * {scale}"

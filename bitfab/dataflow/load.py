@@ -12,12 +12,31 @@ from bitfab.errors import BitfabError
 
 #: QONNX quantizer op types; a model without any is a float model.
 QUANT_OPS = ("Quant", "BipolarQuant", "BinaryQuant", "Trunc")
+#: QONNX's minifloat quantizers (fp8 and the like): quantized, but not to integers
+FLOAT_QUANT_OPS = ("FloatQuant",)
+
+
+def model_format(graph: onnx.GraphProto) -> str:
+    """``"qonnx"`` (Quant nodes), ``"finn"`` (FINN-ONNX: MultiThreshold nodes, already converted),
+    ``"hw"`` (FINN HW layers, e.g. a dataflow.onnx), ``"floatquant"`` or ``"float"``."""
+    ops = {n.op_type for n in graph.node}
+    if any(n.domain.startswith("finn.custom_op.fpgadataflow") for n in graph.node):
+        return "hw"
+    if ops & set(QUANT_OPS):
+        return "qonnx"
+    if "MultiThreshold" in ops:
+        return "finn"
+    if ops & set(FLOAT_QUANT_OPS):
+        return "floatquant"
+    return "float"
 
 
 def load_qonnx(path: str | os.PathLike[str]) -> ModelWrapper:
-    """Read ``path`` as a QONNX model with one input and one output and at least one quantizer.
+    """Read ``path`` as a QONNX model with one input and one output and at least one quantizer
+    (or an already converted FINN-ONNX or HW-layer graph, :func:`model_format`).
 
-    Raises :class:`BitfabError` for a missing, unreadable/truncated or float (no Quant node) file.
+    Raises :class:`BitfabError` for a missing, unreadable/truncated, float (no quantizer) or
+    minifloat (FloatQuant) file.
     """
     p = Path(path)
     if p.is_dir():
@@ -41,10 +60,16 @@ def load_qonnx(path: str | os.PathLike[str]) -> ModelWrapper:
             f"{p}: expected one graph input and one output, found {len(graph.input)} and "
             f"{len(graph.output)}"
         )
-    if not any(n.op_type in QUANT_OPS for n in graph.node):
+    fmt = model_format(graph)
+    if fmt == "floatquant":
         raise BitfabError(
-            f"{p}: float (unquantized) model, no Quant nodes; export a Brevitas QAT model "
-            "with brevitas.export.export_qonnx"
+            f"{p}: minifloat model (FloatQuant nodes, e.g. fp8); bitfab's hardware computes on "
+            "integers: re-export it with integer quantizers (Quant/BipolarQuant, 1-8 bits)"
+        )
+    if fmt == "float":
+        raise BitfabError(
+            f"{p}: float (unquantized) model, no Quant, MultiThreshold or HW-layer nodes; export "
+            "a Brevitas QAT model with brevitas.export.export_qonnx"
         )
     check_bit_widths(proto.graph, p)
     try:

@@ -94,6 +94,28 @@ def _float_onnx(path):
     return path
 
 
+def _floatquant_onnx(path):
+    """x -> FloatQuant (fp8 e4m3) -> MatMul -> y: a QONNX minifloat model."""
+    import onnx
+    from onnx import TensorProto
+    from onnx import helper as oh
+    from onnx import numpy_helper as nh
+
+    consts = {"s": 1.0, "e": 4.0, "m": 3.0, "b": 7.0, "mx": 448.0, "W": np.ones((4, 2))}
+    inits = [nh.from_array(np.array(v, np.float32), k) for k, v in consts.items()]
+    fq = oh.make_node(
+        "FloatQuant", ["x", "s", "e", "m", "b", "mx"], ["q"], domain="qonnx.custom_op.general"
+    )
+    mm = oh.make_node("MatMul", ["q", "W"], ["y"])
+    io = [
+        oh.make_tensor_value_info(n, TensorProto.FLOAT, s)
+        for n, s in (("x", [1, 4]), ("y", [1, 2]))
+    ]
+    graph = oh.make_graph([fq, mm], "fp8", [io[0]], [io[1]], inits)
+    onnx.save(oh.make_model(graph), str(path))
+    return path
+
+
 class _SigmoidTFC(zoo_small.TFC):
     def forward(self, x):
         return torch.sigmoid(super().forward(x))
@@ -133,7 +155,11 @@ def _bad_inputs(tmp_path, qonnx_models):
         "missing": (tmp_path / "nope.onnx", "no such file"),
         "truncated": (trunc, "truncated or corrupt"),
         "garbage": (garbage, "not a readable ONNX model|truncated"),
-        "float": (_float_onnx(tmp_path / "float.onnx"), "float .*no Quant nodes"),
+        "float": (
+            _float_onnx(tmp_path / "float.onnx"),
+            "float .*no Quant, MultiThreshold or HW-layer nodes",
+        ),
+        "floatquant": (_floatquant_onnx(tmp_path / "fp8.onnx"), r"minifloat model \(FloatQuant"),
         "sigmoid": (
             zoo_small.export(_SigmoidTFC(2, 2), tmp_path / "sig.onnx"),
             r"node \S+ \(Sigmoid\)",
