@@ -21,3 +21,22 @@ def rtl_run(sim_cache_dir):
     """``rtl_run(design_or_component, cases, backend="verilator") -> SimResult``: build once
     (cached) and replay JSON cases with the generic cocotb testbench."""
     return functools.partial(rtl_runner.run_cases, cache_dir=sim_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def foreign_models(tmp_path_factory) -> dict:
+    """Lazily exported foreign (plain-Brevitas) models: ``foreign_models[(name, exporter)] ->
+    (Path, torch model)``, exporter ``"legacy"`` (TorchScript) or ``"dynamo"``."""
+    from tests.dataflow import foreign_corpus as fc
+
+    root = tmp_path_factory.mktemp("foreign")
+
+    class _Lazy(dict):
+        def __missing__(self, key):
+            name, exporter = key
+            model = fc.make(name)
+            path = fc.export(model, root / f"{name}_{exporter}.onnx", exporter == "dynamo")
+            self[key] = (path, model)
+            return self[key]
+
+    return _Lazy()

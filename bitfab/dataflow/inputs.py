@@ -106,7 +106,7 @@ def check_codes(rec: dict, x: np.ndarray, what: str = "inputs") -> np.ndarray:
         if rec["encoding"] == "pixels":
             grid = "uint8 pixel values 0..255"
         raise BitfabError(
-            f"{what}: value {x.reshape(-1)[i]!r} at flat index {i} is not on the input grid "
+            f"{what}: value {float(x.reshape(-1)[i]):g} at flat index {i} is not on the input grid "
             f"({rec['dtype']}: {grid})"
         )
     return np.rint(x).astype(np.int64).reshape(-1, k)

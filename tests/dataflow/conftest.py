@@ -70,22 +70,3 @@ def pad1_qonnx(tmp_path_factory):
     x, y = load_dataset("digits", "train")
     model = fm.train(fm.MODELS["cnn_pad1"](), x[:600], y[:600], epochs=1, batch=64, seed=11)
     return fm.export(model, tmp_path_factory.mktemp("pad1") / "cnn_pad1.onnx")
-
-
-@pytest.fixture(scope="session")
-def foreign_models(tmp_path_factory) -> dict:
-    """Lazily exported foreign (plain-Brevitas) models: ``foreign_models[(name, exporter)] ->
-    (Path, torch model)``, exporter ``"legacy"`` (TorchScript) or ``"dynamo"``."""
-    from tests.dataflow import foreign_corpus as fc
-
-    root = tmp_path_factory.mktemp("foreign")
-
-    class _Lazy(dict):
-        def __missing__(self, key):
-            name, exporter = key
-            model = fc.make(name)
-            path = fc.export(model, root / f"{name}_{exporter}.onnx", exporter == "dynamo")
-            self[key] = (path, model)
-            return self[key]
-
-    return _Lazy()
