@@ -46,6 +46,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=200,
         help="test images simulated in RTL against the golden model (default 200)",
     )
+    p.add_argument(
+        "--inputs",
+        metavar="FILE",
+        default=None,
+        help="verify on these inputs instead of test images: a .npy/.npz float array [N, "
+        "<model input shape>] of values as the QONNX model takes them",
+    )
+    p.add_argument(
+        "--random",
+        type=int,
+        metavar="N",
+        default=None,
+        help="verify on N inputs drawn uniformly from the model's input grid (for models "
+        "whose input is not a 28 x 28 image)",
+    )
+    p.add_argument(
+        "--input-seed", type=int, default=0, help="random generator seed for --random (default 0)"
+    )
     p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
     p.add_argument(
         "--margin",
@@ -83,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
         folding=folding,
         progress=not args.quiet,
         console=console,
+        verify_inputs=args.inputs,
+        verify_random=args.random,
+        verify_seed=args.input_seed,
     )
     out = Console()
     for line in summary_lines(report):

@@ -26,7 +26,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", required=True, help="serial device (e.g. /dev/ttyUSB1, a pty)")
     p.add_argument("--acc", required=True, help="accelerator folder from 'bitfab compile'")
-    p.add_argument("--images", type=int, default=100, help="number of test images (default 100)")
+    p.add_argument("--images", type=int, default=None, help="number of test images (default 100)")
+    p.add_argument(
+        "--inputs",
+        metavar="FILE",
+        default=None,
+        help="run these inputs instead of test images (a .npy/.npz float array [N, <model input "
+        "shape>] as the QONNX model takes them); the outputs are checked against the golden model",
+    )
+    p.add_argument(
+        "--random",
+        type=int,
+        metavar="N",
+        default=None,
+        help="run N inputs drawn uniformly from the model's input grid, checked against the "
+        "golden model",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="random generator seed for --random (default 0)"
+    )
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
     p.add_argument("--window", type=int, default=4, help="requests in flight, 1-8 (default 4)")
     p.add_argument(
@@ -45,28 +63,41 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from bitfab.host.run import run_images
 
-    if args.images < 1:
+    if args.images is not None and args.images < 1:
         raise BitfabError(f"--images {args.images}: must be at least 1")
+    own = args.inputs is not None or args.random is not None
+    images = args.images if args.images is not None or own else 100
     if args.timeout <= 0:
         raise BitfabError(f"--timeout {args.timeout}: must be positive seconds")
     if not 1 <= args.window <= 8:
         raise BitfabError(f"--window {args.window}: must be 1..8 (the board holds 8 requests)")
-    with progress_callback(f"run on {args.port}", quiet=args.quiet, total=args.images) as progress:
+    total = args.random or images
+    with progress_callback(f"run on {args.port}", quiet=args.quiet, total=total) as progress:
         rep = run_images(
             args.port,
             args.acc,
-            args.images,
+            images,
             baud=args.baud,
             window=args.window,
             timeout_s=args.timeout,
             dataset=args.dataset,
             progress=progress,
+            inputs=args.inputs,
+            random=args.random,
+            seed=args.seed,
         )
     if not args.quiet:
-        print("classes: " + " ".join(str(c) for c in rep["classes"]))
+        if "classes" in rep:
+            print("classes: " + " ".join(str(c) for c in rep["classes"]))
+        else:
+            print("outputs: " + " ".join(str(o) for o in rep["outputs"][:50]))
+    if "accuracy" in rep:
+        result = f"accuracy {rep['accuracy']:.4f} ({rep['correct']}/{rep['images']})"
+    else:
+        result = f"{rep['golden_matches']}/{rep['images']} outputs equal the golden model's"
     print(
-        f"{rep['images']} images on {rep['port']}: accuracy {rep['accuracy']:.4f} "
-        f"({rep['correct']}/{rep['images']}), {rep['images_per_s']} images/s "
+        f"{rep['images']} {'images' if 'accuracy' in rep else 'inputs'} on {rep['port']}: "
+        f"{result}, {rep['images_per_s']} images/s "
         f"({rep['seconds']} s, {rep['baud']} baud, window {rep['window']}"
         + (
             f"; the board overran, so requests went {rep['window_used']} at a time"

@@ -91,7 +91,10 @@ class BuildConfig:
     match the golden model); ``seed``: nextpnr placer seed; ``margin``: fraction of the board's
     LUTs the design may fill, in (0, 1]; ``folding``: ``{"LAYER": {"PE": p, "SIMD": s}}``
     instead of the fastest folding that fits (still checked against the board); ``progress``:
-    show spinners and bars on ``console`` (a rich Console; default stderr).
+    show spinners and bars on ``console`` (a rich Console; default stderr). ``verify_inputs``
+    (a .npy/.npz file of float inputs as the QONNX model takes them) or ``verify_random``
+    (that many random inputs over the input grid, ``verify_seed``) replace the test images, for
+    models whose input is not a 28 x 28 image (:func:`bitfab.sim.verify.verification_inputs`).
     """
 
     model: Path
@@ -105,6 +108,9 @@ class BuildConfig:
     folding: dict | None = None
     progress: bool = True
     console: Any = field(default=None, compare=False, repr=False)
+    verify_inputs: Path | None = None
+    verify_random: int | None = None
+    verify_seed: int = 0
 
     def checked(self) -> tuple[BuildConfig, Target]:
         """This config with the array kind made canonical, and the board's target; raises
@@ -130,6 +136,12 @@ class BuildConfig:
             raise BitfabError(f"--margin {self.margin}: must be in (0, 1], e.g. 0.8")
         if self.verify_images < 1:
             raise BitfabError(f"--verify-images {self.verify_images}: must be at least 1")
+        if self.verify_inputs is not None and self.verify_random is not None:
+            raise BitfabError("give at most one of --inputs and --random")
+        if self.verify_random is not None and self.verify_random < 1:
+            raise BitfabError(f"--random {self.verify_random}: must be at least 1")
+        if self.verify_inputs is not None and not Path(self.verify_inputs).is_file():
+            raise BitfabError(f"--inputs {self.verify_inputs}: no such file")
         if self.clock_mhz is not None and self.clock_mhz <= 0:
             raise BitfabError(f"--clock-mhz {self.clock_mhz}: must be a positive frequency in MHz")
         out = Path(self.out)
@@ -196,11 +208,12 @@ def step_verify(cfg: BuildConfig, state: BuildState, tmp: Path) -> dict:
     model, with a progress bar; raises on any mismatching output word."""
     acc_dir = cfg.out / "compile"
     if not cfg.progress:
-        return _verify_images(acc_dir, cfg.verify_images, state.dataset, tmp, None)
+        return _verify_images(acc_dir, cfg, state.dataset, tmp, None)
     from bitfab.progress import progress_bar
 
-    with progress_bar(state.console, "verify (Verilator)", cfg.verify_images) as update:
-        return _verify_images(acc_dir, cfg.verify_images, state.dataset, tmp, update)
+    total = cfg.verify_random or cfg.verify_images
+    with progress_bar(state.console, "verify (Verilator)", total) as update:
+        return _verify_images(acc_dir, cfg, state.dataset, tmp, update)
 
 
 def step_bitstream(cfg: BuildConfig, state: BuildState, tmp: Path) -> dict:
@@ -276,8 +289,17 @@ BUILD_STEPS: tuple[Step, ...] = (
             **_accelerator_hashes(cfg),
             "images": cfg.verify_images,
             "dataset": st.dataset,
+            "inputs_sha256": sha256_file(cfg.verify_inputs) if cfg.verify_inputs else None,
+            "random": cfg.verify_random,
+            "random_seed": cfg.verify_seed,
         },  # fmt: skip
-        lambda cfg, st: f"{cfg.verify_images} images in RTL",
+        lambda cfg, st: (
+            f"{cfg.verify_random} random inputs in RTL"
+            if cfg.verify_random
+            else f"inputs of {cfg.verify_inputs.name} in RTL"
+            if cfg.verify_inputs
+            else f"{cfg.verify_images} images in RTL"
+        ),  # fmt: skip
         ("sim", "dataflow", "hw", "models/data.py"),
         bar=True,
     ),
@@ -303,15 +325,30 @@ STEPS = tuple(s.name for s in BUILD_STEPS)
 # --------------------------------------------------------------------------------------------
 
 
-def _verify_images(acc_dir: Path, images: int, dataset: str, out: Path, on_images) -> dict:  # noqa: ANN001
-    """RTL vs golden on ``images`` test images; golden accuracy on them. Raises on a mismatch."""
+def _verify_images(acc_dir: Path, cfg: BuildConfig, dataset: str, out: Path, on_images) -> dict:  # noqa: ANN001
+    """RTL vs golden on ``cfg.verify_images`` test images (or the inputs of ``cfg``'s
+    ``verify_inputs`` / ``verify_random``); golden accuracy on test images. Raises on a
+    mismatch."""
     import numpy as np
 
     from bitfab.dataflow.golden import GoldenModel
     from bitfab.models.data import load_dataset
     from bitfab.sim.verify import verify
 
-    rep = verify(acc_dir, images, "verilator", dataset=dataset, progress=on_images, write=False)
+    own = cfg.verify_inputs is not None or cfg.verify_random is not None
+    images = None if cfg.verify_inputs is not None else cfg.verify_images
+    rep = verify(
+        acc_dir,
+        images,
+        "verilator",
+        dataset=dataset,
+        progress=on_images,
+        write=False,
+        inputs=cfg.verify_inputs,
+        random=cfg.verify_random,
+        seed=cfg.verify_seed,
+    )
+    images = rep["images"]
     bad = rep.get("mismatching_words")
     if not rep["passed"] or (bad or 0) > 0:
         first = rep.get("first_mismatch") or {}
@@ -320,19 +357,22 @@ def _verify_images(acc_dir: Path, images: int, dataset: str, out: Path, on_image
             f"from the golden model on {images} images (first: image {first.get('image')}, "
             f"{first.get('detail') or first.get('message')}); this is a bitfab bug, please report it"
         )
-    imgs, labels = load_dataset(dataset, "test")
     n = rep["images"]
-    classes = GoldenModel(acc_dir / "dataflow.onnx").classify(imgs[:n].reshape(n, 28, 28))
-    acc = float(np.mean(np.asarray(classes).reshape(-1) == labels[:n]))
+    acc = None
+    if not own:  # labelled test images: the golden model's accuracy on them
+        imgs, labels = load_dataset(dataset, "test")
+        classes = GoldenModel(acc_dir / "dataflow.onnx").classify(imgs[:n].reshape(n, 28, 28))
+        acc = round(float(np.mean(np.asarray(classes).reshape(-1) == labels[:n])), 4)
     (out / "verify.json").write_text(json.dumps(rep, indent=2) + "\n")
     return {
         "images": n,
+        "inputs": rep["inputs"],
         "dataset": dataset,
         "mismatches": int(bad or 0),
         "passed": True,
         "cycles_per_image": rep["cycles_per_image"],
         "latency": rep["latency"],
-        "golden_accuracy": round(acc, 4),
+        "golden_accuracy": acc,
         "backend": rep["backend"],
     }
 
@@ -417,6 +457,9 @@ def build(
     folding: dict | None = None,
     progress: bool = True,
     console=None,  # noqa: ANN001 - rich Console for progress and the summary (stderr default)
+    verify_inputs: str | os.PathLike[str] | None = None,
+    verify_random: int | None = None,
+    verify_seed: int = 0,
 ) -> dict:
     """Build ``model_onnx`` (QONNX) into a verified bitstream for ``board`` in ``out_dir``.
 
@@ -428,6 +471,8 @@ def build(
         model=Path(model_onnx), board=board, out=Path(out_dir), array=array,
         clock_mhz=clock_mhz, verify_images=verify_images, seed=seed, margin=margin,
         folding=folding, progress=progress, console=console,
+        verify_inputs=Path(verify_inputs) if verify_inputs is not None else None,
+        verify_random=verify_random, verify_seed=verify_seed,
     )  # fmt: skip
     return run_build(cfg)
 
@@ -522,6 +567,7 @@ def assemble_report(cfg: BuildConfig, state: BuildState, versions: dict, seconds
         },
         "verification": {
             "images": ver["images"],
+            "inputs": ver.get("inputs"),
             "mismatches": ver["mismatches"],
             "backend": ver["backend"],
         },
@@ -570,6 +616,13 @@ def assemble_report(cfg: BuildConfig, state: BuildState, versions: dict, seconds
     }
 
 
+def _verified_line(ver: dict, golden_acc: float | None) -> str:
+    src = (ver.get("inputs") or {}).get("source", "dataset")
+    what = {"dataset": "images", "random": "random inputs", "file": "inputs from a file"}[src]
+    line = f"verified {ver['images']} {what} in RTL: {ver['mismatches']} mismatches"
+    return line + (f"; golden accuracy on them {golden_acc:.1%}" if golden_acc is not None else "")
+
+
 def summary_lines(report: dict) -> list[str]:
     """A short human summary of a build report."""
     r = report["resources"]
@@ -581,9 +634,7 @@ def summary_lines(report: dict) -> list[str]:
     model_acc = (acc.get("model") or {}).get("test_accuracy")
     lines = [
         f"{Path(report['model']).name} -> {report['board']} ({report['device']}), {report['array']} array",
-        f"verified {report['verification']['images']} images in RTL: "
-        f"{report['verification']['mismatches']} mismatches; golden accuracy on them "
-        f"{acc['golden_on_verified_sample']:.1%}"
+        _verified_line(report["verification"], acc.get("golden_on_verified_sample"))
         + (f", model test accuracy {model_acc:.1%}" if model_acc is not None else ""),
         ", ".join(res(k) for k in ("LUT", "FF", "BRAM", "DSP", "SPRAM")),
         f"Fmax {report['fmax_mhz']} MHz, clock {report['clock_mhz']:g} MHz "

@@ -216,24 +216,34 @@ def vector_class(acc, vec: bytes) -> int:  # noqa: ANN001 - Accelerator
 def run_images(
     port: str,
     acc_dir: str | os.PathLike[str],
-    images: int,
+    images: int | None,
     *,
     baud: int = 115200,
     window: int = DEFAULT_WINDOW,
     timeout_s: float = 5.0,
     dataset: str = "fashion-mnist",
     progress: Callable[[int, int], None] | None = None,
+    inputs: str | os.PathLike[str] | None = None,
+    random: int | None = None,
+    seed: int = 0,
 ) -> dict:
-    """``bitfab run``: classify the first ``images`` test images on the board at ``port``.
-    Returns ``classes``, ``labels``, ``correct``, ``accuracy``, ``images_per_s``, ``seconds``."""
+    """``bitfab run``: classify the first ``images`` test images on the board at ``port``, or
+    run the inputs of the file ``inputs`` / ``random`` random inputs over the input grid
+    (:func:`bitfab.sim.verify.verification_inputs`), whose outputs are compared with the golden
+    model instead of labels. Returns ``classes`` (a class head) or ``outputs`` (a values head:
+    the accelerator's integers), ``labels``/``correct``/``accuracy`` (test images only),
+    ``golden_matches`` (own inputs), ``images_per_s``, ``seconds``, ``inputs`` (the source)."""
+    from pathlib import Path
+
+    from bitfab.dataflow.golden import GoldenModel
     from bitfab.hw.accelerator import load_accelerator
+    from bitfab.hw.compiler import words_tensor
     from bitfab.models.data import load_dataset
-    from bitfab.sim.verify import load_test_images
+    from bitfab.sim.verify import verification_inputs
 
     acc, _ = load_accelerator(acc_dir)
-    imgs = load_test_images(images, dataset)
-    _, labels = load_dataset(dataset, "test")
-    labels = np.asarray(labels[: len(imgs)])
+    dataflow = Path(acc_dir) / "dataflow.onnx"
+    imgs, source = verification_inputs(dataflow, images, dataset, inputs, random, seed)
     payloads = image_payloads(acc, imgs)
     g = acc.graph
     class_index = g.output_meaning == "class index"
@@ -252,18 +262,31 @@ def run_images(
             progress=progress,
         )  # fmt: skip
         seconds = time.perf_counter() - t0
-    classes = [c if class_index else vector_class(acc, v) for c, v in replies]
-    correct = int(sum(int(c == y) for c, y in zip(classes, labels.tolist(), strict=True)))
+    golden = GoldenModel(dataflow)
+    rep: dict = {"port": port, "accelerator": str(acc_dir), "images": len(imgs), "inputs": source}
+    if golden.head == "class":
+        classes = [c if class_index else vector_class(acc, v) for c, v in replies]
+        rep["classes"] = classes
+        got = np.asarray(classes, dtype=np.int64).reshape(-1, 1)
+    else:
+        got = np.concatenate(
+            [words_tensor(bytes_to_words(v, g.output_fmt.width), g.output_fmt) for _, v in replies]
+        )
+        rep["outputs"] = got.tolist()
+    if source["source"] == "dataset":
+        _, labels = load_dataset(dataset, "test")
+        labels = np.asarray(labels[: len(imgs)])
+        correct = int(np.sum(got[:, 0] == labels))
+        rep.update(labels=labels.tolist(), correct=correct, accuracy=correct / len(imgs))
+    else:
+        want = golden.outputs(imgs).astype(np.int64)
+        rep["golden_matches"] = int(np.sum(np.all(want.reshape(len(imgs), -1) == got, axis=1)))
+    rep.update(
+        seconds=round(seconds, 4),
+        images_per_s=round(len(imgs) / seconds, 2) if seconds > 0 else None,
+    )
     return {
-        "port": port,
-        "accelerator": str(acc_dir),
-        "images": len(imgs),
-        "classes": classes,
-        "labels": labels.tolist(),
-        "correct": correct,
-        "accuracy": correct / len(imgs),
-        "seconds": round(seconds, 4),
-        "images_per_s": round(len(imgs) / seconds, 2) if seconds > 0 else None,
+        **rep,
         "baud": baud,
         "window": window,
         # 1 when the board overran pipelined requests and the rest went one at a time
