@@ -27,7 +27,7 @@ def rtl_run(sim_cache_dir):
 def foreign_models(tmp_path_factory) -> dict:
     """Lazily exported foreign (plain-Brevitas) models: ``foreign_models[(name, exporter)] ->
     (Path, torch model)``, exporter ``"legacy"`` (TorchScript) or ``"dynamo"``."""
-    from tests.dataflow import foreign_corpus as fc
+    from examples import foreign_corpus as fc
 
     root = tmp_path_factory.mktemp("foreign")
 

@@ -26,7 +26,8 @@ activation thresholds of the layer after it):
    InferLabelSelectLayer, InferThresholdingLayer, InferPool, InferConvInpGen (which also turns
    the padding of a ``padding > 0`` convolution's Im2Col into an ``FMPadding`` HW layer in front
    of the sliding window), RemoveCNVtoFCFlatten, AbsorbConsecutiveTransposes,
-   :class:`RemoveInputLayoutOp`, for a values head :class:`StripOutputAffine`;
+   :class:`RemoveInputLayoutOp`, :class:`AbsorbInputTranspose` (a multi-channel CNN's NCHW -> NHWC
+   input transpose leaves the graph; the feeder applies it), for a values head :class:`StripOutputAffine`;
 6. :class:`MinimizeAccumulators` (FINN's MinimizeAccumulatorWidth, fixed for XNOR-popcount
    MVAUs), RoundAndClipThresholds, InferDataTypes, :class:`RemoveIdentityThresholding`, names.
 
@@ -79,6 +80,7 @@ from qonnx.transformation.infer_datatypes import InferDataTypes  # noqa: E402
 from qonnx.transformation.infer_shapes import InferShapes  # noqa: E402
 from qonnx.transformation.insert_topk import InsertTopK  # noqa: E402
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul  # noqa: E402
+from qonnx.util.basic import get_by_name  # noqa: E402
 from qonnx.util.cleanup import cleanup_model  # noqa: E402
 
 from bitfab.dataflow.folding import HW_OP_TYPES  # noqa: E402
@@ -87,6 +89,7 @@ from bitfab.dataflow.layers import is_hw_node  # noqa: E402
 from bitfab.dataflow.load import model_format  # noqa: E402
 from bitfab.dataflow.transforms import (  # noqa: E402
     AbsorbArgmaxTail,
+    AbsorbInputTranspose,
     MinimizeAccumulators,
     MoveFlattenBeforeSharedThreshold,
     PrependPixelScale,
@@ -204,6 +207,14 @@ def _qonnx_to_finn(m: ModelWrapper, opts: dict) -> ModelWrapper:
     inp = m.graph.input[0].name
     mode = choose_input(list(m.get_tensor_shape(inp)), opts["input"])
     opts["input_mode"] = mode
+    for n in m.graph.node:
+        rm = get_by_name(n.attribute, "rounding_mode") if n.op_type == "Trunc" else None
+        if rm is not None and rm.s.decode().upper() != "FLOOR":
+            raise BitfabError(
+                f"node {n.name} (Trunc, rounding mode {rm.s.decode()}) is an average pool "
+                "(Brevitas TruncAvgPool2d); FINN converts only FLOOR truncation and bitfab's "
+                "hardware has max pooling only so far: use MaxPool2d"
+            )
     if fmt == "qonnx":
         if mode == "codes":
             m = m.transform(QuantizerInput())
@@ -271,6 +282,7 @@ def _to_hw(m: ModelWrapper, opts: dict) -> ModelWrapper:
         RemoveCNVtoFCFlatten(),
         absorb.AbsorbConsecutiveTransposes(),
         RemoveInputLayoutOp(),
+        AbsorbInputTranspose(),
         InferShapes(),
         InferDataTypes(),
     ):
@@ -307,16 +319,34 @@ def non_hw_nodes(model: ModelWrapper) -> list:
     return [n for n in model.graph.node if not is_hw_node(n)]
 
 
+def _joins_activations(model: ModelWrapper, node) -> bool:  # noqa: ANN001
+    """A residual Add (two dynamic inputs) or a Concat of activations."""
+    dynamic = [i for i in node.input if i and model.get_initializer(i) is None]
+    return node.op_type == "Concat" or (node.op_type == "Add" and len(dynamic) == 2)
+
+
 def _hint(model: ModelWrapper, node) -> str:  # noqa: ANN001
     consumers = model.find_consumers(node.output[0]) or []
+    if node.op_type == "Add" and _joins_activations(model, node):
+        return (
+            "a residual connection (an Add of two activations; FINN's DuplicateStreams + "
+            "AddStreams) is not supported by bitfab's hardware yet; remove the skip connection"
+        )
+    if node.op_type == "Concat":
+        return (
+            "a Concat of activations (FINN's StreamingConcat) is not supported by bitfab's "
+            "hardware yet; use one path"
+        )
     if (
         node.op_type in ("Mul", "Add")
         and any(c.op_type in ("TopK", "Add") for c in consumers)
         or (node.op_type in ("Mul", "Add") and not consumers)
     ):
         return (
-            "a per-channel scale/bias after the last layer cannot be absorbed into the argmax; "
-            "end the model with a scalar (TensorNorm-like) affine or none"
+            "a per-channel scale/bias after the last layer (e.g. per-output-channel weight "
+            "scales on the classifier) cannot be absorbed into the argmax; end the model with a "
+            "scalar (TensorNorm-like) affine or none, or give --head values (the scores, their "
+            "scale in dataflow.json)"
         )
     if node.op_type in ("MatMul", "Conv"):
         return "its input is not quantized to integers; put a QuantIdentity/QuantReLU before it"
@@ -339,13 +369,26 @@ def check_all_hw(model: ModelWrapper, source: str) -> None:
         # name an op with no HW layer at all first, then leftover scale/bias/layout nodes, then
         # the TopK (which only stays because of what is in front of it)
         plain = ("Mul", "Add", "Sub", "Div", "Reshape", "Transpose", "Flatten")
-        rest.sort(key=lambda node: 2 if node.op_type == "TopK" else int(node.op_type in plain))
+
+        def rank(node) -> int:  # noqa: ANN001
+            if _joins_activations(model, node):  # the root cause of what follows it
+                return -1
+            return 2 if node.op_type == "TopK" else int(node.op_type in plain)
+
+        rest.sort(key=rank)
         n = rest[0]
         more = f" (and {len(rest) - 1} more non-HW nodes)" if len(rest) > 1 else ""
         raise BitfabError(
             f"{source}: node {n.name} ({n.op_type}) stays outside the HW layers after "
             f"streamlining{more}: {_hint(model, n)}"
         )
+    for n in model.graph.node:
+        fn = get_by_name(n.attribute, "Function") if n.op_type == "Pool" else None
+        if fn is not None and fn.s.decode() != "MaxPool":
+            raise BitfabError(
+                f"{source}: node {n.name} is a {fn.s.decode()} pool (average pooling); bitfab's "
+                "hardware has max pooling only so far: use MaxPool2d"
+            )
     if not any(n.op_type == "MVAU" for n in model.graph.node):
         raise BitfabError(f"{source}: no MVAU layer after conversion; allowed {HW_OP_TYPES}")
 

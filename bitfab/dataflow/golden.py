@@ -108,7 +108,10 @@ class GoldenModel:
     def _exec(self, x: np.ndarray, full: bool) -> dict:
         from qonnx.core.onnx_exec import execute_onnx
 
+        from bitfab.dataflow.inputs import to_graph_order
+
         n = x.shape[0]
+        x = to_graph_order(self.input_rec, x)  # model order -> the graph input's (NHWC) order
         inp = x.reshape([n] + self.input_shape[1:]).astype(np.float32)
         if n == 1:
             return execute_onnx(self.model, {self.input_name: inp}, return_full_exec_context=full)

@@ -53,6 +53,8 @@ def input_record(model) -> dict:  # noqa: ANN001 - qonnx ModelWrapper
             )
         rec = {"encoding": "pixels", "dtype": "UINT8", "min": 0, "max": 255, "scale": 1 / 255}
     rec.setdefault("shape", list(model.get_tensor_shape(inp)))
+    if rec.get("perm"):
+        rec["graph_shape"] = list(model.get_tensor_shape(inp))
     return rec
 
 
@@ -144,6 +146,17 @@ def quantize(rec: dict, x: np.ndarray, what: str = "inputs") -> np.ndarray:
         rec.get("rounding_mode", "ROUND"),
     )
     return np.rint(np.asarray(y, dtype=np.float64) / scale).astype(np.int64)
+
+
+def to_graph_order(rec: dict, codes: np.ndarray) -> np.ndarray:
+    """Model-order inputs ``[N, values]`` (or ``[N, *shape]``) -> the graph input's order
+    ``[N, values]``: the recorded ``perm`` (:class:`AbsorbInputTranspose`) applied, if any."""
+    c = np.asarray(codes)
+    n = len(c)
+    perm = rec.get("perm")
+    if not perm:
+        return c.reshape(n, -1)
+    return c.reshape([n, *rec["shape"][1:]]).transpose(perm).reshape(n, -1)
 
 
 def to_model_space(rec: dict, codes: np.ndarray) -> np.ndarray:

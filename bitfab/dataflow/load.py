@@ -80,10 +80,13 @@ def load_qonnx(path: str | os.PathLike[str]) -> ModelWrapper:
 
 #: bit widths bitfab's hardware takes for weights and activations
 MIN_BITS, MAX_BITS = 1, 8
-#: quantizer op type -> (input index of a bit width, what it is, checked against MAX_BITS)
+#: quantizer op type -> (input index of a bit width, what it is, checked against MAX_BITS);
+#: Trunc (QONNX opset 1: X, scale, zeropt, in_bits, out_bits); "Trunc6" is opset 2's Trunc
+#: (X, scale, zeropt, in_bits, out_scale, out_bits)
 _BIT_INPUTS = {
     "Quant": ((3, "bit width", True),),
     "Trunc": ((3, "input bit width", False), (4, "output bit width", True)),
+    "Trunc6": ((3, "input bit width", False), (5, "output bit width", True)),
 }
 
 
@@ -112,7 +115,8 @@ def check_bit_widths(graph: onnx.GraphProto, path: Path) -> None:
             and node.output
             and all(op == "Add" for op in consumers.get(node.output[0], ["?"]))
         )
-        for index, what, capped in _BIT_INPUTS.get(node.op_type, ()):
+        kind = "Trunc6" if node.op_type == "Trunc" and len(node.input) >= 6 else node.op_type
+        for index, what, capped in _BIT_INPUTS.get(kind, ()):
             capped = capped and not bias
             if len(node.input) <= index or node.input[index] not in consts:
                 continue  # computed at run time: left to the conversion

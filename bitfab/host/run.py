@@ -194,13 +194,17 @@ class BoardLink:
             self.ser.timeout = old
 
 
-def image_payloads(acc, images: np.ndarray) -> list[bytes]:  # noqa: ANN001 - Accelerator
+def image_payloads(acc, images: np.ndarray, input_rec: dict | None = None) -> list[bytes]:  # noqa: ANN001 - Accelerator
     """The request payload of each image: the accelerator's input words for it (as
-    ``bitfab.sim.verify.golden_streams`` packs them), each word little-endian."""
+    ``bitfab.sim.verify.golden_streams`` packs them), each word little-endian. ``input_rec``
+    (:func:`bitfab.dataflow.inputs.input_record`): model-order inputs are put in the graph
+    input's order first (a multi-channel CNN's NHWC)."""
+    from bitfab.dataflow.inputs import to_graph_order
     from bitfab.hw.compiler import tensor_words
 
     fmt = acc.graph.input_fmt
-    words = tensor_words(images.reshape(len(images), -1), fmt)
+    x = to_graph_order(input_rec, images) if input_rec else images.reshape(len(images), -1)
+    words = tensor_words(x, fmt)
     k = fmt.words
     return [words_to_bytes(words[i * k : (i + 1) * k], fmt.width) for i in range(len(images))]
 
@@ -244,7 +248,8 @@ def run_images(
     acc, _ = load_accelerator(acc_dir)
     dataflow = Path(acc_dir) / "dataflow.onnx"
     imgs, source = verification_inputs(dataflow, images, dataset, inputs, random, seed)
-    payloads = image_payloads(acc, imgs)
+    golden = GoldenModel(dataflow)
+    payloads = image_payloads(acc, imgs, golden.input_rec)
     g = acc.graph
     class_index = g.output_meaning == "class index"
     vec_bytes = g.output_fmt.words * word_bytes(g.output_fmt.width)
@@ -262,7 +267,6 @@ def run_images(
             progress=progress,
         )  # fmt: skip
         seconds = time.perf_counter() - t0
-    golden = GoldenModel(dataflow)
     rep: dict = {"port": port, "accelerator": str(acc_dir), "images": len(imgs), "inputs": source}
     if golden.head == "class":
         classes = [c if class_index else vector_class(acc, v) for c, v in replies]

@@ -119,7 +119,10 @@ def golden_streams(acc, dataflow: Path, images: np.ndarray, batch: int = 500) ->
     g = acc.graph
     t0 = time.perf_counter()
     gm = GoldenModel(dataflow)
-    in_words = tensor_words(np.asarray(images).reshape(len(images), -1), g.input_fmt)
+    from bitfab.dataflow.inputs import to_graph_order
+
+    # the inputs are in the model's order; the stream is in the graph input's (e.g. NHWC)
+    in_words = tensor_words(to_graph_order(gm.input_rec, images), g.input_fmt)
     if g.output_meaning == "class index":
         out = gm.classify(images, batch=batch).reshape(len(images), 1)
     else:

@@ -1,4 +1,4 @@
-"""Foreign models' inputs and heads (tests/dataflow/foreign_corpus.py, plain Brevitas, both
+"""Foreign models' inputs and heads (examples/foreign_corpus.py, plain Brevitas, both
 exporters): the dataflow graph takes the model's own input quantizer codes and returns what the
 model returns (its class, or its values), checked against the QONNX model and against torch on
 random inputs over the whole input grid."""
@@ -13,7 +13,7 @@ from bitfab.dataflow import make_dataflow
 from bitfab.dataflow.golden import GoldenModel, check_agreement
 from bitfab.dataflow.inputs import input_record, quantize, random_inputs, to_model_space
 from bitfab.errors import BitfabError
-from tests.dataflow import foreign_corpus as fc
+from examples import foreign_corpus as fc
 
 EXPORTERS = ("legacy", "dynamo")
 #: model -> (head, input data type, graph output data type or None, op types)
@@ -24,6 +24,8 @@ EXPECTED = {
     "softmax": ("class", "INT3", None, ["LabelSelect", "MVAU"]),
     "logsoftmax": ("class", "INT3", None, ["LabelSelect", "MVAU"]),
     "argmax": ("class", "INT3", None, ["LabelSelect", "MVAU"]),
+    "topk": ("class", "INT3", None, ["LabelSelect", "MVAU"]),
+    "perchannel": ("class", "INT3", None, ["LabelSelect", "MVAU"]),
 }
 N = 400
 
@@ -56,6 +58,7 @@ def test_head_and_input_follow_the_model(converted, name, exporter):
         assert df.get_tensor_datatype(df.graph.output[0].name).name == out_dtype
     assert rep["self_check"]["mismatches"] == 0
     tail = {"softmax": ["Softmax"], "logsoftmax": ["LogSoftmax"], "argmax": ["ArgMax"]}
+    tail["topk"] = ["TopK"]
     assert rep["output"]["absorbed_tail"] == tail.get(name, [])
 
 
@@ -163,3 +166,30 @@ def test_bad_options_are_named(foreign_models, kwargs, match):
     path, _ = foreign_models[("regression", "legacy")]
     with pytest.raises(BitfabError, match=match):
         make_dataflow(path, **kwargs)
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+@pytest.mark.parametrize("name", fc.REFUSED)
+def test_unsupported_patterns_are_refused_by_name(foreign_models, name, exporter):
+    """Residual adds, concats, average pools, per-logit scales: one clear error naming the
+    pattern, raised by the dataflow stage (not later by compile)."""
+    path, _ = foreign_models[(name, exporter)]
+    with pytest.raises(BitfabError, match=fc.REFUSED[name]):
+        make_dataflow(path)
+
+
+def test_floor_average_pool_is_refused_at_dataflow(foreign_models, tmp_path):
+    """With the Trunc's rounding mode set to FLOOR, FINN converts the average pool (QuantAvgPool
+    -> a Pool HW layer); bitfab's hardware has max pooling only, so the dataflow stage says so
+    (before, it passed and only compile refused)."""
+    import onnx
+
+    src, _ = foreign_models[("avgpool", "legacy")]
+    proto = onnx.load(str(src))
+    for node in proto.graph.node:
+        for a in node.attribute:
+            if node.op_type == "Trunc" and a.name == "rounding_mode":
+                a.s = b"FLOOR"
+    onnx.save(proto, str(tmp_path / "floor.onnx"))
+    with pytest.raises(BitfabError, match=r"is a QuantAvgPool pool \(average pooling\)"):
+        make_dataflow(tmp_path / "floor.onnx")

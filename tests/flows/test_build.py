@@ -333,7 +333,12 @@ def test_build_icebreaker_end_to_end_cached_and_deterministic(tmp_path, tiny_mod
     assert rep == json.loads((out / "report.json").read_text())
     assert rep["board"] == "icebreaker" and rep["device"] == "iCE40UP5K"
     assert rep["array"] == "parallel"
-    assert rep["verification"] == {"images": 40, "mismatches": 0, "backend": "verilator"}
+    assert rep["verification"] == {
+        "images": 40,
+        "inputs": {"source": "dataset", "dataset": "digits", "count": 40},
+        "mismatches": 0,
+        "backend": "verilator",
+    }
     metrics = json.loads((tiny_model.parent / "metrics.json").read_text())
     assert rep["accuracy"]["model"]["test_accuracy"] == metrics["test_accuracy"]
     assert 0.0 <= rep["accuracy"]["golden_on_verified_sample"] <= 1.0

@@ -1,4 +1,4 @@
-"""Foreign non-image models (tests/dataflow/foreign_corpus.py, plain Brevitas) from QONNX to RTL:
+"""Foreign non-image models (examples/foreign_corpus.py, plain Brevitas) from QONNX to RTL:
 ``bitfab dataflow``, ``compile`` and ``verify --random 1000`` / ``--inputs FILE`` in Verilator,
 0 mismatches against the golden model, across the three PE arrays and both exporters: a binary
 classifier's single bipolar output, regression values, and an ArgMax tail."""
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bitfab.cli import main
-from tests.dataflow import foreign_corpus as fc
+from examples import foreign_corpus as fc
 
 N = 1000
 #: case -> (model, exporter, array, input source)

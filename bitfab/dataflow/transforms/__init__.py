@@ -6,6 +6,8 @@
   the integer codes of the model's own input quantizer (non-image models).
 - :class:`~bitfab.dataflow.transforms.absorb_argmax_tail.AbsorbArgmaxTail`: drop a trailing
   Softmax/LogSoftmax/ArgMax/TopK(k=1) (the class is unchanged).
+- :class:`~bitfab.dataflow.transforms.absorb_input_transpose.AbsorbInputTranspose`: a leading
+  NCHW -> NHWC Transpose leaves the graph (its ``perm`` recorded; the feeder applies it).
 - :class:`~bitfab.dataflow.transforms.strip_output_affine.StripOutputAffine`: the constant
   scale/bias after the last HW layer of a values head goes into metadata.
 - :class:`~bitfab.dataflow.transforms.move_flatten_before_threshold.MoveFlattenBeforeSharedThreshold`:
@@ -21,6 +23,7 @@
 """
 
 from bitfab.dataflow.transforms.absorb_argmax_tail import AbsorbArgmaxTail
+from bitfab.dataflow.transforms.absorb_input_transpose import AbsorbInputTranspose
 from bitfab.dataflow.transforms.apply_folding import ApplyFolding
 from bitfab.dataflow.transforms.minimize_accumulators import MinimizeAccumulators
 from bitfab.dataflow.transforms.move_flatten_before_threshold import (
@@ -35,6 +38,7 @@ from bitfab.dataflow.transforms.strip_output_affine import StripOutputAffine
 
 __all__ = [
     "AbsorbArgmaxTail",
+    "AbsorbInputTranspose",
     "ApplyFolding",
     "MinimizeAccumulators",
     "MoveFlattenBeforeSharedThreshold",

@@ -9,7 +9,14 @@ feature-vector inputs) of every head shape the dataflow stage must keep honest:
 - ``regression``: 10 signed 4-bit features, 10-16-3, three signed 4-bit outputs (values head);
 - ``softmax``: ``tabular`` ending in ``Softmax`` (an argmax-preserving tail);
 - ``logsoftmax``: ``tabular`` ending in ``LogSoftmax``;
-- ``argmax``: ``tabular`` ending in ``argmax`` (the graph output is the class index).
+- ``argmax``: ``tabular`` ending in ``argmax`` (the graph output is the class index);
+- ``topk``: ``tabular`` ending in ``topk(k=1).indices``;
+- ``perchannel``: ``tabular`` with per-output-channel weight scales on the hidden layer.
+
+and, for the refusals (:data:`REFUSED`): ``residual`` (a skip connection: an Add of two
+activations), ``concat`` (a Concat of two activations), ``avgpool`` (a 1 x 8 x 8 CNN with
+Brevitas' ``TruncAvgPool2d``), ``perchannel_last`` (per-channel weight scales on the classifier:
+per-logit scales no integer argmax absorbs).
 
 Weights are random (seeded); BatchNorm statistics and the activation scales are calibrated by
 forward passes in training mode on random inputs, so every layer's outputs spread over its
@@ -40,8 +47,19 @@ FEATURES = {
     "softmax": 12,
     "logsoftmax": 12,
     "argmax": 12,
+    "topk": 12,
+    "perchannel": 12,
 }
 MODELS = tuple(FEATURES)
+#: models bitfab refuses (with the reason's pattern); inputs: features, or (C, H, W)
+REFUSED = {
+    "residual": "residual connection .*not supported",
+    "concat": "Concat of activations .*not supported",
+    "avgpool": "average pool",
+    "perchannel_last": r"per-channel scale/bias after the last layer .*--head values",
+}
+INPUT_SHAPES = {**{k: (v,) for k, v in FEATURES.items()}, "residual": (12,), "concat": (12,), "perchannel_last": (12,),
+                "avgpool": (1, 8, 8)}  # fmt: skip
 
 
 class BinaryClassifier(nn.Module):
@@ -68,13 +86,24 @@ class TabularMLP(nn.Module):
     ``tail``: ``None``, ``"softmax"``, ``"logsoftmax"`` or ``"argmax"`` after the logits.
     """
 
-    def __init__(self, n_in: int = 12, hidden: int = 24, classes: int = 5, tail=None) -> None:  # noqa: ANN001
+    def __init__(
+        self,
+        n_in: int = 12,
+        hidden: int = 24,
+        classes: int = 5,
+        tail=None,  # noqa: ANN001
+        per_channel: bool | str = False,
+    ) -> None:
         super().__init__()
+        pc = {"weight_scaling_per_output_channel": True} if per_channel else {}
         self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=3)
-        self.fc1 = qnn.QuantLinear(n_in, hidden, bias=True, weight_bit_width=3)
+        self.fc1 = qnn.QuantLinear(n_in, hidden, bias=True, weight_bit_width=3, **pc)
         self.bn1 = nn.BatchNorm1d(hidden)
         self.act1 = qnn.QuantReLU(bit_width=3)
-        self.fc2 = qnn.QuantLinear(hidden, classes, bias=False, weight_bit_width=3)
+        # per-channel scales on the hidden layer only: on the classifier they would scale each
+        # logit differently, which no argmax over integers can absorb (refused, REFUSED)
+        last = pc if per_channel == "all" else {}
+        self.fc2 = qnn.QuantLinear(hidden, classes, bias=False, weight_bit_width=3, **last)
         self.tail = tail
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,7 +114,46 @@ class TabularMLP(nn.Module):
             return torch.log_softmax(x, dim=1)
         if self.tail == "argmax":
             return torch.argmax(x, dim=1, keepdim=True)
+        if self.tail == "topk":
+            return torch.topk(x, 1, dim=1).indices
         return x
+
+
+class SkipMLP(nn.Module):
+    """12 -> 16 -> 16 with a skip connection (``join="add"``) or a concatenation (``"concat"``)
+    of the two hidden activations -> 3 logits."""
+
+    def __init__(self, join: str = "add") -> None:
+        super().__init__()
+        self.join = join
+        self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=3)
+        self.fc1 = qnn.QuantLinear(12, 16, bias=False, weight_bit_width=2)
+        self.act1 = qnn.QuantReLU(bit_width=2)
+        self.fc2 = qnn.QuantLinear(16, 16, bias=False, weight_bit_width=2)
+        self.act2 = qnn.QuantReLU(bit_width=2)
+        self.fc3 = qnn.QuantLinear(
+            32 if join == "concat" else 16, 3, bias=False, weight_bit_width=2
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act1(self.fc1(self.inp(x)))
+        h2 = self.act2(self.fc2(h))
+        return self.fc3(torch.cat([h, h2], dim=1) if self.join == "concat" else h + h2)
+
+
+class AvgPoolCNN(nn.Module):
+    """1 x 8 x 8 image -> conv 3x3 (4 ch, W2A2) -> TruncAvgPool2d(2) -> 3 logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=4)
+        self.conv = qnn.QuantConv2d(1, 4, 3, bias=False, weight_bit_width=2)
+        self.act = qnn.QuantReLU(bit_width=2, return_quant_tensor=True)
+        self.pool = qnn.TruncAvgPool2d(2)
+        self.fc1 = qnn.QuantLinear(4 * 3 * 3, 3, bias=False, weight_bit_width=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc1(self.pool(self.act(self.conv(self.inp(x)))).flatten(1))
 
 
 class Regressor(nn.Module):
@@ -111,13 +179,21 @@ def make(name: str, seed: int = 0) -> nn.Module:
         model = BinaryClassifier()
     elif name == "regression":
         model = Regressor()
+    elif name in ("residual", "concat"):
+        model = SkipMLP("add" if name == "residual" else "concat")
+    elif name == "avgpool":
+        model = AvgPoolCNN()
+    elif name == "perchannel":
+        model = TabularMLP(per_channel=True)
+    elif name == "perchannel_last":
+        model = TabularMLP(per_channel="all")
     else:
         model = TabularMLP(tail=None if name == "tabular" else name)
     model.train()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(30):  # BatchNorm statistics and the activations' scales
-            model(torch.randn(64, FEATURES[name]))
+            model(torch.randn(64, *INPUT_SHAPES[name]))
     return model.eval()
 
 
@@ -126,10 +202,11 @@ def export(model: nn.Module, path: str | Path, dynamo: bool = False) -> Path:
     from brevitas.export import export_qonnx
 
     path = Path(path)
-    n_in = model.fc1.in_features
+    shape = (1, 8, 8) if isinstance(model, AvgPoolCNN) else (model.fc1.in_features,)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        export_qonnx(model, input_t=torch.randn(1, n_in), export_path=str(path), dynamo=dynamo)
+        x = torch.randn(1, *shape)
+        export_qonnx(model, input_t=x, export_path=str(path), dynamo=dynamo)
     return path
 
 
