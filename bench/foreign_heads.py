@@ -14,6 +14,7 @@ between its ``foreign-heads`` markers is rewritten from all of them.
 
     .venv/bin/python bench/foreign_heads.py --random 1000
     .venv/bin/python bench/foreign_heads.py --models binary,regression --arrays parallel
+    .venv/bin/python bench/foreign_heads.py --models CNV_1W1A,CNV_1W2A,CNV_2W2A --exporters legacy
     .venv/bin/python bench/foreign_heads.py --table-only   # rewrite the docs table from JSON
 """
 
@@ -40,6 +41,8 @@ BEGIN, END = "<!-- foreign-heads:begin -->", "<!-- foreign-heads:end -->"
 PY = sys.executable
 #: brevitas_examples models (pixel input) and their folding targets (cycles per image)
 BNN_PYNQ = {"TFC_1W1A": 2000, "TFC_2W2A": 2000, "SFC_1W1A": 4000}
+#: brevitas_examples CNV variants (3 x 32 x 32 pixel input; not in the default list: slower)
+CNV = {"CNV_1W1A": 20000, "CNV_1W2A": 20000, "CNV_2W2A": 20000}
 EXPORTERS = ("legacy", "dynamo")
 
 
@@ -68,7 +71,7 @@ def export(name: str, exporter: str, work: Path) -> Path:
     path = work / f"{name}_{exporter}.onnx"
     if path.exists():
         return path
-    if name in BNN_PYNQ:
+    if name in BNN_PYNQ or name in CNV:
         import torch
         from brevitas.export import export_qonnx
         from brevitas_examples.bnn_pynq.models import model_with_cfg
@@ -80,7 +83,7 @@ def export(name: str, exporter: str, work: Path) -> Path:
             model.eval()
             export_qonnx(
                 model,
-                input_t=torch.rand(1, 1, 28, 28),
+                input_t=torch.rand(1, 3, 32, 32) if name in CNV else torch.rand(1, 1, 28, 28),
                 export_path=str(path),
                 dynamo=exporter == "dynamo",
             )
@@ -94,7 +97,7 @@ def bench_one(name: str, exporter: str, arr: str, args: argparse.Namespace, work
     rec = {
         "model": f"{name} ({exporter})",
         "source": "brevitas_examples.bnn_pynq (untrained)"
-        if name in BNN_PYNQ
+        if name in BNN_PYNQ or name in CNV
         else "examples/foreign_corpus.py (plain Brevitas)",
         "array": arr,
         "images": args.random,
@@ -105,8 +108,8 @@ def bench_one(name: str, exporter: str, arr: str, args: argparse.Namespace, work
         q = export(name, exporter, work)
         df, acc = work / f"df_{name}_{exporter}", work / f"acc_{name}_{exporter}_{arr}"
         cmd = [PY, "-m", "bitfab", "dataflow", str(q), "--out", str(df)]
-        if name in BNN_PYNQ:
-            cmd += ["--target-cycles", str(BNN_PYNQ[name])]
+        if name in BNN_PYNQ or name in CNV:
+            cmd += ["--target-cycles", str({**BNN_PYNQ, **CNV}[name])]
         if not (df / "dataflow.json").exists():
             rec["dataflow"] = run(cmd).splitlines()
         dj = json.loads((df / "dataflow.json").read_text())
@@ -185,7 +188,8 @@ def write_doc(results: Path, doc: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    corpus = ["binary", "tabular", "regression", "softmax", "logsoftmax", "argmax"]
+    corpus = ["binary", "tabular", "regression", "softmax", "logsoftmax", "argmax", "topk"]
+    corpus += ["perchannel"]
     ap.add_argument("--models", default=",".join(corpus + list(BNN_PYNQ)), help="comma list")
     ap.add_argument("--exporters", default=",".join(EXPORTERS), help="legacy,dynamo")
     ap.add_argument("--arrays", default=",".join(ARRAY_KINDS), help="comma list of PE arrays")

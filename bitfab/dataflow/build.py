@@ -54,7 +54,7 @@ def choose_plan(
     return fold_minimal(layers), {"mode": "minimal", "target": None}
 
 
-def _checkable(model: ModelWrapper, check: int) -> bool:
+def checkable(model: ModelWrapper, check: int) -> bool:
     """Whether to run the self-check: asked for, and the input was not already a HW-layer
     graph (nothing converted, so nothing to check)."""
     return check > 0 and model_format(model.graph) != "hw"
@@ -86,7 +86,7 @@ def make_dataflow(
         model = to_dataflow(copy.deepcopy(qonnx), src, **opts)
         plan, how = choose_plan(model, target_cycles, lut_budget, folding)
         model = model.transform(ApplyFolding(plan.fold))
-        checked = self_check(qonnx, model, src, check) if _checkable(qonnx, check) else None
+        checked = self_check(qonnx, model, src, check) if checkable(qonnx, check) else None
         return model, dataflow_report(model, plan, src, how, checked)
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -110,7 +110,7 @@ def make_dataflow(
         plan, how = choose_plan(model, target_cycles, lut_budget, folding)
         model = model.transform(ApplyFolding(plan.fold))
         checked = None
-        if _checkable(qonnx, check):
+        if checkable(qonnx, check):
             bar.update(
                 task, description=f"check on {check} random inputs", completed=len(STAGES) + 2
             )

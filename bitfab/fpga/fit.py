@@ -344,13 +344,17 @@ def fit_plan(
     better), or at one cycle per image. ``folding`` (``{"LAYER": {"PE": p, "SIMD": s}}``, as
     ``bitfab dataflow --folding``) skips the search: that folding, checked the same way.
     """
-    from bitfab.dataflow.build import choose_plan
+    import copy
+
+    from bitfab.dataflow.build import checkable, choose_plan
     from bitfab.dataflow.convert import to_dataflow
+    from bitfab.dataflow.golden import SELF_CHECK_INPUTS, self_check
     from bitfab.dataflow.load import load_qonnx
     from bitfab.dataflow.report import dataflow_report
     from bitfab.dataflow.transforms import ApplyFolding
 
-    base = to_dataflow(load_qonnx(model_path), str(model_path))
+    qonnx = load_qonnx(model_path)
+    base = to_dataflow(copy.deepcopy(qonnx), str(model_path))
     budget = lut_budget(target, margin)
     if budget < 1:
         raise BitfabError(
@@ -411,7 +415,10 @@ def fit_plan(
             else:
                 misses += 1
     plan, how, model, est, _ = best
-    report = dataflow_report(model, plan, str(model_path), how)
+    checked = None
+    if checkable(qonnx, SELF_CHECK_INPUTS):  # the model's output, not a silent constant
+        checked = self_check(qonnx, model, str(model_path))
+    report = dataflow_report(model, plan, str(model_path), how, checked)
     model.save(str(out / "dataflow.onnx"))
     (out / "dataflow.json").write_text(json.dumps(report, indent=2) + "\n")
     fit = {
