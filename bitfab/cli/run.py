@@ -95,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
         result = f"accuracy {rep['accuracy']:.4f} ({rep['correct']}/{rep['images']})"
     else:
         result = f"{rep['golden_matches']}/{rep['images']} outputs equal the golden model's"
+    src = rep["inputs"]["source"]
     print(
-        f"{rep['images']} {'images' if 'accuracy' in rep else 'inputs'} on {rep['port']}: "
+        f"{rep['images']} {'images' if src == 'dataset' else 'inputs'} on {rep['port']}: "
         f"{result}, {rep['images_per_s']} images/s "
         f"({rep['seconds']} s, {rep['baud']} baud, window {rep['window']}"
         + (

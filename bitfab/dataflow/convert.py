@@ -182,11 +182,12 @@ def choose_head(
     if mode not in HEAD_MODES:
         raise BitfabError(f"--head {mode!r}: expected one of {', '.join(HEAD_MODES)}")
     n = _elements(out_shape)
-    forced = any(op in CLASS_TAILS for op in tail)
+    forced = bool(tail)  # Softmax & co. were absorbed for the argmax: only a class head is exact
     if mode == "values" and forced:
+        what = "a class index" if any(op in CLASS_TAILS for op in tail) else "probabilities"
         raise BitfabError(
-            f"--head values: the model ends in {'/'.join(t for t in tail if t in CLASS_TAILS)}, "
-            "so its output is a class index; use --head class (or auto)"
+            f"--head values: the model ends in {'/'.join(tail)}, so its output is {what}, "
+            "which the hardware does not compute; use --head class (or auto)"
         )
     auto = "class" if forced or (n > 1 and not quantized) else "values"
     head = mode if mode != "auto" else auto
@@ -198,8 +199,15 @@ def choose_head(
     return head
 
 
+#: metadata keys bitfab writes (cleared when a model enters the conversion: a file that went
+#: through bitfab before must not carry stale records into a new conversion)
+BITFAB_META = (INPUT_META, HEAD_META, TAIL_META, "bitfab_output_affine")
+
+
 def _qonnx_to_finn(m: ModelWrapper, opts: dict) -> ModelWrapper:
     fmt = opts["format"] = model_format(m.graph)
+    for p in [p for p in m.graph.metadata_props if p.key in BITFAB_META]:
+        m.graph.metadata_props.remove(p)
     m = cleanup_model(m)
     m = m.transform(AbsorbArgmaxTail())
     m = m.transform(AbsorbArgmaxTail())  # Softmax before an ArgMax
@@ -424,10 +432,17 @@ def to_dataflow(
 def _from_hw(model: ModelWrapper, source: str, opts: dict) -> ModelWrapper:
     """A graph that is already HW layers (e.g. a dataflow.onnx) enters at the folding stage."""
     if not model.get_metadata_prop(INPUT_META):
-        try:
-            rec = annotated_input(model, "hw")
-        except BitfabError as e:
-            raise BitfabError(f"{source}: {e}") from None
+        inp = model.graph.input[0].name
+        if model.get_tensor_datatype(inp).name == "UINT8":
+            # a dataflow.onnx written before the input record existed: a pixel graph
+            from bitfab.dataflow.inputs import input_record
+
+            rec = input_record(model)
+        else:
+            try:
+                rec = annotated_input(model, "hw")
+            except BitfabError as e:
+                raise BitfabError(f"{source}: {e}") from None
         model.set_metadata_prop(INPUT_META, json.dumps(rec))
     if not model.get_metadata_prop(HEAD_META):
         has_label = any(n.op_type == "LabelSelect" for n in model.graph.node)

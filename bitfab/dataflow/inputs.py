@@ -121,6 +121,14 @@ def quantize(rec: dict, x: np.ndarray, what: str = "inputs") -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise BitfabError(f"{what}: NaN or infinite values")
+    k = elements(rec)
+    if x.size == 0 or x.size % k != 0:
+        raise BitfabError(f"{what} must have {k} values each, got array of shape {x.shape}")
+    if rec["encoding"] == "codes" and not rec.get("quantizer"):
+        # an already converted graph's integer input: the values are the integers themselves
+        return check_codes(rec, x, what).reshape(x.shape)
+    out_shape = x.shape
+    x = x.reshape([-1, *rec["shape"][1:]])  # a per-channel scale broadcasts over this shape
     if rec["encoding"] == "pixels":
         p = x * 255.0
         off = np.abs(p - np.round(p))
@@ -130,10 +138,10 @@ def quantize(rec: dict, x: np.ndarray, what: str = "inputs") -> np.ndarray:
                 f"{what}: value {x.reshape(-1)[i]:g} at flat index {i} is not a pixel / 255; this "
                 "model's hardware takes raw 8-bit pixels (give pixel values / 255 in [0, 1])"
             )
-        return np.rint(p).astype(np.int64)
+        return np.rint(p).astype(np.int64).reshape(out_shape)
     scale = np.asarray(rec["scale"], dtype=np.float64)
     if rec["dtype"] == "BIPOLAR":
-        return np.where(x >= 0, 1, -1).astype(np.int64)
+        return np.where(x >= 0, 1, -1).astype(np.int64).reshape(out_shape)
     from qonnx.custom_op.general.quant import quant
 
     y = quant(
@@ -145,7 +153,7 @@ def quantize(rec: dict, x: np.ndarray, what: str = "inputs") -> np.ndarray:
         int(rec["narrow"]),
         rec.get("rounding_mode", "ROUND"),
     )
-    return np.rint(np.asarray(y, dtype=np.float64) / scale).astype(np.int64)
+    return np.rint(np.asarray(y, dtype=np.float64) / scale).astype(np.int64).reshape(out_shape)
 
 
 def to_graph_order(rec: dict, codes: np.ndarray) -> np.ndarray:
@@ -156,7 +164,9 @@ def to_graph_order(rec: dict, codes: np.ndarray) -> np.ndarray:
     perm = rec.get("perm")
     if not perm:
         return c.reshape(n, -1)
-    return c.reshape([n, *rec["shape"][1:]]).transpose(perm).reshape(n, -1)
+    # the shape the transpose applies to (the model's, or after an order-keeping reshape)
+    shape = rec.get("perm_shape", rec["shape"])
+    return c.reshape([n, *shape[1:]]).transpose(perm).reshape(n, -1)
 
 
 def to_model_space(rec: dict, codes: np.ndarray) -> np.ndarray:
@@ -171,16 +181,19 @@ def to_model_space(rec: dict, codes: np.ndarray) -> np.ndarray:
 
 def describe_input(rec: dict) -> str:
     """One line: what the accelerator's input words hold."""
+    order = ""
+    if rec.get("perm"):
+        order = f"; streamed in the order of the model's input transposed by {rec['perm']} (NHWC)"
     if rec["encoding"] == "pixels":
-        return "raw uint8 pixels (0..255), the model's input x = pixel / 255 (absorbed)"
+        return "raw uint8 pixels (0..255), the model's input x = pixel / 255 (absorbed)" + order
     s = np.asarray(rec["scale"], dtype=np.float64).reshape(-1)
     scale = f"{s[0]:.6g}" if np.all(s == s[0]) else f"per-channel ({len(s)} values)"
     grid = "-1/+1" if rec["dtype"] == "BIPOLAR" else f"{rec['min']}..{rec['max']}"
     if not rec.get("quantizer"):
-        return f"integers ({rec['dtype']}, {grid}) as the graph's input annotation says"
+        return f"integers ({rec['dtype']}, {grid}) as the graph's input annotation says" + order
     return (
         f"integer codes of the model's input quantizer {rec.get('quantizer', '')} "
-        f"({rec['dtype']}, {grid}); the model's input x = code * {scale}"
+        f"({rec['dtype']}, {grid}); the model's input x = code * {scale}{order}"
     )
 
 
@@ -238,12 +251,14 @@ def read_inputs_file(path, rec: dict) -> np.ndarray:  # noqa: ANN001 - str or Pa
         raise BitfabError(f"{flag}: array of {arr.dtype}; expected numbers (float32)")
     shape = list(rec["shape"][1:])
     k = elements(rec)
-    if arr.ndim < 2 or int(np.prod(arr.shape[1:])) != k:
+    flat = arr.ndim == 2 and arr.shape[1] == k
+    if arr.ndim < 2 or not (flat or list(arr.shape[1:]) == shape):
         want = "x".join(str(d) for d in shape)
         raise BitfabError(
             f"{flag}: array of shape {list(arr.shape)}; expected [N, {', '.join(map(str, shape))}]"
-            f" (N inputs of the model's input shape {want}, leading batch axis)"
+            f" (N inputs of the model's input shape {want}, leading batch axis; or [N, {k}] "
+            "flattened in that order)"
         )
     if len(arr) == 0:
         raise BitfabError(f"{flag}: holds no inputs (N = 0)")
-    return quantize(rec, arr.reshape(len(arr), -1), flag).reshape(len(arr), -1)
+    return quantize(rec, arr.reshape([len(arr), *shape]), flag).reshape(len(arr), -1)

@@ -47,6 +47,7 @@ def dataflow_report(
             "model_shape": irec["shape"],
             "range": [irec["min"], irec["max"]],
             "scale": irec["scale"],
+            "perm": irec.get("perm"),
             "meaning": describe_input(irec),
         },
         "output": {

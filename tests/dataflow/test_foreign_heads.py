@@ -142,16 +142,25 @@ def test_values_head_on_logits_keeps_the_scores(converted, foreign_models):
     assert check_agreement(path, df, x, batch=100).agree
 
 
-def test_pixel_input_mode_on_a_feature_model_is_refused_or_checked(foreign_models):
-    """--input pixels on a 12-feature model: the self-check holds the result honest (either it
-    agrees, with uint8 input, or the conversion stops with a clear error)."""
+def test_pixel_input_mode_computes_the_same_function_as_codes(converted, foreign_models):
+    """--input pixels on a feature model: uint8 inputs, the input quantizer becomes a
+    Thresholding layer over pixel / 255; on the same float inputs (k / 255) both graphs give the
+    same values (the codes graph fed what the model's quantizer makes of them)."""
     path, _ = foreign_models[("regression", "legacy")]
-    try:
-        df, rep = make_dataflow(path, input_mode="pixels")
-    except BitfabError as e:
-        assert str(path) in str(e)
-    else:
-        assert rep["input"]["encoding"] == "pixels" and rep["self_check"]["mismatches"] == 0
+    pix_df, rep = make_dataflow(path, input_mode="pixels")
+    assert rep["input"]["encoding"] == "pixels" and rep["input"]["dtype"] == "UINT8"
+    assert "Thresholding" in rep["op_types"]  # the input quantizer, over pixels
+    _, _, codes_df, _ = converted("regression", "legacy")
+    pix, codes = GoldenModel(pix_df), GoldenModel(codes_df)
+    p = random_inputs(pix.input_rec, 200, seed=8).reshape(200, -1)
+    q = quantize(codes.input_rec, p / 255.0)
+    assert np.allclose(pix.values(p), codes.values(q))
+
+
+def test_values_head_on_a_softmax_tail_is_refused(foreign_models):
+    path, _ = foreign_models[("softmax", "legacy")]
+    with pytest.raises(BitfabError, match="ends in Softmax, so its output is probabilities"):
+        make_dataflow(path, head="values")
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ from bitfab.dataflow.inputs import (
 )
 from bitfab.errors import BitfabError
 
-INT3 = {"encoding": "codes", "dtype": "INT3", "min": -4, "max": 3, "bit_width": 3,
+INT3 = {"encoding": "codes", "quantizer": "Q", "dtype": "INT3", "min": -4, "max": 3, "bit_width": 3,
         "signed": True, "narrow": False, "rounding_mode": "ROUND", "scale": [0.5],
         "shape": [1, 6]}  # fmt: skip
-BIPOLAR = {"encoding": "codes", "dtype": "BIPOLAR", "min": -1, "max": 1, "bit_width": 1,
+BIPOLAR = {"encoding": "codes", "quantizer": "Q", "dtype": "BIPOLAR", "min": -1, "max": 1, "bit_width": 1,
            "scale": [1.0], "shape": [1, 4]}  # fmt: skip
 PIXELS = {"encoding": "pixels", "dtype": "UINT8", "min": 0, "max": 255, "scale": 1 / 255,
           "shape": [1, 1, 28, 28]}  # fmt: skip
@@ -43,9 +43,10 @@ def test_quantize_rounds_and_clips_like_a_signed_quantizer():
 
 def test_bipolar_and_pixel_inputs():
     assert quantize(BIPOLAR, np.array([[-0.1, 0.0, 3.0, -2.0]])).tolist() == [[-1, 1, 1, -1]]
-    assert quantize(PIXELS, np.array([[0.0, 1.0, 128 / 255]])).tolist() == [[0, 255, 128]]
+    px3 = {**PIXELS, "shape": [1, 3]}
+    assert quantize(px3, np.array([[0.0, 1.0, 128 / 255]])).tolist() == [[0, 255, 128]]
     with pytest.raises(BitfabError, match="not a pixel / 255"):
-        quantize(PIXELS, np.array([[0.5]]))
+        quantize(px3, np.array([[0.5, 0.0, 0.0]]))
 
 
 def test_check_codes_names_the_first_bad_value():
@@ -88,3 +89,37 @@ def test_read_inputs_file_bad_paths(tmp_path):
     for name, match in cases.items():
         with pytest.raises(BitfabError, match=match):
             read_inputs_file(tmp_path / name, INT3)
+
+
+def test_unsigned_narrow_and_per_channel_quantizers():
+    u4n = {**INT3, "dtype": "UINT4", "min": 0, "max": 14, "bit_width": 4, "signed": False,
+           "narrow": True, "scale": [0.25]}  # fmt: skip
+    assert quantize(u4n, np.array([[-1.0, 0.1, 0.13, 3.4, 3.6, 9.0]])).tolist() == [
+        [0, 0, 1, 14, 14, 14]
+    ]
+    assert sorted(np.unique(random_inputs(u4n, 3000, seed=0)).tolist()) == list(range(15))
+    # per-channel scale [1, 2, 1] on a [1, 2, 3] input: channel 0 scale 0.5, channel 1 scale 1
+    pc = {**INT3, "shape": [1, 2, 3], "scale": [[[0.5], [1.0]]]}
+    x = np.ones((1, 2, 3))
+    assert quantize(pc, x).tolist() == [[[2, 2, 2], [1, 1, 1]]]
+    assert quantize(pc, x.reshape(1, 6)).tolist() == [[2, 2, 2, 1, 1, 1]]
+
+
+def test_annotated_integer_inputs_are_taken_as_they_are():
+    """A FINN-ONNX / HW graph's integer input (no quantizer): the values are the integers."""
+    rec = {"encoding": "codes", "quantizer": None, "dtype": "INT4", "min": -8, "max": 7,
+           "bit_width": 4, "scale": 1.0, "shape": [1, 3]}  # fmt: skip
+    assert quantize(rec, np.array([[-8.0, 0.0, 7.0]])).tolist() == [[-8, 0, 7]]
+    with pytest.raises(BitfabError, match="not on the input grid"):
+        quantize(rec, np.array([[0.5, 0.0, 1.0]]))
+
+
+def test_a_transposed_file_is_refused_for_an_nchw_model(tmp_path):
+    """An NHWC [N, 32, 32, 3] array has the right number of values for a [1, 3, 32, 32] model
+    but the wrong layout: refused (a flat [N, 3072] array is taken as NCHW order)."""
+    rec = {**PIXELS, "shape": [1, 3, 32, 32], "perm": [0, 2, 3, 1]}
+    np.save(tmp_path / "nhwc.npy", np.zeros((2, 32, 32, 3), np.float32))
+    np.save(tmp_path / "flat.npy", np.zeros((2, 3072), np.float32))
+    with pytest.raises(BitfabError, match=r"expected \[N, 3, 32, 32\]"):
+        read_inputs_file(tmp_path / "nhwc.npy", rec)
+    assert read_inputs_file(tmp_path / "flat.npy", rec).shape == (2, 3072)

@@ -36,7 +36,8 @@ def _over_classes(model: ModelWrapper, node) -> bool:  # noqa: ANN001
     shape = model.get_tensor_shape(node.input[0])
     if shape is None or len(shape) != 2 or shape[0] != 1 or shape[1] < 2:
         return False
-    axis = _int_attr(node, "axis", -1)
+    # ONNX defaults: ArgMax axis 0 (the batch: not a class argmax), TopK and Softmax -1
+    axis = _int_attr(node, "axis", 0 if node.op_type == "ArgMax" else -1)
     if axis not in (1, -1):
         return False
     if node.op_type == "TopK":

@@ -41,8 +41,10 @@ class AbsorbInputTranspose(Transformation):
         dtype = model.get_tensor_datatype(inp.name)
         rec = json.loads(model.get_metadata_prop(INPUT_META) or "{}")
         prev = rec.get("perm")
-        # composing: graph input = transpose(transpose(x, prev), perm)
-        rec["perm"] = perm if prev is None else [prev[p] for p in perm]
+        if prev is not None:
+            return model, False  # one transpose is taken out; a second one stays (reported)
+        rec["perm"] = perm
+        rec["perm_shape"] = shape  # what the transpose applies to (model order, maybe reshaped)
         rec.setdefault("shape", shape)
         graph.node.remove(node)
         for vi in [v for v in graph.value_info if v.name == out]:

@@ -69,7 +69,7 @@ def _const(model: ModelWrapper, node, index: int, what: str) -> np.ndarray:  # n
     if v is None:
         raise BitfabError(
             f"input quantizer {node.name}: its {what} is computed at run time; export it with "
-            "a constant (per-tensor or per-channel) {what}"
+            f"a constant (per-tensor or per-channel) {what}"
         )
     return np.asarray(v, dtype=np.float64)
 
@@ -133,6 +133,15 @@ class QuantizerInput(Transformation):
         rec = quantizer_record(model, node)
         inp = model.graph.input[0].name
         rec["shape"] = list(model.get_tensor_shape(inp))
+        if node.input[0] != inp and np.asarray(rec["scale"]).size > 1:
+            raise BitfabError(
+                f"input quantizer {node.name}: a per-channel scale behind a layout op "
+                "(Flatten/Reshape/Transpose) on the input; quantize the input before reshaping "
+                "it, or use a per-tensor input quantizer"
+            )
+        if np.asarray(rec["scale"]).size > 1:  # broadcast to the input shape: one per value
+            full = np.broadcast_to(np.asarray(rec["scale"], np.float64), rec["shape"])
+            rec["scale"] = full.tolist()
         scale_name = node.input[1]
         mul = helper.make_node(
             "Mul", [node.input[0], scale_name], [node.output[0]], name=f"{node.name}_scale"
