@@ -11,11 +11,12 @@ feature-vector inputs) of every head shape the dataflow stage must keep honest:
 - ``logsoftmax``: ``tabular`` ending in ``LogSoftmax``;
 - ``argmax``: ``tabular`` ending in ``argmax`` (the graph output is the class index);
 - ``topk``: ``tabular`` ending in ``topk(k=1).indices``;
-- ``perchannel``: ``tabular`` with per-output-channel weight scales on the hidden layer.
+- ``perchannel``: ``tabular`` with per-output-channel weight scales on the hidden layer;
+- ``avgpool``: a 1 x 8 x 8 CNN with Brevitas' ``TruncAvgPool2d`` (8 output bits: exact).
 
 and, for the refusals (:data:`REFUSED`): ``residual`` (a skip connection: an Add of two
-activations), ``concat`` (a Concat of two activations), ``avgpool`` (a 1 x 8 x 8 CNN with
-Brevitas' ``TruncAvgPool2d``), ``perchannel_last`` (per-channel weight scales on the classifier:
+activations), ``concat`` (a Concat of two activations), ``avgpool_lossy`` (``avgpool`` with a
+2-bit TruncAvgPool2d output: its rounding drops bits), ``perchannel_last`` (per-channel weight scales on the classifier:
 per-logit scales no integer argmax absorbs).
 
 Weights are random (seeded); BatchNorm statistics and the activation scales are calibrated by
@@ -55,11 +56,11 @@ MODELS = tuple(FEATURES)
 REFUSED = {
     "residual": "residual connection .*not supported",
     "concat": "Concat of activations .*not supported",
-    "avgpool": "average pool",
+    "avgpool_lossy": "truncates an average pool with rounding",
     "perchannel_last": r"per-channel scale/bias after the last layer .*--head values",
 }
 INPUT_SHAPES = {**{k: (v,) for k, v in FEATURES.items()}, "residual": (12,), "concat": (12,), "perchannel_last": (12,),
-                "avgpool": (1, 8, 8)}  # fmt: skip
+                "avgpool": (1, 8, 8), "avgpool_lossy": (1, 8, 8)}  # fmt: skip
 
 
 class BinaryClassifier(nn.Module):
@@ -142,14 +143,23 @@ class SkipMLP(nn.Module):
 
 
 class AvgPoolCNN(nn.Module):
-    """1 x 8 x 8 image -> conv 3x3 (4 ch, W2A2) -> TruncAvgPool2d(2) -> 3 logits."""
+    """1 x 8 x 8 image -> conv 3x3 (4 ch, W2A2) -> TruncAvgPool2d(2) -> 3 logits.
 
-    def __init__(self) -> None:
+    ``out_bits``: the average pool's output bits (Brevitas' default 8 keeps every bit of the
+    window sum, so its ROUND truncation is exact; 2 drops bits: a rounding FINN cannot convert).
+    """
+
+    def __init__(self, out_bits: int = 8) -> None:
         super().__init__()
+        from brevitas.quant.scaled_int import RoundTo8bit
+
+        class Trunc(RoundTo8bit):
+            bit_width = out_bits
+
         self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=4)
         self.conv = qnn.QuantConv2d(1, 4, 3, bias=False, weight_bit_width=2)
         self.act = qnn.QuantReLU(bit_width=2, return_quant_tensor=True)
-        self.pool = qnn.TruncAvgPool2d(2)
+        self.pool = qnn.TruncAvgPool2d(2, trunc_quant=Trunc)
         self.fc1 = qnn.QuantLinear(4 * 3 * 3, 3, bias=False, weight_bit_width=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,8 +191,8 @@ def make(name: str, seed: int = 0) -> nn.Module:
         model = Regressor()
     elif name in ("residual", "concat"):
         model = SkipMLP("add" if name == "residual" else "concat")
-    elif name == "avgpool":
-        model = AvgPoolCNN()
+    elif name in ("avgpool", "avgpool_lossy"):
+        model = AvgPoolCNN(8 if name == "avgpool" else 2)
     elif name == "perchannel":
         model = TabularMLP(per_channel=True)
     elif name == "perchannel_last":

@@ -90,6 +90,7 @@ from bitfab.dataflow.load import model_format  # noqa: E402
 from bitfab.dataflow.transforms import (  # noqa: E402
     AbsorbArgmaxTail,
     AbsorbInputTranspose,
+    ExactTruncFloor,
     MinimizeAccumulators,
     MoveFlattenBeforeSharedThreshold,
     PrependPixelScale,
@@ -209,6 +210,7 @@ def _qonnx_to_finn(m: ModelWrapper, opts: dict) -> ModelWrapper:
     for p in [p for p in m.graph.metadata_props if p.key in BITFAB_META]:
         m.graph.metadata_props.remove(p)
     m = cleanup_model(m)
+    m = m.transform(ExactTruncFloor())
     m = m.transform(AbsorbArgmaxTail())
     m = m.transform(AbsorbArgmaxTail())  # Softmax before an ArgMax
     opts["quantized_output"] = ends_in_quantizer(m)
@@ -219,9 +221,10 @@ def _qonnx_to_finn(m: ModelWrapper, opts: dict) -> ModelWrapper:
         rm = get_by_name(n.attribute, "rounding_mode") if n.op_type == "Trunc" else None
         if rm is not None and rm.s.decode().upper() != "FLOOR":
             raise BitfabError(
-                f"node {n.name} (Trunc, rounding mode {rm.s.decode()}) is an average pool "
-                "(Brevitas TruncAvgPool2d); FINN converts only FLOOR truncation and bitfab's "
-                "hardware has max pooling only so far: use MaxPool2d"
+                f"node {n.name} (Trunc, rounding mode {rm.s.decode()}) truncates an average "
+                "pool with rounding (it drops bits: the output has fewer bits than the window "
+                "sum); FINN converts only FLOOR truncation: give the TruncAvgPool2d a FLOOR "
+                "trunc_quant, or enough output bits, or use MaxPool2d"
             )
     if fmt == "qonnx":
         if mode == "codes":
@@ -392,10 +395,10 @@ def check_all_hw(model: ModelWrapper, source: str) -> None:
         )
     for n in model.graph.node:
         fn = get_by_name(n.attribute, "Function") if n.op_type == "Pool" else None
-        if fn is not None and fn.s.decode() != "MaxPool":
+        if fn is not None and fn.s.decode() not in ("MaxPool", "QuantAvgPool"):
             raise BitfabError(
-                f"{source}: node {n.name} is a {fn.s.decode()} pool (average pooling); bitfab's "
-                "hardware has max pooling only so far: use MaxPool2d"
+                f"{source}: node {n.name} is a {fn.s.decode()} pool; bitfab's hardware builds "
+                "MaxPool and QuantAvgPool (Brevitas TruncAvgPool2d) pools"
             )
     if not any(n.op_type == "MVAU" for n in model.graph.node):
         raise BitfabError(f"{source}: no MVAU layer after conversion; allowed {HW_OP_TYPES}")

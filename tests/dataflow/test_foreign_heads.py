@@ -187,18 +187,37 @@ def test_unsupported_patterns_are_refused_by_name(foreign_models, name, exporter
         make_dataflow(path)
 
 
-def test_floor_average_pool_is_refused_at_dataflow(foreign_models, tmp_path):
-    """With the Trunc's rounding mode set to FLOOR, FINN converts the average pool (QuantAvgPool
-    -> a Pool HW layer); bitfab's hardware has max pooling only, so the dataflow stage says so
-    (before, it passed and only compile refused)."""
+def floor_avgpool(src, dst):
+    """``src`` with every Trunc's rounding mode set to FLOOR (a lossy average pool FINN converts
+    to QuantAvgPool: the window sum shifted right, floor)."""
     import onnx
 
-    src, _ = foreign_models[("avgpool", "legacy")]
     proto = onnx.load(str(src))
     for node in proto.graph.node:
         for a in node.attribute:
             if node.op_type == "Trunc" and a.name == "rounding_mode":
                 a.s = b"FLOOR"
-    onnx.save(proto, str(tmp_path / "floor.onnx"))
-    with pytest.raises(BitfabError, match=r"is a QuantAvgPool pool \(average pooling\)"):
-        make_dataflow(tmp_path / "floor.onnx")
+    onnx.save(proto, str(dst))
+    return dst
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+@pytest.mark.parametrize("variant", ["exact", "floor"])
+def test_average_pools_convert_and_agree_with_qonnx(foreign_models, tmp_path, variant, exporter):
+    """TruncAvgPool2d with 8 output bits (its ROUND truncation is exact: ExactTruncFloor) and a
+    2-bit one made FLOOR (FINN QuantAvgPool with a right shift of 2): a Pool(QuantAvgPool) HW
+    layer, and the dataflow graph agrees with the QONNX model on random images."""
+    from qonnx.util.basic import get_by_name
+
+    name = "avgpool" if variant == "exact" else "avgpool_lossy"
+    path, _ = foreign_models[(name, exporter)]
+    if variant == "floor":
+        path = floor_avgpool(path, tmp_path / "floor.onnx")
+    df, rep = make_dataflow(path)
+    pools = [n for n in df.graph.node if n.op_type == "Pool"]
+    assert [get_by_name(n.attribute, "Function").s for n in pools] == [b"QuantAvgPool"]
+    out_bits = df.get_tensor_datatype(pools[0].output[0]).bitwidth()
+    assert out_bits == (8 if variant == "exact" else 2)
+    gm = GoldenModel(df)
+    x = random_inputs(gm.input_rec, N, seed=6)
+    assert check_agreement(path, df, x, batch=100).agree

@@ -20,6 +20,7 @@ CASES = {
     "binary-parallel-random": ("binary", "legacy", "parallel", "random"),
     "regression-bitserial-file": ("regression", "dynamo", "bitserial", "file"),
     "argmax-bitfusion-random": ("argmax", "dynamo", "bitfusion", "random"),
+    "avgpool-bitserial-random": ("avgpool", "legacy", "bitserial", "random"),
 }
 
 
@@ -47,7 +48,8 @@ def test_foreign_head_zero_mismatches_in_verilator(foreign_models, tmp_path, cas
     if source == "random":
         args += ["--random", str(N), "--seed", "3"]
     else:
-        x = np.random.default_rng(3).normal(size=(N, fc.FEATURES[name])).astype(np.float32) * 2
+        shape = (N, *fc.INPUT_SHAPES[name])
+        x = np.random.default_rng(3).normal(size=shape).astype(np.float32) * 2
         np.save(tmp_path / "x.npy", x)
         args += ["--inputs", str(tmp_path / "x.npy")]
     assert main(args) == 0
@@ -55,6 +57,21 @@ def test_foreign_head_zero_mismatches_in_verilator(foreign_models, tmp_path, cas
     assert rep["passed"] and rep["images"] == N and rep["mismatching_words"] == 0
     assert rep["inputs"]["source"] == source and rep["inputs"]["count"] == N
     assert rep["ratio_cycles_per_image"] == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.mark.verilator
+def test_floor_average_pool_zero_mismatches_in_verilator(foreign_models, tmp_path):
+    """A lossy average pool (2-bit TruncAvgPool2d made FLOOR: FINN QuantAvgPool, sum >> 2)."""
+    from tests.dataflow.test_foreign_heads import floor_avgpool
+
+    src, _ = foreign_models[("avgpool_lossy", "legacy")]
+    path = floor_avgpool(src, tmp_path / "floor.onnx")
+    df, acc = tmp_path / "df", tmp_path / "acc"
+    assert main(["dataflow", str(path), "--out", str(df)]) == 0
+    assert main(["compile", str(df / "dataflow.onnx"), "--out", str(acc)]) == 0
+    assert main(["verify", str(acc), "--random", str(N), "--jobs", "2", "--quiet"]) == 0
+    rep = json.loads((acc / "verify.json").read_text())
+    assert rep["passed"] and rep["mismatching_words"] == 0 and rep["images"] == N
 
 
 def test_verify_of_a_feature_model_needs_inputs(foreign_models, tmp_path, capsys):

@@ -8,6 +8,8 @@
   Softmax/LogSoftmax/ArgMax/TopK(k=1) (the class is unchanged).
 - :class:`~bitfab.dataflow.transforms.absorb_input_transpose.AbsorbInputTranspose`: a leading
   NCHW -> NHWC Transpose leaves the graph (its ``perm`` recorded; the feeder applies it).
+- :class:`~bitfab.dataflow.transforms.exact_trunc_floor.ExactTruncFloor`: FLOOR rounding on a
+  Trunc (average pool) whose rounding mode cannot change its result.
 - :class:`~bitfab.dataflow.transforms.strip_output_affine.StripOutputAffine`: the constant
   scale/bias after the last HW layer of a values head goes into metadata.
 - :class:`~bitfab.dataflow.transforms.move_flatten_before_threshold.MoveFlattenBeforeSharedThreshold`:
@@ -25,6 +27,7 @@
 from bitfab.dataflow.transforms.absorb_argmax_tail import AbsorbArgmaxTail
 from bitfab.dataflow.transforms.absorb_input_transpose import AbsorbInputTranspose
 from bitfab.dataflow.transforms.apply_folding import ApplyFolding
+from bitfab.dataflow.transforms.exact_trunc_floor import ExactTruncFloor
 from bitfab.dataflow.transforms.minimize_accumulators import MinimizeAccumulators
 from bitfab.dataflow.transforms.move_flatten_before_threshold import (
     MoveFlattenBeforeSharedThreshold,
@@ -40,6 +43,7 @@ __all__ = [
     "AbsorbArgmaxTail",
     "AbsorbInputTranspose",
     "ApplyFolding",
+    "ExactTruncFloor",
     "MinimizeAccumulators",
     "MoveFlattenBeforeSharedThreshold",
     "PrependPixelScale",

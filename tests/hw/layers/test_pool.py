@@ -1,5 +1,5 @@
-"""Pool (FINN Pool, MaxPool) against numpy, and SlidingWindow(depthwise) -> Pool against ONNX
-MaxPool (the pair FINN's InferPool emits)."""
+"""Pool (FINN Pool: MaxPool and QuantAvgPool) against numpy and FINN's execute_node, and
+SlidingWindow(depthwise) -> Pool against ONNX MaxPool (the pair FINN's InferPool emits)."""
 
 import numpy as np
 import pytest
@@ -125,6 +125,9 @@ BASE = dict(
     [
         (dict(PE=3), "PE"),
         (dict(Function="AvgPool"), "Function"),
+        (dict(output_bits=8), "MaxPool: the output data type must be the input's"),
+        (dict(Function="QuantAvgPool", input_kind="bipolar", input_bits=1), "bipolar"),
+        (dict(Function="QuantAvgPool", output_kind="signed", output_bits=4), "mix signed"),
         (dict(KernelSize=[2, 2, 2]), "KernelSize"),
         (dict(input_bits=0), "input_bits"),
     ],
@@ -174,3 +177,55 @@ def test_layers_of_a_finn_cnv_graph(node):
 
     got, expected = run_graph_layer("cnv_w2a2", node)
     assert got == expected
+
+
+#: QuantAvgPool (kind, input bits, output bits): shifts 0 (wide output) and > 0 (narrow)
+AVG_CASES = [("unsigned", 2, 8), ("unsigned", 4, 3), ("signed", 3, 4), ("signed", 4, 8),
+             ("unsigned", 1, 2), ("signed", 2, 2)]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(len(AVG_CASES)))
+def test_quant_avg_pool_random_cases_with_backpressure(seed):
+    """QuantAvgPool against the numpy sum-and-floor-shift (tests/hw/layers/pool_cases.py)."""
+    from tests.hw.layers.pool_cases import case_avgpool
+
+    r = np.random.default_rng(100 + seed)
+    kind, ib, ob = AVG_CASES[seed]
+    pe = int(r.choice([1, 2, 3]))
+    p = dict(
+        Channels=pe * int(r.integers(1, 3)),
+        PE=pe,
+        KernelSize=[int(r.integers(1, 4)), int(r.integers(2, 4))],
+        OutImgDims=[int(r.integers(1, 3)), int(r.integers(1, 3))],
+        input_kind=kind,
+        input_bits=ib,
+        output_bits=ob,
+        BatchSize=int(r.integers(1, 3)),
+    )
+    case = case_avgpool(p, r)
+    run = run_case(case, seed=seed, gap=0.3, stall=0.3)
+    assert run.outputs == case.expected
+
+
+@pytest.mark.parametrize("kind, ib, ob", [("unsigned", 2, 8), ("unsigned", 4, 3), ("signed", 3, 3)])
+def test_finn_quant_avg_pool_node_matches_hardware(kind, ib, ob):
+    """FINN's own Pool.execute_node with Function QuantAvgPool (PE = Channels, as InferPool
+    sets it) on random windows: the hardware's words equal FINN's tensor."""
+    from tests.hw.layers.finn_exec import finn_execute
+    from tests.hw.layers.pool_cases import case_avgpool
+
+    c, kh, kw, oh, ow = 3, 2, 3, 2, 2
+    p = dict(Channels=c, PE=c, KernelSize=[kh, kw], OutImgDims=[oh, ow], input_kind=kind,
+             input_bits=ib, output_bits=ob)  # fmt: skip
+    case = case_avgpool(p, np.random.default_rng(ib * 10 + ob))
+    x = np.array([v for wd in case.inputs["i"] for v in packing.unpack(wd, ib, c, kind)])
+    x = x.reshape(1, oh, ow, kh * kw * c)
+    dt = ("UINT" if kind == "unsigned" else "INT") + "{}"
+    attrs = dict(
+        Channels=c, PE=c, KernelSize=[kh, kw], Function="QuantAvgPool", OutImgDims=[oh, ow],
+        InputDataType=dt.format(ib), OutputDataType=dt.format(ob), BatchSize=1,
+    )  # fmt: skip
+    y = finn_execute("Pool", attrs, x, (1, oh, ow, c), in_dtype=dt.format(ib))
+    run = run_case(case, dut=Pool.from_finn(attrs))
+    assert run.outputs["o"] == words_of(y.astype(int), c, ob, kind)
+    assert run.outputs == case.expected  # and FINN equals the numpy reference
