@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bitfab.cli.common import add_command, add_out, array_flag, read_folding
+from bitfab.cli.common import add_command, add_out, add_own_inputs, array_flag, read_folding
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,24 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=200,
         help="test images simulated in RTL against the golden model (default 200)",
     )
-    p.add_argument(
-        "--inputs",
-        metavar="FILE",
-        default=None,
-        help="verify on these inputs instead of test images: a .npy/.npz float array [N, "
-        "<model input shape>] of values as the QONNX model takes them",
-    )
-    p.add_argument(
-        "--random",
-        type=int,
-        metavar="N",
-        default=None,
-        help="verify on N inputs drawn uniformly from the model's input grid (for models "
-        "whose input is not a 28 x 28 image)",
-    )
-    p.add_argument(
-        "--input-seed", type=int, default=0, help="random generator seed for --random (default 0)"
-    )
+    add_own_inputs(p, "verify on", seed_flag="--input-seed")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
     p.add_argument(
         "--margin",

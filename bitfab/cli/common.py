@@ -100,6 +100,35 @@ def check_out(path: str, kind: str) -> None:
         raise BitfabError(f"--out {path}: {probe} is not writable; choose another --out")
 
 
+def add_own_inputs(p: argparse.ArgumentParser, action: str, seed_flag: str = "--seed") -> None:
+    """``--inputs FILE``, ``--random N`` and the random seed (``seed_flag``, dest
+    ``input_seed``): inputs other than test images, for ``action`` ("verify on", "run")."""
+    p.add_argument(
+        "--inputs",
+        metavar="FILE",
+        default=None,
+        help=f"{action} these inputs instead of test images: a .npy/.npz float array [N, "
+        "<model input shape>] of values as the QONNX model takes them (quantized like the "
+        "model's input quantizer)",
+    )
+    p.add_argument(
+        "--random",
+        type=int,
+        metavar="N",
+        default=None,
+        help=f"{action} N inputs drawn uniformly from the model's input grid (for models whose "
+        "input is not a 28 x 28 image)",
+    )
+    p.add_argument(
+        seed_flag,
+        dest="input_seed",
+        metavar="S",
+        type=int,
+        default=0,
+        help="random generator seed for --random (default 0)",
+    )
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model, --wbits, --abits, --in-bits, --dropout, --config (see bitfab.models.config)."""
     p.add_argument(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bitfab.cli.common import DATASETS, add_command, progress_callback
+from bitfab.cli.common import DATASETS, add_command, add_own_inputs, progress_callback
 from bitfab.errors import BitfabError
 
 
@@ -27,24 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", required=True, help="serial device (e.g. /dev/ttyUSB1, a pty)")
     p.add_argument("--acc", required=True, help="accelerator folder from 'bitfab compile'")
     p.add_argument("--images", type=int, default=None, help="number of test images (default 100)")
-    p.add_argument(
-        "--inputs",
-        metavar="FILE",
-        default=None,
-        help="run these inputs instead of test images (a .npy/.npz float array [N, <model input "
-        "shape>] as the QONNX model takes them); the outputs are checked against the golden model",
-    )
-    p.add_argument(
-        "--random",
-        type=int,
-        metavar="N",
-        default=None,
-        help="run N inputs drawn uniformly from the model's input grid, checked against the "
-        "golden model",
-    )
-    p.add_argument(
-        "--seed", type=int, default=0, help="random generator seed for --random (default 0)"
-    )
+    add_own_inputs(p, "run")
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
     p.add_argument("--window", type=int, default=4, help="requests in flight, 1-8 (default 4)")
     p.add_argument(
@@ -84,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             inputs=args.inputs,
             random=args.random,
-            seed=args.seed,
+            seed=args.input_seed,
         )
     if not args.quiet:
         if "classes" in rep:

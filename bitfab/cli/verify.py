@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bitfab.cli.common import DATASETS, add_command, progress_callback
+from bitfab.cli.common import DATASETS, add_command, add_own_inputs, progress_callback
 from bitfab.errors import BitfabError
 
 BACKENDS = ("verilator", "icarus", "amaranth")
@@ -49,24 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=DATASETS,
         help="test images (default fashion-mnist)",
     )
-    p.add_argument(
-        "--inputs",
-        metavar="FILE",
-        default=None,
-        help="verify on these inputs instead of test images: a .npy/.npz float array [N, "
-        "<model input shape>] of values as the QONNX model takes them (quantized like the "
-        "model's input quantizer); --images N takes the first N",
-    )
-    p.add_argument(
-        "--random",
-        type=int,
-        metavar="N",
-        default=None,
-        help="verify on N inputs drawn uniformly from the model's input grid",
-    )
-    p.add_argument(
-        "--seed", type=int, default=0, help="random generator seed for --random (default 0)"
-    )
+    add_own_inputs(p, "verify on")
     p.add_argument(
         "--gate-level",
         choices=["ice40", "ecp5"],
@@ -119,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
                 inputs=args.inputs,
                 random=args.random,
-                seed=args.seed,
+                seed=args.input_seed,
             )
         else:
             rep = verify(
@@ -133,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                 waves=args.waves,
                 inputs=args.inputs,
                 random=args.random,
-                seed=args.seed,
+                seed=args.input_seed,
                 stage=(lambda text: progress(0, None, label=text)) if progress else None,
             )
     if args.junit:

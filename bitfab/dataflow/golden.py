@@ -42,6 +42,27 @@ def _load(model):  # noqa: ANN001, ANN202 - returns a qonnx ModelWrapper
         raise BitfabError(f"{p}: not a readable ONNX model ({type(e).__name__})") from None
 
 
+def _in_batches(
+    x: np.ndarray,
+    batch: int,
+    run: Callable[[np.ndarray], np.ndarray],
+    progress=None,  # noqa: ANN001
+) -> np.ndarray:
+    """``run`` on ``batch`` rows of ``x`` at a time (the last chunk padded with its last row to
+    the prepared batch size), its outputs ``[rows, values]`` (float64) concatenated, padding
+    dropped; ``progress(k)`` after each chunk of ``k`` real rows."""
+    outs = []
+    for start in range(0, len(x), batch):
+        chunk = x[start : start + batch]
+        k = len(chunk)
+        if k < batch and batch > 1:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - k, axis=0)])
+        outs.append(np.asarray(run(chunk), dtype=np.float64).reshape(len(chunk), -1)[:k])
+        if progress is not None:
+            progress(k)
+    return np.concatenate(outs)
+
+
 def _sanitize(model, names: Sequence[str], ctx: dict) -> None:  # noqa: ANN001
     """qonnx's ``sanitize_quant_values`` (round integer-typed tensors, fail if the rounding error
     exceeds qonnx's execution error threshold), with ``np.max`` in place of its Python ``max``
@@ -160,33 +181,19 @@ class GoldenModel:
                 "this dataflow graph has a values head (its output is the model's values, not "
                 "a class index): compare outputs() instead of classes"
             )
-        x = self.check(images)
-        out = np.empty(len(x), dtype=np.int64)
-        for start in range(0, len(x), batch):
-            chunk = x[start : start + batch]
-            k = len(chunk)
-            if k < batch and batch > 1:  # pad the last chunk to the prepared batch size
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - k, axis=0)])
-            res = self._exec(chunk, full=False)[self.output_name]
-            out[start : start + k] = np.asarray(res).reshape(len(chunk), -1)[:k, 0].astype(np.int64)
-            if progress is not None:
-                progress(k)
-        return out
+        out = self.outputs(images, batch, progress)
+        return out[:, 0].astype(np.int64)
 
-    def outputs(self, inputs: np.ndarray, batch: int = 100) -> np.ndarray:
+    def outputs(
+        self, inputs: np.ndarray, batch: int = 100, progress: ProgressFn | None = None
+    ) -> np.ndarray:
         """The graph output of every input, float64 ``[N, values]`` holding integers (a class
         head: ``[N, 1]`` class indices; a values head: the last layer's integers, before the
         output scale/bias of :meth:`values`)."""
         x = self.check(inputs)
-        out = []
-        for start in range(0, len(x), batch):
-            chunk = x[start : start + batch]
-            k = len(chunk)
-            if k < batch and batch > 1:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - k, axis=0)])
-            res = self._exec(chunk, full=False)[self.output_name]
-            out.append(np.asarray(res, dtype=np.float64).reshape(len(chunk), -1)[:k])
-        return np.concatenate(out)
+        return _in_batches(
+            x, batch, lambda c: self._exec(c, full=False)[self.output_name], progress
+        )
 
     def values(self, inputs: np.ndarray, batch: int = 100) -> np.ndarray:
         """A values head's output in the model's units: ``scale * output + bias`` ``[N, k]``."""
@@ -301,16 +308,12 @@ class QonnxReference:
         from qonnx.core.onnx_exec import execute_onnx
 
         x = np.asarray(x, dtype=np.float32).reshape([-1] + self.input_shape[1:])
-        outs = []
-        for start in range(0, len(x), batch):
-            chunk = x[start : start + batch]
-            k = len(chunk)
-            if k < batch and batch > 1:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - k, axis=0)])
+
+        def run(chunk: np.ndarray) -> np.ndarray:
             model = self._batched_model(len(chunk))
-            res = execute_onnx(model, {self.input_name: chunk})[self.output_name]
-            outs.append(np.asarray(res, dtype=np.float64).reshape(len(chunk), -1)[:k])
-        return np.concatenate(outs)
+            return execute_onnx(model, {self.input_name: chunk})[self.output_name]
+
+        return _in_batches(x, batch, run)
 
     def scores(self, images: np.ndarray, batch: int = 100) -> np.ndarray:
         """The model's output ``[N, values]`` for the hardware's integer inputs (uint8 pixels fed
