@@ -14,7 +14,8 @@ between its ``foreign-heads`` markers is rewritten from all of them.
 
     .venv/bin/python bench/foreign_heads.py --random 1000
     .venv/bin/python bench/foreign_heads.py --models binary,regression --arrays parallel
-    .venv/bin/python bench/foreign_heads.py --models CNV_1W1A,CNV_1W2A,CNV_2W2A --exporters legacy
+    .venv/bin/python bench/foreign_heads.py --models CNV_1W1A,CNV_1W2A,CNV_2W2A,LFC_1W1A \\
+        --exporters legacy --arrays parallel
     .venv/bin/python bench/foreign_heads.py --table-only   # rewrite the docs table from JSON
 """
 
@@ -41,8 +42,9 @@ BEGIN, END = "<!-- foreign-heads:begin -->", "<!-- foreign-heads:end -->"
 PY = sys.executable
 #: brevitas_examples models (pixel input) and their folding targets (cycles per image)
 BNN_PYNQ = {"TFC_1W1A": 2000, "TFC_2W2A": 2000, "SFC_1W1A": 4000}
-#: brevitas_examples CNV variants (3 x 32 x 32 pixel input; not in the default list: slower)
-CNV = {"CNV_1W1A": 20000, "CNV_1W2A": 20000, "CNV_2W2A": 20000}
+#: larger brevitas_examples models, not in the default list (slower): CNV variants (3 x 32 x 32
+#: pixel input) and LFC (784-1024-1024-1024-10); folding targets (cycles per image)
+CNV = {"CNV_1W1A": 20000, "CNV_1W2A": 20000, "CNV_2W2A": 20000, "LFC_1W1A": 8000}
 EXPORTERS = ("legacy", "dynamo")
 
 
@@ -83,7 +85,9 @@ def export(name: str, exporter: str, work: Path) -> Path:
             model.eval()
             export_qonnx(
                 model,
-                input_t=torch.rand(1, 3, 32, 32) if name in CNV else torch.rand(1, 1, 28, 28),
+                input_t=torch.rand(1, 3, 32, 32)
+                if name.startswith("CNV")
+                else torch.rand(1, 1, 28, 28),
                 export_path=str(path),
                 dynamo=exporter == "dynamo",
             )
@@ -189,7 +193,7 @@ def write_doc(results: Path, doc: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     corpus = ["binary", "tabular", "regression", "softmax", "logsoftmax", "argmax", "topk"]
-    corpus += ["perchannel"]
+    corpus += ["perchannel", "avgpool"]
     ap.add_argument("--models", default=",".join(corpus + list(BNN_PYNQ)), help="comma list")
     ap.add_argument("--exporters", default=",".join(EXPORTERS), help="legacy,dynamo")
     ap.add_argument("--arrays", default=",".join(ARRAY_KINDS), help="comma list of PE arrays")
