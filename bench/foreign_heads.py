@@ -94,6 +94,20 @@ def export(name: str, exporter: str, work: Path) -> Path:
         return path
     from examples import foreign_corpus as fc
 
+    if name.endswith("_finnonnx"):  # FINN-ONNX as FINN's examples ship it (converted already)
+        from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.util.cleanup import cleanup_model
+
+        from bitfab.dataflow.transforms import QuantizerInput
+
+        src = export(name.removesuffix("_finnonnx"), exporter, work)
+        m = cleanup_model(ModelWrapper(str(src))).transform(QuantizerInput())
+        m = m.transform(ConvertQONNXtoFINN())
+        for prop in list(m.graph.metadata_props):  # a foreign file carries no bitfab record
+            m.graph.metadata_props.remove(prop)
+        m.save(str(path))
+        return path
     return fc.export(fc.make(name), path, dynamo=exporter == "dynamo")
 
 
@@ -102,6 +116,8 @@ def bench_one(name: str, exporter: str, arr: str, args: argparse.Namespace, work
         "model": f"{name} ({exporter})",
         "source": "brevitas_examples.bnn_pynq (untrained)"
         if name in BNN_PYNQ or name in CNV
+        else "examples/foreign_corpus.py, as FINN-ONNX (MultiThreshold, INT4-annotated input)"
+        if name.endswith("_finnonnx")
         else "examples/foreign_corpus.py (plain Brevitas)",
         "array": arr,
         "images": args.random,
@@ -193,7 +209,7 @@ def write_doc(results: Path, doc: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     corpus = ["binary", "tabular", "regression", "softmax", "logsoftmax", "argmax", "topk"]
-    corpus += ["perchannel", "avgpool"]
+    corpus += ["perchannel", "avgpool", "regression_finnonnx"]
     ap.add_argument("--models", default=",".join(corpus + list(BNN_PYNQ)), help="comma list")
     ap.add_argument("--exporters", default=",".join(EXPORTERS), help="legacy,dynamo")
     ap.add_argument("--arrays", default=",".join(ARRAY_KINDS), help="comma list of PE arrays")
