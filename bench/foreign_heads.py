@@ -209,7 +209,7 @@ def write_doc(results: Path, doc: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     corpus = ["binary", "tabular", "regression", "softmax", "logsoftmax", "argmax", "topk"]
-    corpus += ["perchannel", "avgpool", "regression_finnonnx"]
+    corpus += ["perchannel", "avgpool", "strided", "regression_finnonnx"]
     ap.add_argument("--models", default=",".join(corpus + list(BNN_PYNQ)), help="comma list")
     ap.add_argument("--exporters", default=",".join(EXPORTERS), help="legacy,dynamo")
     ap.add_argument("--arrays", default=",".join(ARRAY_KINDS), help="comma list of PE arrays")

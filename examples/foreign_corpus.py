@@ -12,12 +12,14 @@ feature-vector inputs) of every head shape the dataflow stage must keep honest:
 - ``argmax``: ``tabular`` ending in ``argmax`` (the graph output is the class index);
 - ``topk``: ``tabular`` ending in ``topk(k=1).indices``;
 - ``perchannel``: ``tabular`` with per-output-channel weight scales on the hidden layer;
-- ``avgpool``: a 1 x 8 x 8 CNN with Brevitas' ``TruncAvgPool2d`` (8 output bits: exact).
+- ``avgpool``: a 1 x 8 x 8 CNN with Brevitas' ``TruncAvgPool2d`` (8 output bits: exact);
+- ``strided`` / ``depthwise``: a 1 x 8 x 8 CNN whose second conv has stride 2 / groups = channels.
 
 and, for the refusals (:data:`REFUSED`): ``residual`` (a skip connection: an Add of two
 activations), ``concat`` (a Concat of two activations), ``avgpool_lossy`` (``avgpool`` with a
 2-bit TruncAvgPool2d output: its rounding drops bits), ``perchannel_last`` (per-channel weight scales on the classifier:
-per-logit scales no integer argmax absorbs).
+per-logit scales no integer argmax absorbs), ``depthwise`` (a grouped convolution: FINN's
+VectorVectorActivation, not built).
 
 Weights are random (seeded); BatchNorm statistics and the activation scales are calibrated by
 forward passes in training mode on random inputs, so every layer's outputs spread over its
@@ -58,9 +60,11 @@ REFUSED = {
     "concat": "Concat of activations .*not supported",
     "avgpool_lossy": "truncates an average pool with rounding",
     "perchannel_last": r"per-channel scale/bias after the last layer .*--head values",
+    "depthwise": r"grouped \(depthwise\) convolution, groups=4",
 }
 INPUT_SHAPES = {**{k: (v,) for k, v in FEATURES.items()}, "residual": (12,), "concat": (12,), "perchannel_last": (12,),
-                "avgpool": (1, 8, 8), "avgpool_lossy": (1, 8, 8)}  # fmt: skip
+                "avgpool": (1, 8, 8), "avgpool_lossy": (1, 8, 8), "strided": (1, 8, 8),
+                "depthwise": (1, 8, 8)}  # fmt: skip
 
 
 class BinaryClassifier(nn.Module):
@@ -142,6 +146,31 @@ class SkipMLP(nn.Module):
         return self.fc3(torch.cat([h, h2], dim=1) if self.join == "concat" else h + h2)
 
 
+class ConvCNN(nn.Module):
+    """1 x 8 x 8 image -> conv 3x3 (4 ch) -> [stride-2 conv 3x3 (``"strided"``) or depthwise
+    conv 3x3, groups = 4 (``"depthwise"``)] -> 3 logits; W2A2, 4-bit input."""
+
+    def __init__(self, kind: str = "strided") -> None:
+        super().__init__()
+        self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=4)
+        self.conv1 = qnn.QuantConv2d(1, 4, 3, bias=False, weight_bit_width=2)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.act1 = qnn.QuantReLU(bit_width=2)
+        if kind == "strided":
+            self.conv2 = qnn.QuantConv2d(4, 8, 3, stride=2, bias=False, weight_bit_width=2)
+            c2, side = 8, 2  # 6x6 -> 2x2
+        else:
+            self.conv2 = qnn.QuantConv2d(4, 4, 3, groups=4, bias=False, weight_bit_width=2)
+            c2, side = 4, 4  # 6x6 -> 4x4
+        self.bn2 = nn.BatchNorm2d(c2)
+        self.act2 = qnn.QuantReLU(bit_width=2)
+        self.fc1 = qnn.QuantLinear(c2 * side * side, 3, bias=False, weight_bit_width=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act1(self.bn1(self.conv1(self.inp(x))))
+        return self.fc1(self.act2(self.bn2(self.conv2(x))).flatten(1))
+
+
 class AvgPoolCNN(nn.Module):
     """1 x 8 x 8 image -> conv 3x3 (4 ch, W2A2) -> TruncAvgPool2d(2) -> 3 logits.
 
@@ -191,6 +220,8 @@ def make(name: str, seed: int = 0) -> nn.Module:
         model = Regressor()
     elif name in ("residual", "concat"):
         model = SkipMLP("add" if name == "residual" else "concat")
+    elif name in ("strided", "depthwise"):
+        model = ConvCNN(name)
     elif name in ("avgpool", "avgpool_lossy"):
         model = AvgPoolCNN(8 if name == "avgpool" else 2)
     elif name == "perchannel":
@@ -212,7 +243,8 @@ def export(model: nn.Module, path: str | Path, dynamo: bool = False) -> Path:
     from brevitas.export import export_qonnx
 
     path = Path(path)
-    shape = (1, 8, 8) if isinstance(model, AvgPoolCNN) else (model.fc1.in_features,)
+    image = isinstance(model, (AvgPoolCNN, ConvCNN))
+    shape = (1, 8, 8) if image else (model.fc1.in_features,)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         x = torch.randn(1, *shape)

@@ -218,6 +218,13 @@ def _qonnx_to_finn(m: ModelWrapper, opts: dict) -> ModelWrapper:
     mode = choose_input(list(m.get_tensor_shape(inp)), opts["input"])
     opts["input_mode"] = mode
     for n in m.graph.node:
+        group = get_by_name(n.attribute, "group") if n.op_type == "Conv" else None
+        if group is not None and group.i > 1:
+            raise BitfabError(
+                f"node {n.name} is a grouped (depthwise) convolution, groups={group.i}; FINN "
+                "makes it a VectorVectorActivation, which bitfab's hardware does not build yet: "
+                "use groups=1"
+            )
         rm = get_by_name(n.attribute, "rounding_mode") if n.op_type == "Trunc" else None
         if rm is not None and rm.s.decode().upper() != "FLOOR":
             raise BitfabError(

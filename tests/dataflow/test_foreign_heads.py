@@ -221,3 +221,14 @@ def test_average_pools_convert_and_agree_with_qonnx(foreign_models, tmp_path, va
     gm = GoldenModel(df)
     x = random_inputs(gm.input_rec, N, seed=6)
     assert check_agreement(path, df, x, batch=100).agree
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_strided_convolution_converts_and_agrees_with_qonnx(foreign_models, exporter):
+    """A stride-2 3x3 convolution (FINN's sliding window with Stride 2) on a 1 x 8 x 8 image."""
+    path, _ = foreign_models[("strided", exporter)]
+    df, rep = make_dataflow(path)
+    swgs = [ly for ly in rep["layers"] if ly["op_type"] == "ConvolutionInputGenerator"]
+    assert [s["Stride"] for s in swgs] == [[1, 1], [2, 2]]
+    gm = GoldenModel(df)
+    assert check_agreement(path, df, random_inputs(gm.input_rec, N, seed=2), batch=100).agree

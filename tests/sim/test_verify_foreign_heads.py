@@ -21,6 +21,7 @@ CASES = {
     "regression-bitserial-file": ("regression", "dynamo", "bitserial", "file"),
     "argmax-bitfusion-random": ("argmax", "dynamo", "bitfusion", "random"),
     "avgpool-bitserial-random": ("avgpool", "legacy", "bitserial", "random"),
+    "strided-bitfusion-random": ("strided", "dynamo", "bitfusion", "random"),
 }
 
 
