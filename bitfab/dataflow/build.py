@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
@@ -78,17 +78,28 @@ def make_dataflow(
     (:func:`bitfab.dataflow.golden.self_check`; 0 skips it).
     """
     src = str(model_path)
-    opts = {"input_mode": input_mode, "head": head}
     if check < 0:
         raise BitfabError(f"--check {check}: must be 0 or more")
-    if not progress:
+    with contextlib.ExitStack() as stack:
+        step = _progress_steps(stack, len(STAGES) + 3) if progress else (lambda i, label: None)
+        step(0, "load")
         qonnx = load_qonnx(model_path)
-        model = to_dataflow(copy.deepcopy(qonnx), src, **opts)
+        model = to_dataflow(
+            qonnx, src, lambda i, label: step(i + 1, label), input_mode=input_mode, head=head
+        )
+        step(len(STAGES) + 1, "folding")
         plan, how = choose_plan(model, target_cycles, lut_budget, folding)
         model = model.transform(ApplyFolding(plan.fold))
-        checked = self_check(qonnx, model, src, check) if checkable(qonnx, check) else None
-        return model, dataflow_report(model, plan, src, how, checked)
+        checked = None
+        if checkable(qonnx, check):
+            step(len(STAGES) + 2, f"check on {check} random inputs")
+            checked = self_check(qonnx, model, src, check)
+        step(len(STAGES) + 3, "done")
+    return model, dataflow_report(model, plan, src, how, checked)
 
+
+def _progress_steps(stack: contextlib.ExitStack, total: int) -> Callable[[int, str], None]:
+    """A transient rich progress bar (entered on ``stack``); returns ``step(done, label)``."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -97,26 +108,9 @@ def make_dataflow(
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("load", total=len(STAGES) + 3)
-        qonnx = load_qonnx(model_path)
-        bar.advance(task)
-
-        def on_stage(i: int, label: str) -> None:
-            bar.update(task, description=label, completed=i + 1)
-
-        model = to_dataflow(copy.deepcopy(qonnx), src, on_stage, **opts)
-        bar.update(task, description="folding", completed=len(STAGES) + 1)
-        plan, how = choose_plan(model, target_cycles, lut_budget, folding)
-        model = model.transform(ApplyFolding(plan.fold))
-        checked = None
-        if checkable(qonnx, check):
-            bar.update(
-                task, description=f"check on {check} random inputs", completed=len(STAGES) + 2
-            )
-            checked = self_check(qonnx, model, src, check)
-        bar.update(task, completed=len(STAGES) + 3)
-    return model, dataflow_report(model, plan, src, how, checked)
+    bar = stack.enter_context(Progress(*columns, transient=True))
+    task = bar.add_task("load", total=total)
+    return lambda done, label: bar.update(task, description=label, completed=done)
 
 
 def build_dataflow(

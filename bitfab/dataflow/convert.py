@@ -10,8 +10,8 @@ activation thresholds of the layer after it):
    (graph input = raw UINT8 pixels, then ``Mul(1/255)``); any other model gets
    :class:`QuantizerInput` (graph input = the integer codes of its own input quantizer). A
    trailing Softmax/LogSoftmax/ArgMax/TopK(k=1) is absorbed (:class:`AbsorbArgmaxTail`). A class
-   head (more than one output, or an ArgMax/TopK tail) gets ``InsertTopK(k=1)`` (the graph
-   returns the class index); a values head (one output, or ``head="values"``) keeps the last
+   head (raw logits, or an absorbed tail) gets ``InsertTopK(k=1)`` (the graph returns the class
+   index); a values head (one output or a quantized output, or ``head="values"``) keeps the last
    layer's integers, its trailing scale/bias stripped into metadata (:class:`StripOutputAffine`);
 3. tidy-up: InferShapes, FoldConstants, GiveUniqueNodeNames, GiveReadableTensorNames,
    InferDataTypes, RemoveStaticGraphInputs;
@@ -39,6 +39,7 @@ reported as a :class:`BitfabError` naming it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -46,6 +47,7 @@ import warnings
 from collections.abc import Callable
 
 import finn.transformation.streamline.absorb as absorb  # noqa: E402
+import numpy as np  # noqa: E402
 from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (  # noqa: E402
     InferBinaryMatrixVectorActivation,
 )
@@ -84,7 +86,7 @@ from qonnx.util.basic import get_by_name  # noqa: E402
 from qonnx.util.cleanup import cleanup_model  # noqa: E402
 
 from bitfab.dataflow.folding import HW_OP_TYPES  # noqa: E402
-from bitfab.dataflow.inputs import HEAD_META, INPUT_META, TAIL_META  # noqa: E402
+from bitfab.dataflow.inputs import AFFINE_META, HEAD_META, INPUT_META, TAIL_META  # noqa: E402
 from bitfab.dataflow.layers import is_hw_node  # noqa: E402
 from bitfab.dataflow.load import model_format  # noqa: E402
 from bitfab.dataflow.transforms import (  # noqa: E402
@@ -104,17 +106,11 @@ from bitfab.errors import BitfabError  # noqa: E402
 
 #: input modes: ``auto`` (pixels for an image-shaped input, else codes), ``pixels``, ``codes``
 INPUT_MODES = ("auto", "pixels", "codes")
-#: head modes: ``auto`` (class for more than one output or an ArgMax/TopK tail, else values)
+#: head modes: ``auto`` (:func:`choose_head`: class for raw logits or an absorbed tail, values for
+#: one output or a quantized output)
 HEAD_MODES = ("auto", "class", "values")
 #: ops between a quantizer and the graph output that keep its values quantized
 QUANT_LAYOUT_OPS = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze", "Transpose")
-
-
-def _elements(shape) -> int:  # noqa: ANN001
-    n = 1
-    for d in shape[1:]:
-        n *= int(d)
-    return n
 
 
 def choose_input(shape: list[int], mode: str = "auto") -> str:
@@ -182,7 +178,7 @@ def choose_head(
     answer 0 for every input."""
     if mode not in HEAD_MODES:
         raise BitfabError(f"--head {mode!r}: expected one of {', '.join(HEAD_MODES)}")
-    n = _elements(out_shape)
+    n = int(np.prod(out_shape[1:]))
     forced = bool(tail)  # Softmax & co. were absorbed for the argmax: only a class head is exact
     if mode == "values" and forced:
         what = "a class index" if any(op in CLASS_TAILS for op in tail) else "probabilities"
@@ -202,14 +198,14 @@ def choose_head(
 
 #: metadata keys bitfab writes (cleared when a model enters the conversion: a file that went
 #: through bitfab before must not carry stale records into a new conversion)
-BITFAB_META = (INPUT_META, HEAD_META, TAIL_META, "bitfab_output_affine")
+BITFAB_META = (INPUT_META, HEAD_META, TAIL_META, AFFINE_META)
 
 
 def _qonnx_to_finn(m: ModelWrapper, opts: dict) -> ModelWrapper:
-    fmt = opts["format"] = model_format(m.graph)
+    fmt = model_format(m.graph)
+    m = cleanup_model(m)  # a copy: the caller's model is left as it is
     for p in [p for p in m.graph.metadata_props if p.key in BITFAB_META]:
         m.graph.metadata_props.remove(p)
-    m = cleanup_model(m)
     m = m.transform(ExactTruncFloor())
     m = m.transform(AbsorbArgmaxTail())
     m = m.transform(AbsorbArgmaxTail())  # Softmax before an ArgMax
@@ -441,6 +437,7 @@ def to_dataflow(
 
 def _from_hw(model: ModelWrapper, source: str, opts: dict) -> ModelWrapper:
     """A graph that is already HW layers (e.g. a dataflow.onnx) enters at the folding stage."""
+    model = copy.deepcopy(model)  # the records are added to a copy
     if not model.get_metadata_prop(INPUT_META):
         inp = model.graph.input[0].name
         if model.get_tensor_datatype(inp).name == "UINT8":

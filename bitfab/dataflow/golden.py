@@ -267,11 +267,12 @@ class QonnxReference:
         from qonnx.core.modelwrapper import ModelWrapper
         from qonnx.util.cleanup import cleanup_model
 
+        from bitfab.dataflow.inputs import pixel_record
         from bitfab.dataflow.load import load_qonnx
 
         if isinstance(qonnx_model, ModelWrapper):
             self.path = "model"
-            self.model = cleanup_model(copy.deepcopy(qonnx_model))
+            self.model = cleanup_model(qonnx_model)  # transforms a copy
         else:
             self.path = str(qonnx_model)
             self.model = cleanup_model(load_qonnx(qonnx_model))
@@ -282,13 +283,7 @@ class QonnxReference:
         self.input_name = self.model.graph.input[0].name
         self.output_name = self.model.graph.output[0].name
         self.input_shape = list(self.model.get_tensor_shape(self.input_name))
-        self.input_rec = input_rec or {
-            "encoding": "pixels",
-            "dtype": "UINT8",
-            "min": 0,
-            "max": 255,
-            "shape": self.input_shape,
-        }
+        self.input_rec = input_rec or pixel_record(self.input_shape)
         self._batched: dict[int, object] = {}
 
     def _batched_model(self, n: int):  # noqa: ANN202
@@ -506,13 +501,11 @@ def self_check(
     record kept in ``dataflow.json``."""
     from bitfab.dataflow.inputs import input_record, random_inputs
 
-    gm = dataflow_model if isinstance(dataflow_model, GoldenModel) else GoldenModel(dataflow_model)
-    rec = input_record(gm.model)
-    x = random_inputs(rec, n, seed)
+    x = random_inputs(input_record(_load(dataflow_model)), n, seed)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # qonnx's rounding notes on annotated tensors
-            rep = check_agreement(qonnx_model, gm.model, x, batch=n)
+            rep = check_agreement(qonnx_model, dataflow_model, x, batch=n)
     except BitfabError as e:
         raise BitfabError(f"{source}: self-check: {e}") from None
     except Exception as e:  # qonnx execution of a graph it cannot run

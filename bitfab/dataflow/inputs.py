@@ -36,6 +36,18 @@ def _dtype_range(name: str) -> tuple[int, int]:
     return int(dt.min()), int(dt.max())
 
 
+def pixel_record(shape: list[int], scale: float = 1 / 255) -> dict:
+    """The input record of a pixel graph: raw UINT8 pixels, the model's input = pixel * scale."""
+    return {
+        "encoding": "pixels",
+        "dtype": "UINT8",
+        "min": 0,
+        "max": 255,
+        "scale": scale,
+        "shape": list(shape),
+    }
+
+
 def input_record(model) -> dict:  # noqa: ANN001 - qonnx ModelWrapper
     """The ``bitfab_input`` record of a dataflow graph (encoding, dtype, min, max, scale, shape).
 
@@ -51,7 +63,7 @@ def input_record(model) -> dict:  # noqa: ANN001 - qonnx ModelWrapper
                 f"the dataflow graph's input is {dtype} but it has no bitfab_input record; "
                 "re-run 'bitfab dataflow' on the QONNX model"
             )
-        rec = {"encoding": "pixels", "dtype": "UINT8", "min": 0, "max": 255, "scale": 1 / 255}
+        rec = pixel_record(model.get_tensor_shape(inp))
     rec.setdefault("shape", list(model.get_tensor_shape(inp)))
     if rec.get("perm"):
         rec["graph_shape"] = list(model.get_tensor_shape(inp))

@@ -336,10 +336,9 @@ def _verify_images(acc_dir: Path, cfg: BuildConfig, dataset: str, out: Path, on_
     from bitfab.sim.verify import verify
 
     own = cfg.verify_inputs is not None or cfg.verify_random is not None
-    images = None if cfg.verify_inputs is not None else cfg.verify_images
     rep = verify(
         acc_dir,
-        images,
+        None if cfg.verify_inputs is not None else cfg.verify_images,
         "verilator",
         dataset=dataset,
         progress=on_images,
@@ -348,16 +347,15 @@ def _verify_images(acc_dir: Path, cfg: BuildConfig, dataset: str, out: Path, on_
         random=cfg.verify_random,
         seed=cfg.verify_seed,
     )
-    images = rep["images"]
+    n = rep["images"]
     bad = rep.get("mismatching_words")
     if not rep["passed"] or (bad or 0) > 0:
         first = rep.get("first_mismatch") or {}
         raise BitfabError(
             f"RTL verification failed: {bad if bad is not None else 'some'} output words differ "
-            f"from the golden model on {images} images (first: image {first.get('image')}, "
+            f"from the golden model on {n} inputs (first: input {first.get('image')}, "
             f"{first.get('detail') or first.get('message')}); this is a bitfab bug, please report it"
         )
-    n = rep["images"]
     acc = None
     golden = GoldenModel(acc_dir / "dataflow.onnx")
     if not own and golden.head == "class":  # labelled test images: the golden accuracy on them

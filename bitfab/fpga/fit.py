@@ -344,8 +344,6 @@ def fit_plan(
     better), or at one cycle per image. ``folding`` (``{"LAYER": {"PE": p, "SIMD": s}}``, as
     ``bitfab dataflow --folding``) skips the search: that folding, checked the same way.
     """
-    import copy
-
     from bitfab.dataflow.build import checkable, choose_plan
     from bitfab.dataflow.convert import to_dataflow
     from bitfab.dataflow.golden import SELF_CHECK_INPUTS, self_check
@@ -354,7 +352,7 @@ def fit_plan(
     from bitfab.dataflow.transforms import ApplyFolding
 
     qonnx = load_qonnx(model_path)
-    base = to_dataflow(copy.deepcopy(qonnx), str(model_path))
+    base = to_dataflow(qonnx, str(model_path))
     budget = lut_budget(target, margin)
     if budget < 1:
         raise BitfabError(

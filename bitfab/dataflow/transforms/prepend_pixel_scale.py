@@ -10,7 +10,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 
-from bitfab.dataflow.inputs import INPUT_META
+from bitfab.dataflow.inputs import INPUT_META, pixel_record
 
 #: Name of the new graph input (raw pixels, FINN data type UINT8, values 0..255).
 PIXEL_INPUT = "pixels"
@@ -49,13 +49,6 @@ class PrependPixelScale(Transformation):
         graph.input.insert(0, new_in)
         graph.node.insert(0, mul)
         model.set_tensor_datatype(PIXEL_INPUT, DataType["UINT8"])
-        rec = {
-            "encoding": "pixels",
-            "dtype": "UINT8",
-            "min": 0,
-            "max": 255,
-            "scale": self.scale,
-            "shape": list(shape),
-        }
+        rec = pixel_record(shape, self.scale)
         model.set_metadata_prop(INPUT_META, json.dumps(rec))
         return model, False
