@@ -25,6 +25,7 @@ from bitfab.hw.elaboratable import unused_ok
 from bitfab.hw.fifo_sizing import fifo_depths as fifo_depths_for
 from bitfab.hw.layers.stream_fifo import StreamFIFO
 from bitfab.hw.perf import model_perf
+from bitfab.hw.spram import SPRAM_WIDTH
 
 
 class Accelerator(wiring.Component):
@@ -42,10 +43,13 @@ class Accelerator(wiring.Component):
         graph: CompiledGraph,
         fifo_depths: Sequence[int] | None = None,
         array_options: dict | None = None,
+        spram_model: str = "ice40",
     ) -> None:
         self.graph = graph
         n = len(graph.layers)
-        self.units = [spec.build(array_options) for spec in graph.layers]
+        self.units = [spec.build(array_options, spram_model) for spec in graph.layers]
+        #: units whose weights are loaded at run time (SPRAM), in load order
+        self.loaded_units = [u for u in self.units if "wload" in u.signature.members]
         #: the FIFO sizing analysis (also when explicit depths are given: its rules are recorded)
         self.fifo_choices = fifo_depths_for(graph.layers, self.units)
         if fifo_depths is None:
@@ -63,15 +67,37 @@ class Accelerator(wiring.Component):
         ]
         for sub in [*self.units, *(f for f in self.fifos if f is not None)]:
             unused_ok(sub)  # elaborated with the accelerator (or not at all)
-        super().__init__(
-            {
-                "i": In(stream.Signature(unsigned(graph.input_fmt.width))),
-                "o": Out(stream.Signature(unsigned(graph.output_fmt.width))),
-            }
-        )
+        ports = {
+            "i": In(stream.Signature(unsigned(graph.input_fmt.width))),
+            "o": Out(stream.Signature(unsigned(graph.output_fmt.width))),
+        }
+        if self.loaded_units:
+            ports.update(
+                wload=In(stream.Signature(unsigned(SPRAM_WIDTH))), loaded=Out(1), reload=In(1)
+            )
+        super().__init__(ports)
+
+    def weight_load_words(self) -> list[int]:
+        """The 16-bit words of ``wload``: each SPRAM unit's load words, in unit order."""
+        return [w for u in self.loaded_units for w in u.weight_load_words()]
 
     def elaborate(self, platform):
         m = Module()
+        if self.loaded_units:
+            # the load stream fills the units one after the other: the first not yet loaded
+            # takes the words; `loaded` when all are
+            before = 1
+            ready = 0
+            for u in self.loaded_units:
+                sel = before & ~u.loaded
+                m.d.comb += [
+                    u.wload.payload.eq(self.wload.payload),
+                    u.wload.valid.eq(self.wload.valid & sel),
+                    u.reload.eq(self.reload),
+                ]
+                ready = ready | (sel & u.wload.ready)
+                before = before & u.loaded
+            m.d.comb += [self.wload.ready.eq(ready), self.loaded.eq(before)]
         prev = self.i
         first = True
         for k, (spec, unit) in enumerate(zip(self.graph.layers, self.units, strict=True)):
@@ -171,6 +197,7 @@ def compile_accelerator(
     out_dir,  # noqa: ANN001
     array: str = "parallel",
     config=None,  # noqa: ANN001 - TOML path or None
+    weight_stores: dict | None = None,
 ) -> dict:
     """``bitfab compile``: write ``out_dir/accelerator.v`` (one Verilog file, module
     ``accelerator``, memories initialised inside it), ``out_dir/accelerator.json`` and a copy
@@ -188,24 +215,41 @@ def compile_accelerator(
         default, per_layer = load_array_config(config)
         if default is not None:
             array = default
-    graph = compile_graph(dataflow, array, per_layer)
+    graph = compile_graph(dataflow, array, per_layer, weight_stores)
     acc = Accelerator(graph)
     report = accelerator_report(acc)
     report["per_layer_arrays"] = {ly.name: ly.array for ly in graph.layers if ly.array}
+    report["weight_stores"] = {ly.name: ly.weight_store for ly in graph.layers if ly.array}
     text = verilog_text(acc, TOP)
     with staged_output(out_dir) as tmp:
         (tmp / "accelerator.v").write_text(text)
+        if acc.loaded_units:
+            from bitfab.hw import weight_image
+
+            (tmp / WEIGHTS_FILE).write_bytes(weight_image.image_bytes(acc))
+            report["weight_image"] = {
+                "file": WEIGHTS_FILE,
+                "bytes": weight_image.image_size(acc),
+                "design_id": f"{weight_image.design_id(acc):08x}",
+                "layout": [list(x) for x in weight_image.layout(acc)],
+                "flash_offset": weight_image.FLASH_OFFSET,
+            }
         shutil.copyfile(Path(dataflow), tmp / "dataflow.onnx")
         report["source"] = str(dataflow)
         (tmp / "accelerator.json").write_text(json.dumps(report, indent=2) + "\n")
     for stale in STALE_AFTER_COMPILE:  # results of the design this one replaces
-        (Path(out_dir) / stale).unlink(missing_ok=True)
+        if not (stale == WEIGHTS_FILE and acc.loaded_units):
+            (Path(out_dir) / stale).unlink(missing_ok=True)
     return report
 
 
 #: files other commands write into an accelerator folder about the design in it (removed when
 #: ``bitfab compile`` writes a new design there, so none describes another design)
-STALE_AFTER_COMPILE = ("verify.json", "gate_level.json")
+STALE_AFTER_COMPILE = ("verify.json", "gate_level.json", "weights.bin")
+
+#: the weight image of an accelerator with SPRAM weights (bitfab.hw.weight_image), beside
+#: accelerator.v
+WEIGHTS_FILE = "weights.bin"
 
 
 def load_accelerator(out_dir) -> tuple[Accelerator, dict]:  # noqa: ANN001
@@ -244,7 +288,10 @@ def load_accelerator(out_dir) -> tuple[Accelerator, dict]:  # noqa: ANN001
             f"corrupt or from another tool, {redo}"
         )
     default = next(iter(arrays.values()), "parallel")
-    graph = compile_graph(d / "dataflow.onnx", default, arrays)
+    stores = report.get("weight_stores", {})
+    if not isinstance(stores, dict):
+        raise BitfabError(f"{meta}: 'weight_stores' is not a table; the file is corrupt, {redo}")
+    graph = compile_graph(d / "dataflow.onnx", default, arrays, stores)
     try:
         acc = Accelerator(graph, [f["depth"] for f in fifos])
     except (ValueError, IndexError) as e:

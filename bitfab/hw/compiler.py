@@ -86,15 +86,22 @@ class LayerSpec:
     fmt_out: StreamFormat | None = None
     inserted: bool = False
     golden_name: str | None = None  # golden tensor key of this layer's output (None: inserted)
+    #: MVAU weight memory: "rom" (initialised) or "spram" (loaded at run time; memory planner)
+    weight_store: str = "rom"
 
-    def build(self, array_options: dict | None = None):
+    def build(self, array_options: dict | None = None, spram_model: str = "ice40"):
         """The Amaranth component of this layer (``from_finn`` of its class)."""
         mod, cls = COMPONENTS[self.op_type]
         klass = getattr(importlib.import_module(mod), cls)
         try:
             if self.op_type == "MVAU":
                 unit = klass.from_finn(
-                    self.attrs, *self.inits, array=self.array, array_options=array_options
+                    self.attrs,
+                    *self.inits,
+                    array=self.array,
+                    array_options=array_options,
+                    weight_store=self.weight_store,
+                    spram_model=spram_model,
                 )
             else:
                 unit = klass.from_finn(self.attrs, *self.inits)
@@ -210,12 +217,17 @@ def compile_graph(
     dataflow,  # noqa: ANN001 - path or qonnx ModelWrapper
     array: str = "parallel",
     per_layer: Mapping[str, str] | None = None,
+    weight_stores: Mapping[str, str] | None = None,
 ) -> CompiledGraph:
     """Layer list of the accelerator for ``dataflow`` (path to ``dataflow.onnx`` or a qonnx
     ``ModelWrapper``). ``array`` is the PE array kind of every MVAU unless ``per_layer`` names
-    the layer. Width converters are inserted between layers whose words differ; each layer
+    the layer. ``weight_stores``: ``{MVAU name: "rom" | "spram"}`` (default: the memory plan in
+    the graph's ``bitfab_memory_plan`` metadata, :data:`MEMORY_PLAN_META`, else all ``rom``).
+    Width converters are inserted between layers whose words differ; each layer
     is elaborated once here to check that the hardware can realise its folding."""
     model = _load_model(dataflow)
+    if weight_stores is None:
+        weight_stores = memory_plan_of(model)
     g = model.graph
     nodes = list(g.node)
     default = array_kind(array)
@@ -298,6 +310,8 @@ def compile_graph(
             fout,
             golden_name=n.name,
         )
+        if op == "MVAU":
+            spec.weight_store = weight_stores.get(n.name, "rom")
         if prev_out is not None:
             if (prev_out.kind, prev_out.bits) != (fin.kind, fin.bits):
                 raise BitfabError(
@@ -318,10 +332,39 @@ def compile_graph(
                 specs.append(_dwc(specs[-1].name, prev_out, fin))
         specs.append(spec)
         prev_out = fout
+    unknown = set(weight_stores) - {s.name for s in specs if s.op_type == "MVAU"}
+    if unknown:
+        raise BitfabError(
+            f"memory plan names {', '.join(sorted(unknown))}, which is not an MVAU of the graph"
+        )
     for s in specs:  # construction-time checks of every folding, named by layer
         s.build()
     out_meaning = "class index" if ordered[-1].op_type == "LabelSelect" else "vector"
     return CompiledGraph(str(dataflow), specs, specs[0].fmt_in, specs[-1].fmt_out, out_meaning)
+
+
+#: metadata key of the memory plan in a dataflow graph: JSON ``{MVAU name: "spram"}``, written
+#: by the board fit (:mod:`bitfab.fpga.memory_plan`) for the weights it puts in SPRAM
+MEMORY_PLAN_META = "bitfab_memory_plan"
+
+
+def memory_plan_of(model) -> dict[str, str]:  # noqa: ANN001 - qonnx ModelWrapper
+    """The weight stores recorded in ``model``'s metadata (empty: every weight memory a ROM)."""
+    import json
+
+    for p in model.model.metadata_props:
+        if p.key == MEMORY_PLAN_META:
+            try:
+                plan = json.loads(p.value)
+            except ValueError:
+                plan = None
+            if not isinstance(plan, dict) or not all(v in ("rom", "spram") for v in plan.values()):
+                raise BitfabError(
+                    f"dataflow graph: metadata {MEMORY_PLAN_META} is not a memory plan "
+                    f"({p.value[:60]!r}); rerun 'bitfab build' or 'bitfab dataflow'"
+                )
+            return {str(k): str(v) for k, v in plan.items()}
+    return {}
 
 
 def _whole_pixels(src: StreamFormat, dst: StreamFormat) -> bool:

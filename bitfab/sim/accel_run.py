@@ -78,6 +78,7 @@ class ChunkRunner:
         cache_dir: str | None = None,
         engine: str = "native",
         waves: bool = False,
+        plusargs: Sequence[str] = (),
     ) -> None:
         """``waves``: build with signal tracing (cocotb engine; Verilator writes ``dump.vcd``,
         Icarus ``bitfab_tb.fst`` into the run folder given to :meth:`run_chunk`)."""
@@ -85,6 +86,8 @@ class ChunkRunner:
             raise ValueError(f"engine must be 'native' or 'cocotb', got {engine!r}")
         self.design = design
         self.backend = backend
+        #: extra plusargs of every run (e.g. the flash image of a booted design)
+        self.plusargs = list(plusargs)
         self.native = backend == "verilator" and engine == "native" and not waves
         ins = [s for s, sp in design.ports.streams.items() if sp.direction == "in"]
         outs = [s for s, sp in design.ports.streams.items() if sp.direction == "out"]
@@ -143,6 +146,7 @@ class ChunkRunner:
                     f"+bitfab_thr_{s}={round(float(p) * 65536)}",
                     f"+bitfab_seed_{s}={rng.getrandbits(31) | 1}",
                 ]
+            args += self.plusargs
             params["expected_files"] = {self.s_out: files[self.s_out]}
             (run_dir / "params.json").write_text(json.dumps(params))
             return args

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -229,6 +230,21 @@ def localise(acc, dataflow: Path, image: np.ndarray, verilog: Path | None = None
 # --------------------------------------------------------------------------------------------
 
 
+def weight_image_of(acc_dir: Path, flash_image: str | os.PathLike[str] | None) -> bytes:
+    """The weight image to put in the simulated flash: ``flash_image`` or the accelerator's
+    ``weights.bin``."""
+    from bitfab.hw.accelerator import WEIGHTS_FILE
+
+    path = Path(flash_image) if flash_image is not None else Path(acc_dir) / WEIGHTS_FILE
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise BitfabError(
+            f"{path}: weight image not readable ({e.strerror}); the accelerator keeps its "
+            "weights in SPRAM, rerun 'bitfab compile' to write weights.bin"
+        ) from None
+
+
 def image_chunks(n: int, size: int) -> list[tuple[int, int]]:
     """``[(start, end), ...]`` image ranges: image 0 alone, then runs of ``size`` up to ``n``."""
     out = [(0, 1)]
@@ -260,6 +276,7 @@ def verify(
     inputs: str | os.PathLike[str] | None = None,
     random: int | None = None,
     seed: int = 0,
+    flash_image: str | os.PathLike[str] | None = None,
 ) -> dict:
     """Run the accelerator in ``acc_dir`` on the first ``images`` test images (default all),
     or on the inputs of the file ``inputs``, or on ``random`` random inputs (``seed``; see
@@ -273,8 +290,12 @@ def verify(
     mismatch the first mismatching image is simulated again alone, from the same
     ``accelerator.v`` and free-running harness, with signal tracing (Verilator: VCD; Icarus:
     FST), and ``first_mismatch["waves"]`` names the file. ``stage(text)``: told what is
-    running (the simulator build, which can take a minute, then the simulation)."""
-    from bitfab.hw.accelerator import TOP, load_accelerator
+    running (the simulator build, which can take a minute, then the simulation).
+
+    An accelerator with SPRAM weights is simulated booting from the behavioural SPI flash
+    (:mod:`bitfab.sim.boot`) with ``flash_image`` (default: its ``weights.bin``) in it; the
+    report's ``boot`` gives the loader's cycles and the cycle counts exclude them."""
+    from bitfab.hw.accelerator import TOP, WEIGHTS_FILE, load_accelerator
 
     if backend not in BACKENDS:
         raise BitfabError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
@@ -293,6 +314,12 @@ def verify(
     done = [0]
     t_sim = time.perf_counter()
     build_s = 0.0
+    boot_cycles = 0
+    if backend == "amaranth" and acc.loaded_units:
+        raise BitfabError(
+            f"{d}: weights in SPRAM (SB_SPRAM256KA) need a Verilog simulator; use "
+            "--backend verilator"
+        )
     if backend == "amaranth":
         from bitfab.sim.amaranth_stream import run_streams
 
@@ -320,11 +347,23 @@ def verify(
     else:
         from bitfab.sim.accel_run import ChunkRunner, accel_design
 
-        design = accel_design((d / "accelerator.v").read_text(), acc, TOP)
+        plusargs: list[str] = []
+        if acc.loaded_units:  # SPRAM weights: every run boots from the flash image
+            from bitfab.sim.boot import boot_design, flash_plusargs
+
+            design, boot = boot_design((d / "accelerator.v").read_text(), acc)
+            image = weight_image_of(d, flash_image)
+            flash_dir = tempfile.TemporaryDirectory(prefix="bitfab-flash-")
+            plusargs = flash_plusargs(image, Path(flash_dir.name))
+            boot_cycles = boot.loader.boot_cycles()
+        else:
+            design = accel_design((d / "accelerator.v").read_text(), acc, TOP)
         big = max(e - s for s, e in spans)
         if stage:
             stage(f"compiling accelerator.v with {backend} (cached after the first time)")
-        runner = ChunkRunner(design, big * ipi, big * opi, backend, engine=engine)
+        runner = ChunkRunner(
+            design, big * ipi, big * opi, backend, engine=engine, plusargs=plusargs
+        )
         build_s = runner.build_s
         if stage:
             stage(f"simulating {n} images ({backend})")
@@ -338,7 +377,7 @@ def verify(
                 gap=gap,
                 stall=stall,
                 seed=k + 1,
-                max_cycles=(e - s + 4) * 4 * est.ii + 4 * est.latency + 10**5,
+                max_cycles=(e - s + 4) * 4 * est.ii + 4 * est.latency + 10**5 + 2 * boot_cycles,
             )
             return r.passed, r.message, r.cycles, r.tb_s, r.bad_word, r.cpu_s, r.bad_words
 
@@ -369,6 +408,12 @@ def verify(
         bad = results[k][4]
         img = s + (bad // opi if bad is not None else 0)
         first = {"image": img, "word": bad, "message": results[k][1]}
+        if acc.loaded_units:
+            from bitfab.hw.weight_image import check_image
+
+            why = check_image(image, acc)
+            if why:
+                first["message"] += f" (the boot loader refuses the weight image: {why})"
         if localise_faults:
             first.update(localise(acc, golden_path, imgs[img], d / "accelerator.v"))
         if waves is not None and backend != "amaranth":
@@ -387,10 +432,10 @@ def verify(
         "mismatching_words": bad_words,
         "first_mismatch": first,
         "cycles_per_image": round(ii, 2),
-        "latency": lat,
+        "latency": lat - boot_cycles,
         "estimate": {"cycles_per_image": est.ii, "latency": est.latency},
         "ratio_cycles_per_image": round(ii / est.ii, 4) if est.ii else None,
-        "ratio_latency": round(lat / est.latency, 4) if est.latency else None,
+        "ratio_latency": round((lat - boot_cycles) / est.latency, 4) if est.latency else None,
         "total_cycles": total_cycles,
         "cycles_per_s": round(total_cycles / tb_s, 1) if tb_s > 0 else None,
         # per CPU second of the simulator processes (start-up included): independent of the
@@ -405,6 +450,14 @@ def verify(
         "gap": gap,
         "stall": stall,
         "arrays": report.get("arrays"),
+        "boot": (
+            {
+                "flash_image": str(Path(flash_image) if flash_image else d / WEIGHTS_FILE),
+                "loader_cycles": boot_cycles,
+            }
+            if acc.loaded_units
+            else None
+        ),  # fmt: skip
     }
     if write:
         (d / "verify.json").write_text(json.dumps(rep, indent=2) + "\n")

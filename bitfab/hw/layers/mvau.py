@@ -44,6 +44,7 @@ from bitfab.hw.layers.thresholding import (
     n_vectors,
     threshold_read_ports,
 )
+from bitfab.hw.spram import SPRAM_WIDTH, SPRAMStore, load_words
 from bitfab.hw.types import (
     check_divides,
     check_kind_bits,
@@ -52,6 +53,10 @@ from bitfab.hw.types import (
     signed_bits_for,
     value_range,
 )
+
+#: where the weight memory lives: ``rom`` (an initialised memory: block RAM or logic, as Yosys
+#: maps it) or ``spram`` (iCE40 SPRAM, loaded at run time through the ``wload`` port)
+WEIGHT_STORES = ("rom", "spram")
 
 
 class MVAU(wiring.Component):
@@ -89,6 +94,8 @@ class MVAU(wiring.Component):
         numInputVectors: int | Sequence[int] = 1,
         array: str = "parallel",
         array_options: dict | None = None,
+        weight_store: str = "rom",
+        spram_model: str = "ice40",
     ) -> None:
         self.MW = check_positive("MW", MW)
         self.MH = check_positive("MH", MH)
@@ -206,12 +213,19 @@ class MVAU(wiring.Component):
         )
         # the MVAU reports itself if unused; its array need not warn a second time
         unused_ok(self.array)
-        super().__init__(
-            {
-                "i": In(stream.Signature(unsigned(self.SIMD * self.input_bits))),
-                "o": Out(stream.Signature(unsigned(self.PE * self.output_bits))),
-            }
-        )
+        if weight_store not in WEIGHT_STORES:
+            raise ValueError(f"weight_store must be one of {WEIGHT_STORES}, got {weight_store!r}")
+        self.weight_store, self.spram_model = weight_store, spram_model
+        ports = {
+            "i": In(stream.Signature(unsigned(self.SIMD * self.input_bits))),
+            "o": Out(stream.Signature(unsigned(self.PE * self.output_bits))),
+        }
+        if weight_store == "spram":
+            # weights loaded at run time (bitfab.hw.spram): 16-bit load words, then `loaded`
+            ports.update(
+                wload=In(stream.Signature(unsigned(SPRAM_WIDTH))), loaded=Out(1), reload=In(1)
+            )
+        super().__init__(ports)
 
     @classmethod
     def from_finn(
@@ -222,6 +236,8 @@ class MVAU(wiring.Component):
         *,
         array: str = "parallel",
         array_options: dict | None = None,
+        weight_store: str = "rom",
+        spram_model: str = "ice40",
     ) -> MVAU:
         """Build from a FINN ``MVAU`` node's attributes and initializers (``weights``
         ``[MW, MH]``, ``thresholds`` when ``noActivation=0``). A BIPOLAR output ignores
@@ -250,6 +266,8 @@ class MVAU(wiring.Component):
             numInputVectors=finn_attr(attrs, "numInputVectors", [1]),
             array=array,
             array_options=array_options,
+            weight_store=weight_store,
+            spram_model=spram_model,
         )
 
     # -- performance model --------------------------------------------------------------------
@@ -275,6 +293,15 @@ class MVAU(wiring.Component):
                 words.append(packing.pack(blk.T.reshape(-1).tolist(), wb, kind))
         return words
 
+    @property
+    def weight_width(self) -> int:
+        """Bits per weight-memory word (``PE * SIMD * weight_bits``)."""
+        return self.PE * self.SIMD * self.weight_bits
+
+    def weight_load_words(self) -> list[int]:
+        """The 16-bit load words of the weight memory (SPRAM load order, :mod:`bitfab.hw.spram`)."""
+        return load_words(self.weight_memory_image(), self.weight_width)
+
     # -- hardware -----------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
@@ -285,23 +312,32 @@ class MVAU(wiring.Component):
         if "wbits_rt" in arr.signature.members:
             m.d.comb += [arr.wbits_rt.eq(self.weight_bits), arr.abits_rt.eq(self.input_bits)]
 
-        # one weight memory per PE row (SIMD lanes each), all read at the same address
         image = self.weight_memory_image()
         row_bits = self.SIMD * self.weight_bits
         rd_w = []
-        for p in range(self.PE):
-            rows = [(word >> (p * row_bits)) & ((1 << row_bits) - 1) for word in image]
-            mem = Memory(shape=unsigned(row_bits), depth=wmem_n, init=rows)
-            m.submodules[f"wmem{p}"] = mem
-            rd_w.append(mem.read_port())
+        primed = Signal()  # read ports hold valid data from the second cycle on
+        if self.weight_store == "spram":
+            # one SPRAM-backed memory of whole words, loaded at run time; the array starts a
+            # cycle after the last load word (the first read needs one cycle)
+            m.submodules.wmem = store = SPRAMStore(self.weight_width, wmem_n, self.spram_model)
+            wiring.connect(m, wiring.flipped(self.wload), store.wload)
+            m.d.comb += [self.loaded.eq(store.loaded), store.reload.eq(self.reload)]
+            m.d.sync += primed.eq(store.loaded & ~self.reload)
+            rd_data, rd_addr = [store.rdata], [store.raddr]
+        else:
+            # one weight memory per PE row (SIMD lanes each), all read at the same address
+            for p in range(self.PE):
+                rows = [(word >> (p * row_bits)) & ((1 << row_bits) - 1) for word in image]
+                mem = Memory(shape=unsigned(row_bits), depth=wmem_n, init=rows)
+                m.submodules[f"wmem{p}"] = mem
+                rd_w.append(mem.read_port())
+            rd_data, rd_addr = [rd.data for rd in rd_w], [rd.addr for rd in rd_w]
+            m.d.sync += primed.eq(1)
         m.submodules.abuf = abuf = Memory(
             shape=unsigned(self.SIMD * self.input_bits), depth=sf_n, init=[]
         )
         wr_a = abuf.write_port()
         rd_a = abuf.read_port(transparent_for=(wr_a,))
-
-        primed = Signal()  # read ports hold valid data from the second cycle on
-        m.d.sync += primed.eq(1)
 
         # ---- feed: one fold (weights of PE rows x SIMD lanes, SIMD activations) per transfer
         sf = Signal(range(sf_n))
@@ -312,7 +348,7 @@ class MVAU(wiring.Component):
         m.d.comb += [
             first.eq(nf == 0),
             arr.i.valid.eq(primed & (~first | self.i.valid)),
-            arr.i.payload.w.eq(Cat(*(rd.data for rd in rd_w))),
+            arr.i.payload.w.eq(Cat(*rd_data)),
             arr.i.payload.a.eq(Mux(first, self.i.payload, rd_a.data)),
             arr.i.payload.last.eq(sf == sf_n - 1),
             self.i.ready.eq(primed & first & arr.i.ready),
@@ -325,7 +361,7 @@ class MVAU(wiring.Component):
         nf_next = Mux(sf == sf_n - 1, Mux(nf == nf_n - 1, 0, nf + 1), nf)
         waddr_next = Mux(waddr == wmem_n - 1, 0, waddr + 1)
         m.d.comb += [
-            *(rd.addr.eq(Mux(adv, waddr_next, waddr)) for rd in rd_w),
+            *(a.eq(Mux(adv, waddr_next, waddr)) for a in rd_addr),
             rd_a.addr.eq(Mux(adv, sf_next, sf)),
         ]
         with m.If(adv):
