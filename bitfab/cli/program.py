@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "program",
         help="flash the bitstream of a 'bitfab build' folder onto its board",
         description="Reads OUT/report.json of 'bitfab build' (the board and the bitstream) and "
-        "runs the board's programmer on it, as the board's amaranth-boards platform does "
+        "runs the board's programmer on it (and, for weights in SPRAM, writes the weight image "
+        "at its flash offset: iceprog -o), as the board's amaranth-boards platform does "
         "(iCEBreaker: iceprog; ULX3S: openFPGALoader -b ulx3s; OrangeCrab, Fomu: dfu-util; "
         "TinyFPGA BX: tinyprog). The tool can be overridden by the platform's environment "
         "variable ($ICEPROG, $OPENFPGALOADER, $DFU_UTIL, $TINYPROG). --dry-run prints the "
@@ -64,22 +65,41 @@ def command_for(build_dir: Path) -> list[str]:
     return get_target(board).program_command(bitstream)
 
 
+def weights_command_for(build_dir: Path) -> list[str] | None:
+    """The command that writes the weight image of a build with SPRAM weights at its flash
+    offset (None for a build without)."""
+    report = json.loads((build_dir / "report.json").read_text())
+    rec = report.get("weight_image")
+    if not rec:
+        return None
+    image = Path(rec["path"])
+    if not image.is_file():
+        image = build_dir / "bitstream" / image.name
+        if not image.is_file():
+            raise BitfabError(f"{rec['path']}: weight image missing; rerun 'bitfab build'")
+    return [*rec["program"][:-1], str(image)]
+
+
 def run(args: argparse.Namespace) -> int:
     from bitfab.fpga.toolchain import run_group
 
-    cmd = command_for(Path(args.build))
-    line = " ".join(shlex.quote(a) for a in cmd)
-    if args.dry_run:
-        print(line)
-        return 0
-    if shutil.which(cmd[0]) is None:
-        hint = INSTALL.get(Path(cmd[0]).name, "install it")
-        raise BitfabError(f"{cmd[0]} not found: {hint}; or flash by hand: {line}")
-    print(f"flashing: {line}", flush=True)
-    code = run_group(cmd)
-    if code != 0:
-        raise BitfabError(
-            f"{cmd[0]} failed (exit {code}); is the board plugged in (and the USB device "
-            "accessible to this user)?"
-        )
+    cmds = [command_for(Path(args.build))]
+    wcmd = weights_command_for(Path(args.build))
+    if wcmd:
+        cmds.append(wcmd)
+    for cmd in cmds:
+        line = " ".join(shlex.quote(a) for a in cmd)
+        if args.dry_run:
+            print(line)
+            continue
+        if shutil.which(cmd[0]) is None:
+            hint = INSTALL.get(Path(cmd[0]).name, "install it")
+            raise BitfabError(f"{cmd[0]} not found: {hint}; or flash by hand: {line}")
+        print(f"flashing: {line}", flush=True)
+        code = run_group(cmd)
+        if code != 0:
+            raise BitfabError(
+                f"{cmd[0]} failed (exit {code}); is the board plugged in (and the USB device "
+                "accessible to this user)?"
+            )
     return 0

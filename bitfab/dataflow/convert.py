@@ -86,7 +86,13 @@ from qonnx.util.basic import get_by_name  # noqa: E402
 from qonnx.util.cleanup import cleanup_model  # noqa: E402
 
 from bitfab.dataflow.folding import HW_OP_TYPES  # noqa: E402
-from bitfab.dataflow.inputs import AFFINE_META, HEAD_META, INPUT_META, TAIL_META  # noqa: E402
+from bitfab.dataflow.inputs import (  # noqa: E402
+    AFFINE_META,
+    HEAD_META,
+    INPUT_META,
+    MEMORY_PLAN_META,
+    TAIL_META,
+)
 from bitfab.dataflow.layers import is_hw_node  # noqa: E402
 from bitfab.dataflow.load import model_format  # noqa: E402
 from bitfab.dataflow.transforms import (  # noqa: E402
@@ -198,7 +204,7 @@ def choose_head(
 
 #: metadata keys bitfab writes (cleared when a model enters the conversion: a file that went
 #: through bitfab before must not carry stale records into a new conversion)
-BITFAB_META = (INPUT_META, HEAD_META, TAIL_META, AFFINE_META)
+BITFAB_META = (INPUT_META, HEAD_META, TAIL_META, AFFINE_META, MEMORY_PLAN_META)
 
 
 def _qonnx_to_finn(m: ModelWrapper, opts: dict) -> ModelWrapper:

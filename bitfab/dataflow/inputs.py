@@ -27,6 +27,8 @@ from bitfab.errors import BitfabError
 #: metadata keys (set by the transforms in :mod:`bitfab.dataflow.transforms`)
 INPUT_META, HEAD_META = "bitfab_input", "bitfab_head"
 TAIL_META, AFFINE_META = "bitfab_tail", "bitfab_output_affine"
+#: the memory plan of a board fit (bitfab.fpga.memory_plan): JSON {MVAU name: "spram"}
+MEMORY_PLAN_META = "bitfab_memory_plan"
 
 
 def _dtype_range(name: str) -> tuple[int, int]:

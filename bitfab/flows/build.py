@@ -230,7 +230,22 @@ def step_bitstream(cfg: BuildConfig, state: BuildState, tmp: Path) -> dict:
         top, target, tmp, name="top", seed=cfg.seed, console=None, timing_allow_fail=True
     )
     fmax = b.fmax_mhz
+    weights = None
+    if top.boot is not None:  # SPRAM weights: the image goes into flash beside the bitstream
+        import shutil
+
+        from bitfab.hw.accelerator import WEIGHTS_FILE
+
+        shutil.copyfile(cfg.out / "compile" / WEIGHTS_FILE, tmp / WEIGHTS_FILE)
+        weights = {
+            "file": WEIGHTS_FILE,
+            "sha256": sha256_file(tmp / WEIGHTS_FILE),
+            "bytes": (tmp / WEIGHTS_FILE).stat().st_size,
+            "flash_offset": top.flash_offset,
+            "loader": "SPI flash READ at power-up; LEDs show the loader status code on a bad image",
+        }
     return {
+        "weights": weights,
         "bitstream": b.bitstream.name,
         "sha256": sha256_file(tmp / b.bitstream.name),
         "fmax_mhz": round(fmax, 2) if fmax is not None else None,
@@ -607,12 +622,32 @@ def assemble_report(cfg: BuildConfig, state: BuildState, versions: dict, seconds
         },
         # how to flash it (what 'bitfab program OUT' runs; the tool as $ICEPROG etc. names it)
         "program": state.target.program_command(cfg.out / "bitstream" / bit["bitstream"]),
+        # SPRAM weights: the weight image and the command that puts it at its flash offset
+        "weight_image": _weight_image_record(cfg, state, bit.get("weights")),
         "seed": cfg.seed,
         "steps": state.steps,
         "cached": all(s["cached"] for s in state.steps.values()),
         "seconds": seconds,
         "versions": versions,
     }
+
+
+def _weight_image_record(cfg: BuildConfig, state: BuildState, weights: dict | None) -> dict | None:
+    """Where the weight image of a build with SPRAM weights is and how to flash it."""
+    if not weights:
+        return None
+    path = cfg.out / "bitstream" / weights["file"]
+    return {**weights, "path": str(path),
+            "program": weights_program_command(state.target, path, weights["flash_offset"])}  # fmt: skip
+
+
+def weights_program_command(target: Target, image: Path, offset: int) -> list[str]:
+    """The command that writes weight ``image`` at byte ``offset`` of ``target``'s flash
+    (iceprog ``-o``; the bitstream's own programmer command otherwise)."""
+    cmd = target.program_command(image)
+    if Path(cmd[0]).name == "iceprog":
+        return [cmd[0], "-o", str(offset), str(image)]
+    raise BitfabError(f"board {target.name}: no flash-offset programmer for SPRAM weights known")
 
 
 def _verified_line(ver: dict, golden_acc: float | None) -> str:
@@ -644,6 +679,15 @@ def summary_lines(report: dict) -> list[str]:
         "flash it: "
         + " ".join(shlex.quote(a) for a in report.get("program", []))
         + " (or: bitfab program OUT)",
+        *(
+            [
+                "weights (SPRAM, loaded from flash at power-up): "
+                + " ".join(shlex.quote(a) for a in report["weight_image"]["program"])
+                + " (once; new weights for this architecture need no new bitstream)"
+            ]
+            if report.get("weight_image")
+            else []
+        ),
         "steps: "
         + ", ".join(
             f"{k} " + ("cached" if v["cached"] else f"{v['seconds']:.1f} s")

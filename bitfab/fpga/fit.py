@@ -118,6 +118,7 @@ def fits(target: Target, margin: float, est: dict) -> bool:
         cells_needed(target, est.get("luts_with_memory", est["luts"]))
         <= usable_cells(target, margin)
         and est["bram_blocks"] <= target.bram_blocks
+        and est.get("spram_blocks", 0) <= target.spram_blocks
         and est.get("dsp_blocks", 0) <= target.dsps
     )
 
@@ -252,16 +253,22 @@ def estimate_on_board(acc, target: Target) -> dict:  # noqa: ANN001 - bitfab Acc
     When the memory bits exceed what ``target`` could hold at all (every block RAM plus 16 ROM
     bits per LUT), the block count is the lower bound ``memory bits / bits per block`` and the
     (slow, for big models) elaboration is skipped."""
+    from bitfab.fpga.memory_plan import spram_used
     from bitfab.hw.accelerator import accelerator_report
 
     rep = accelerator_report(acc)
+    spram_bits = sum(u.weight_width * u.SF * u.NF for u in acc.loaded_units)
     est = {
         "luts": rep["luts"],
         "memory_bits": rep["memory_bits"],
         "cycles_per_image": rep["performance"]["cycles_per_image"],
         "dsp_blocks": 0,
+        "spram_blocks": spram_used(acc),
+        "weight_stores": {
+            ly.name: "spram" for ly in acc.graph.layers if ly.weight_store == "spram"
+        },
     }
-    if rep["memory_bits"] > target.bram_total_bits + 16 * target.luts:
+    if rep["memory_bits"] - spram_bits > target.bram_total_bits + 16 * target.luts:
         blocks = math.ceil(rep["memory_bits"] / target.bram_bits)
         return {**est, "bram_blocks": blocks, "soft_memory": 0, "luts_with_memory": est["luts"]}
     if target.family in DSP_RULE:
@@ -275,13 +282,22 @@ def estimate_on_board(acc, target: Target) -> dict:  # noqa: ANN001 - bitfab Acc
             "luts_with_memory": est["luts"] + int(soft)}  # fmt: skip
 
 
-def estimate_model(model, array: str, target: Target) -> dict:  # noqa: ANN001 - qonnx ModelWrapper
+def estimate_model(model, array: str, target: Target, plan: bool = True) -> dict:  # noqa: ANN001 - qonnx ModelWrapper
     """:func:`estimate_on_board` of ``model`` (a folded dataflow graph) compiled in memory with
-    PE array ``array``."""
+    PE array ``array``; with ``plan``, weight memories the memory planner moves to SPRAM
+    (:func:`bitfab.fpga.memory_plan.plan_weight_stores`) are compiled that way."""
+    from bitfab.fpga.memory_plan import plan_weight_stores
     from bitfab.hw.accelerator import Accelerator
     from bitfab.hw.compiler import compile_graph
 
-    return estimate_on_board(unused_ok(Accelerator(compile_graph(model, array))), target)
+    acc = unused_ok(Accelerator(compile_graph(model, array, weight_stores={})))
+    est = estimate_on_board(acc, target)
+    if plan and est["bram_blocks"] > target.bram_blocks and target.spram_blocks:
+        stores = plan_weight_stores(acc, target)
+        if stores:
+            acc = unused_ok(Accelerator(compile_graph(model, array, weight_stores=stores)))
+            est = estimate_on_board(acc, target)
+    return est
 
 
 def board_fit_error(
@@ -313,6 +329,10 @@ def board_fit_error(
             f"block RAM: needs {est['bram_blocks']} blocks ({est['memory_bits']} memory bits), "
             f"{target.bram_blocks} x {target.bram_bits // 1024} kbit available, over by "
             f"{est['bram_blocks'] - target.bram_blocks} blocks"
+        )
+    if est.get("spram_blocks", 0) > target.spram_blocks:
+        over.append(
+            f"SPRAM: weights need {est['spram_blocks']} blocks, {target.spram_blocks} available"
         )
     if given:
         fix = "give fewer PE/SIMD in the folding file, or leave out --folding for the fastest that fits"
@@ -417,6 +437,12 @@ def fit_plan(
     if checkable(qonnx, SELF_CHECK_INPUTS):  # the model's output, not a silent constant
         checked = self_check(qonnx, model, str(model_path))
     report = dataflow_report(model, plan, str(model_path), how, checked)
+    stores = est.get("weight_stores") or {}
+    if stores:  # the memory plan travels with the graph: bitfab compile builds it
+        from bitfab.hw.compiler import MEMORY_PLAN_META
+
+        model.set_metadata_prop(MEMORY_PLAN_META, json.dumps(stores))
+        report["memory_plan"] = stores
     model.save(str(out / "dataflow.onnx"))
     (out / "dataflow.json").write_text(json.dumps(report, indent=2) + "\n")
     fit = {
@@ -434,6 +460,8 @@ def fit_plan(
         "soft_memory_estimate": est["soft_memory"],
         "memory_bits": est["memory_bits"],
         "bram_blocks_estimate": est["bram_blocks"],
+        "spram_blocks_estimate": est.get("spram_blocks", 0),
+        "weight_stores": stores,
         "dsp_blocks_estimate": est["dsp_blocks"],
         "cycles_per_image_estimate": est["cycles_per_image"],
         "folding": {k: list(v) for k, v in plan.fold.items()},

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bitfab.dataflow import inputs
 from bitfab.errors import BitfabError
 from bitfab.hw.elaboratable import unused_ok
 from bitfab.kinds import array_kind
@@ -345,26 +346,26 @@ def compile_graph(
 
 #: metadata key of the memory plan in a dataflow graph: JSON ``{MVAU name: "spram"}``, written
 #: by the board fit (:mod:`bitfab.fpga.memory_plan`) for the weights it puts in SPRAM
-MEMORY_PLAN_META = "bitfab_memory_plan"
+MEMORY_PLAN_META = inputs.MEMORY_PLAN_META
 
 
 def memory_plan_of(model) -> dict[str, str]:  # noqa: ANN001 - qonnx ModelWrapper
     """The weight stores recorded in ``model``'s metadata (empty: every weight memory a ROM)."""
     import json
 
-    for p in model.model.metadata_props:
-        if p.key == MEMORY_PLAN_META:
-            try:
-                plan = json.loads(p.value)
-            except ValueError:
-                plan = None
-            if not isinstance(plan, dict) or not all(v in ("rom", "spram") for v in plan.values()):
-                raise BitfabError(
-                    f"dataflow graph: metadata {MEMORY_PLAN_META} is not a memory plan "
-                    f"({p.value[:60]!r}); rerun 'bitfab build' or 'bitfab dataflow'"
-                )
-            return {str(k): str(v) for k, v in plan.items()}
-    return {}
+    raw = model.get_metadata_prop(MEMORY_PLAN_META)
+    if raw is None:
+        return {}
+    try:
+        plan = json.loads(raw)
+    except ValueError:
+        plan = None
+    if not isinstance(plan, dict) or not all(v in ("rom", "spram") for v in plan.values()):
+        raise BitfabError(
+            f"dataflow graph: metadata {MEMORY_PLAN_META} is not a memory plan "
+            f"({raw[:60]!r}); rerun 'bitfab build'"
+        )
+    return {str(k): str(v) for k, v in plan.items()}
 
 
 def _whole_pixels(src: StreamFormat, dst: StreamFormat) -> bool:

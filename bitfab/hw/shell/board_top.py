@@ -23,14 +23,26 @@ red, green and blue are LEDs 0-2). The UART divisor is computed from the achieve
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import (
+    ClockDomain,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    Mux,
+    Signal,
+)
 from amaranth.lib.cdc import ResetSynchronizer
 
 from bitfab.boards import Target, get_target
 from bitfab.boards.listing import CLASS_LEDS
 from bitfab.errors import BitfabError
+from bitfab.hw.shell.flash_boot import FlashBoot
+from bitfab.hw.shell.flash_loader import Status
 from bitfab.hw.shell.host_link import HostLink
 from bitfab.hw.shell.uart import divisor_for
+from bitfab.hw.weight_image import FLASH_OFFSET
 
 #: iCE40 boards whose oscillator pin is a PLL pad (SB_PLL40_PAD); others use SB_PLL40_CORE.
 ICE40_PLL_PAD_BOARDS = frozenset({"icebreaker"})
@@ -103,7 +115,10 @@ class BoardTop(Elaboratable):
         clock_mhz: float | None = None,
         baud: int = 115200,
         timeout_ms: float = 20.0,
+        flash_offset: int = FLASH_OFFSET,
     ) -> None:
+        """``flash_offset``: byte address of the weight image in the board's SPI flash (an
+        accelerator with SPRAM weights boots from it, :mod:`bitfab.hw.shell.flash_loader`)."""
         self.target = get_target(target)
         if not self.target.is_board:
             raise BitfabError(
@@ -136,8 +151,18 @@ class BoardTop(Elaboratable):
         self.clock_hz = f * 1e6
         self.baud = int(baud)
         self.divisor = divisor_for(self.clock_hz, self.baud)
+        #: the boot loader around an accelerator with SPRAM weights (None without)
+        self.boot = None
+        self.flash_offset = int(flash_offset)
+        if getattr(accelerator, "loaded_units", None):
+            if self.target.spram_blocks == 0:
+                raise BitfabError(
+                    f"board {self.target.name}: the accelerator keeps weights in SPRAM, which "
+                    f"{self.target.device} does not have; recompile it without a memory plan"
+                )
+            self.boot = FlashBoot(accelerator, self.flash_offset)
         self.link = HostLink(
-            accelerator,
+            self.boot if self.boot is not None else accelerator,
             divisor=self.divisor,
             timeout=max(640 * self.divisor, int(self.clock_hz * timeout_ms / 1000)),
         )
@@ -230,6 +255,22 @@ class BoardTop(Elaboratable):
                 leds.append(platform.request("led", k))
             except Exception:  # no more LEDs
                 break
+        shown = link.last_class
+        if self.boot is not None:
+            # weights from the SPI configuration flash (the board's own flash resource)
+            flash = platform.request("spi_flash_1x", 0)
+            b = self.boot
+            m.d.comb += [
+                flash.cs.o.eq(~b.cs_n),  # PinsN: cs.o = 1 selects the flash
+                flash.clk.o.eq(b.sck),
+                flash.copi.o.eq(b.mosi),
+                b.miso.eq(flash.cipo.i),
+            ]
+            if hasattr(flash, "wp"):
+                m.d.comb += [flash.wp.o.eq(0), flash.hold.o.eq(0)]  # PinsN: released
+            # a refused weight image: the LEDs show the loader's status code until reset
+            err = (b.status != Status.BUSY) & (b.status != Status.OK)
+            shown = Mux(err, b.status, link.last_class)
         for k, led in enumerate(leds):
-            m.d.comb += led.o.eq(link.last_class[k])
+            m.d.comb += led.o.eq(shown[k])
         return m

@@ -39,6 +39,8 @@ class FlashBoot(wiring.Component):
         if not acc.loaded_units:
             raise ValueError("FlashBoot: the accelerator has no SPRAM weights to load")
         self.acc, self.instance, self.flash_model = acc, instance, flash_model
+        #: the accelerator's compiled graph (the host link reads its formats)
+        self.graph = acc.graph
         self.offset = offset
         words = len(acc.weight_load_words())
         self.loader = FlashLoader(
