@@ -28,7 +28,7 @@ def boot_design(
 ) -> tuple[VerilogDesign, FlashBoot]:  # noqa: ANN001
     """The simulated board of ``acc`` (its ``accelerator.v`` text): loader + flash model +
     accelerator; ports ``i``, ``o`` (streams), ``status``, ``ready`` (plain outputs)."""
-    boot = FlashBoot(acc, offset, instance=True, flash_model=True)
+    boot = FlashBoot(acc, offset, instance=True, flash_model=True, host_load=False)
     top_v = verilog_text(boot, BOOT_TOP)
     ports = port_map(boot)
     text = accelerator_v + models_for(accelerator_v) + FLASH_MODEL + top_v

@@ -147,15 +147,28 @@ def golden_streams(acc, dataflow: Path, images: np.ndarray, batch: int = 500) ->
 # --------------------------------------------------------------------------------------------
 
 
-def image_waves(acc_dir: Path, acc, gold, img: int, backend: str, out: Path, cycles: int) -> Path:  # noqa: ANN001
+def image_waves(  # noqa: ANN001
+    acc_dir: Path, acc, gold, img: int, backend: str, out: Path, cycles: int,
+    flash_image: bytes = b"",
+) -> Path:  # fmt: skip
     """Simulate image ``img`` alone through ``acc_dir/accelerator.v`` in the free-running harness
-    with signal tracing, into ``out``; returns the waveform file."""
+    with signal tracing, into ``out``; returns the waveform file. An accelerator with SPRAM
+    weights boots from ``flash_image`` first."""
     from bitfab.hw.accelerator import TOP
     from bitfab.sim.accel_run import ChunkRunner, accel_design
 
     ipi, opi = gold.in_per_image, gold.out_per_image
-    design = accel_design((acc_dir / "accelerator.v").read_text(), acc, TOP)
-    runner = ChunkRunner(design, ipi, opi, backend, engine="cocotb", waves=True)
+    plusargs: list[str] = []
+    if acc.loaded_units:  # the booted design, as verified (boot included in the waves)
+        from bitfab.sim.boot import boot_design, flash_plusargs
+
+        design, boot = boot_design((acc_dir / "accelerator.v").read_text(), acc)
+        out.mkdir(parents=True, exist_ok=True)
+        plusargs = flash_plusargs(flash_image, out)
+        cycles += boot.loader.boot_cycles()
+    else:
+        design = accel_design((acc_dir / "accelerator.v").read_text(), acc, TOP)
+    runner = ChunkRunner(design, ipi, opi, backend, engine="cocotb", waves=True, plusargs=plusargs)
     out.mkdir(parents=True, exist_ok=True)
     runner.run_chunk(
         gold.in_words[img * ipi : (img + 1) * ipi],
@@ -418,7 +431,16 @@ def verify(
             first.update(localise(acc, golden_path, imgs[img], d / "accelerator.v"))
         if waves is not None and backend != "amaranth":
             first["waves"] = str(
-                image_waves(d, acc, gold, img, backend, Path(waves), est.ii + 4 * est.latency)
+                image_waves(
+                    d,
+                    acc,
+                    gold,
+                    img,
+                    backend,
+                    Path(waves),
+                    est.ii + 4 * est.latency,
+                    image if acc.loaded_units else b"",
+                )  # fmt: skip
             )
     rep = {
         "accelerator": str(d),

@@ -56,8 +56,11 @@ def test_bad_weight_image_lets_no_image_through(spram_acc, tmp_path, fault):
         data = data[: len(data) // 2]
     bad = tmp_path / "bad.bin"
     bad.write_bytes(bytes(data))
+    waves = tmp_path / "waves" if fault == "corrupt" else None
     rep = verify(spram_acc, 4, "verilator", chunk=4, flash_image=bad, write=False,
-                 localise_faults=False)  # fmt: skip
+                 localise_faults=False, waves=waves)  # fmt: skip
     assert not rep["passed"]
     msg = rep["first_mismatch"]["message"]
     assert "0/" in msg and "CRC-32 mismatch" in msg
+    if waves is not None:  # the booted design's waves: the refused boot is in them
+        assert Path(rep["first_mismatch"]["waves"]).stat().st_size > 0

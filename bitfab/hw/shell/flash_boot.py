@@ -9,18 +9,20 @@ accelerator's streams), ``status`` (the loader's :class:`~bitfab.hw.shell.flash_
 
 ``instance=True`` instantiates the accelerator as the Verilog module ``accelerator`` (the
 ``accelerator.v`` that ``bitfab compile`` wrote, so that file is what gets verified) instead of
-elaborating it here. ``flash_model=True`` (simulation) puts the behavioural SPI flash of
+elaborating it here. ``host_load`` adds ``hbytes`` (in stream) and ``hstart`` (in) for the host
+link's load command: a ``hstart`` pulse restarts the checker on the host's bytes and refills
+SPRAM from word 0. ``flash_model=True`` (simulation) puts the behavioural SPI flash of
 :mod:`bitfab.sim.spi_flash` (module ``bitfab_spi_flash``) on the pins instead of ports.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import ClockSignal, Instance, Module, Mux, ResetSignal, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from bitfab.hw import weight_image
-from bitfab.hw.shell.flash_loader import FlashLoader, Status
+from bitfab.hw.shell.flash_loader import FlashLoader, ImageChecker, Status
 
 
 class FlashBoot(wiring.Component):
@@ -35,6 +37,7 @@ class FlashBoot(wiring.Component):
         wake_cycles: int = 64,
         instance: bool = False,
         flash_model: bool = False,
+        host_load: bool = True,
     ) -> None:
         if not acc.loaded_units:
             raise ValueError("FlashBoot: the accelerator has no SPRAM weights to load")
@@ -43,9 +46,14 @@ class FlashBoot(wiring.Component):
         self.graph = acc.graph
         self.offset = offset
         words = len(acc.weight_load_words())
+        header = weight_image.header(acc)
         self.loader = FlashLoader(
-            weight_image.header(acc), words, offset, sck_div=sck_div, wake_cycles=wake_cycles
+            header, words, offset, sck_div=sck_div, wake_cycles=wake_cycles, own_checker=True
         )
+        #: the one image checker, fed by the flash at boot or by the host link's load command
+        self.checker = ImageChecker(header, words)
+        #: bytes of the weight image (what a host-link load request carries)
+        self.image_bytes = self.checker.image_bytes
         sig = acc.signature.members
         ports = {
             "i": In(stream.Signature(sig["i"].signature.members["payload"].shape)),
@@ -53,6 +61,8 @@ class FlashBoot(wiring.Component):
             "status": Out(3),
             "ready": Out(1),
         }
+        if host_load:  # weight-image bytes from the host link (load command), its start pulse
+            ports.update(hbytes=In(stream.Signature(unsigned(8))), hstart=In(1))
         if not flash_model:
             ports.update(sck=Out(1), cs_n=Out(1, init=1), mosi=Out(1), miso=In(1))
         super().__init__(ports)
@@ -60,7 +70,25 @@ class FlashBoot(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.loader = ld = self.loader
-        m.d.comb += self.status.eq(ld.status)
+        m.submodules.checker = chk = self.checker
+        m.d.comb += self.status.eq(chk.status)
+        # the checker's bytes: the flash's at boot, the host's from a load request on
+        host = Signal()
+        hstart = self.hstart if "hstart" in self.signature.members else Signal()
+        hbytes = (
+            self.hbytes
+            if "hbytes" in self.signature.members
+            else stream.Signature(unsigned(8)).flip().create()
+        )
+        with m.If(hstart):
+            m.d.sync += host.eq(1)
+        m.d.comb += [
+            chk.start.eq(Mux(host, 0, ld.start) | hstart),
+            chk.i.payload.eq(Mux(host, hbytes.payload, ld.bytes_o.payload)),
+            chk.i.valid.eq(Mux(host, hbytes.valid, ld.bytes_o.valid)),
+            ld.bytes_o.ready.eq(~host & chk.i.ready),
+            hbytes.ready.eq(host & chk.i.ready),
+        ]
         if self.flash_model:
             # simulation: the behavioural flash of bitfab.sim.spi_flash, image from a plusarg
             m.submodules.flash = Instance(
@@ -79,13 +107,13 @@ class FlashBoot(wiring.Component):
                 ld.miso.eq(self.miso),
             ]
         ok = Signal()
-        m.d.comb += [ok.eq(ld.status == Status.OK), self.ready.eq(ok)]
+        m.d.comb += [ok.eq(chk.status == Status.OK), self.ready.eq(ok)]
         a = self._accelerator_ports(m)
         m.d.comb += [
-            a["wload_payload"].eq(ld.o.payload),
-            a["wload_valid"].eq(ld.o.valid),
-            ld.o.ready.eq(a["wload_ready"]),
-            a["reload"].eq(0),
+            a["wload_payload"].eq(chk.o.payload),
+            a["wload_valid"].eq(chk.o.valid),
+            chk.o.ready.eq(a["wload_ready"]),
+            a["reload"].eq(hstart),  # new weights fill SPRAM from word 0
             # the input waits until the weights are in and good
             a["i_payload"].eq(self.i.payload),
             a["i_valid"].eq(self.i.valid & ok),

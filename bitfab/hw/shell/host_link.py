@@ -39,10 +39,12 @@ from bitfab.hw.shell.protocol import (
     BAD_LENGTH,
     BAD_MAGIC,
     CMD_CLASSIFY,
+    CMD_LOAD,
     CMD_PING,
     CMD_VECTOR,
     CRC,
     FRAMING,
+    LOADER_BUSY,
     MAGIC,
     MAX_LENGTH,
     NO_CLASS,
@@ -83,7 +85,10 @@ class HostLinkCore(wiring.Component):
         timeout: int,
         tags: int = 8,
         in_fifo: int = 8,
+        load_bytes: int = 0,
     ) -> None:
+        #: weight-image bytes of a load request (0: no load command, bad command)
+        self.load_bytes = int(load_bytes)
         self.in_fifo = int(in_fifo)
         self.in_width, self.in_words = int(in_width), int(in_words)
         self.out_width, self.out_words = int(out_width), int(out_words)
@@ -92,6 +97,11 @@ class HostLinkCore(wiring.Component):
         self.tags = int(tags)
         self.image_bytes = self.in_words * word_bytes(self.in_width)
         self.vector_bytes = self.out_words * word_bytes(self.out_width)
+        if self.load_bytes > MAX_LENGTH:
+            raise BitfabError(
+                f"host link: weight image of {self.load_bytes} bytes does not fit one load "
+                "request (16-bit length field); flash it instead"
+            )
         if self.image_bytes > MAX_LENGTH or self.vector_bytes > MAX_LENGTH:
             raise BitfabError(
                 f"host link: image of {self.image_bytes} bytes or vector of {self.vector_bytes} "
@@ -99,18 +109,20 @@ class HostLinkCore(wiring.Component):
             )
         if self.timeout < 2:
             raise BitfabError(f"host link timeout {timeout}: need >= 2 clock cycles")
-        super().__init__(
-            {
-                "rx": In(stream.Signature(8)),
-                "ferr": In(1),
-                "tx": Out(stream.Signature(8)),
-                "acc_i": Out(stream.Signature(self.in_width)),
-                "acc_o": In(stream.Signature(self.out_width)),
-                "last_class": Out(8),
-                "busy": Out(1),
-                "errors": Out(8),
-            }
-        )
+        ports = {
+            "rx": In(stream.Signature(8)),
+            "ferr": In(1),
+            "tx": Out(stream.Signature(8)),
+            "acc_i": Out(stream.Signature(self.in_width)),
+            "acc_o": In(stream.Signature(self.out_width)),
+            "last_class": Out(8),
+            "busy": Out(1),
+            "errors": Out(8),
+        }
+        if self.load_bytes:
+            # a load request's payload bytes, a pulse before its first byte, the checker's status
+            ports.update(wbytes=Out(stream.Signature(8)), wstart=Out(1), wstatus=In(3))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -118,13 +130,14 @@ class HostLinkCore(wiring.Component):
         obpw = word_bytes(self.out_width)
 
         # ---- tag FIFO: {code[3], has_image, vector, ping}, one per frame, in order
-        m.submodules.tags = tags = SyncFIFOBuffered(width=6, depth=self.tags)
+        m.submodules.tags = tags = SyncFIFOBuffered(width=7, depth=self.tags)
         # the tag is registered before the FIFO (one cycle later; keeps the byte compare and
         # the parser's decisions off the FIFO's write path)
         tag_code, tag_img, tag_vec, tag_ping = Signal(3), Signal(), Signal(), Signal()
+        tag_load = Signal()
         tag_we = Signal()
         m.d.comb += [
-            tags.w_data.eq(Cat(tag_code, tag_img, tag_vec, tag_ping)),
+            tags.w_data.eq(Cat(tag_code, tag_img, tag_vec, tag_ping, tag_load)),
             tags.w_en.eq(tag_we),
         ]
         m.d.sync += tag_we.eq(0)
@@ -153,6 +166,14 @@ class HostLinkCore(wiring.Component):
         timed_out = Signal()
         push_word = Signal()
         push_data = Signal(self.in_width)
+        nbytes_w = Signal(range(max(self.load_bytes, 1) + 1))
+        wstart, wbytes_valid = Signal(), Signal()
+        if self.load_bytes:
+            m.d.comb += [
+                self.wstart.eq(wstart),
+                self.wbytes.payload.eq(self.rx.payload),
+                self.wbytes.valid.eq(wbytes_valid),
+            ]
 
         m.d.comb += [
             self.acc_i.payload.eq(words.r_data),
@@ -175,13 +196,14 @@ class HostLinkCore(wiring.Component):
         # FSM's path)
         m.d.sync += timed_out.eq(~got & (timer >= self.timeout - 1))
 
-        def push_tag(code_v, img=0, vec=0, ping=0):
+        def push_tag(code_v, img=0, vec=0, ping=0, load=0):
             m.d.sync += [
                 tag_we.eq(1),
                 tag_code.eq(code_v),
                 tag_img.eq(img),
                 tag_vec.eq(vec),
                 tag_ping.eq(ping),
+                tag_load.eq(load),
             ]
 
         def fail_early(code_v, then="discard"):
@@ -207,7 +229,10 @@ class HostLinkCore(wiring.Component):
                     fail_early(FRAMING)
                 with m.Elif(got):
                     m.d.sync += cmd.eq(b)
-                    with m.If((b == CMD_CLASSIFY) | (b == CMD_VECTOR) | (b == CMD_PING)):
+                    known = (b == CMD_CLASSIFY) | (b == CMD_VECTOR) | (b == CMD_PING)
+                    if self.load_bytes:
+                        known = known | (b == CMD_LOAD)
+                    with m.If(known):
                         m.next = "len0"
                     with m.Else():
                         fail_early(BAD_COMMAND)
@@ -228,6 +253,13 @@ class HostLinkCore(wiring.Component):
                     with m.If(cmd == CMD_PING):
                         with m.If(length == 0):
                             m.next = "check"
+                        with m.Else():
+                            fail_early(BAD_LENGTH)
+                    with m.Elif(cmd == CMD_LOAD):
+                        with m.If(length == self.load_bytes):
+                            m.d.sync += nbytes_w.eq(0)
+                            m.d.comb += wstart.eq(1)
+                            m.next = "load"
                         with m.Else():
                             fail_early(BAD_LENGTH)
                     with m.Elif(length == self.image_bytes):
@@ -256,8 +288,20 @@ class HostLinkCore(wiring.Component):
                             m.next = "check"
                 with m.Elif(timed_out):
                     fail_payload(TIMEOUT, 1)
+            with m.State("load"):
+                # weight-image bytes straight to the checker (it takes one per clock while
+                # SPRAM takes the words: faster than any UART)
+                with m.If(self.ferr):
+                    fail_early(FRAMING)
+                with m.Elif(got):
+                    m.d.comb += [wbytes_valid.eq(1)]
+                    m.d.sync += nbytes_w.eq(nbytes_w + 1)
+                    with m.If(nbytes_w == max(self.load_bytes, 1) - 1):
+                        m.next = "check"
+                with m.Elif(timed_out):
+                    fail_early(TIMEOUT, "idle")
             with m.State("check"):
-                is_img = cmd != CMD_PING
+                is_img = (cmd != CMD_PING) & (cmd != CMD_LOAD)
                 with m.If(self.ferr):
                     push_tag(FRAMING, img=is_img)
                     m.next = "discard"
@@ -268,6 +312,7 @@ class HostLinkCore(wiring.Component):
                         img=is_img,
                         vec=cmd == CMD_VECTOR,
                         ping=cmd == CMD_PING,
+                        load=cmd == CMD_LOAD,
                     )
                     m.next = "idle"
                 with m.Elif(timed_out):
@@ -290,7 +335,7 @@ class HostLinkCore(wiring.Component):
 
         # ---- reply engine
         r_code = Signal(3)
-        r_img, r_vec, r_ping = Signal(), Signal(), Signal()
+        r_img, r_vec, r_ping, r_load = Signal(), Signal(), Signal(), Signal()
         cls = Signal(8)
         cnt = Signal(range(max(self.out_words, 5) + 1))
         oidx = Signal(range(obpw))
@@ -310,13 +355,24 @@ class HostLinkCore(wiring.Component):
                 with m.If(tags.r_rdy):
                     m.d.comb += tags.r_en.eq(1)
                     d = tags.r_data
-                    m.d.sync += [r_code.eq(d[0:3]), r_img.eq(d[3]), r_vec.eq(d[4]), r_ping.eq(d[5])]
+                    m.d.sync += [r_code.eq(d[0:3]), r_img.eq(d[3]), r_vec.eq(d[4]), r_ping.eq(d[5]),
+                                 r_load.eq(d[6])]  # fmt: skip
                     with m.If(d[3] & (d[0:3] != OK)):
                         m.next = "drain"
                     with m.Elif(d[3]):
                         m.next = "wait"
+                    with m.Elif(d[6] & (d[0:3] == OK)):
+                        m.next = "loaded"
                     with m.Else():
                         m.next = "magic"
+            with m.State("loaded"):
+                # a load request: reply with the checker's verdict once it has one
+                if self.load_bytes:
+                    with m.If(self.wstatus != LOADER_BUSY):
+                        m.d.sync += cls.eq(self.wstatus)
+                        m.next = "magic"
+                else:
+                    m.next = "magic"
             with m.State("drain"):  # drop the output words (errored image, or class latched)
                 m.d.comb += self.acc_o.ready.eq(1)
                 with m.If(self.acc_o.valid):
@@ -434,7 +490,10 @@ class HostLink(wiring.Component):
         self.tx_uart = UartTx(divisor)
         self.divisor = self.rx_uart.divisor
         self.timeout = int(timeout) if timeout is not None else 640 * self.divisor
+        #: an accelerator whose weights the host may load (bitfab.hw.shell.flash_boot.FlashBoot)
+        self.loads = "hbytes" in accelerator.signature.members
         self.core = HostLinkCore(
+            load_bytes=accelerator.image_bytes if self.loads else 0,
             in_width=Shape.cast(accelerator.i.payload.shape()).width,
             in_words=in_words,
             out_width=Shape.cast(accelerator.o.payload.shape()).width,
@@ -463,6 +522,9 @@ class HostLink(wiring.Component):
         wiring.connect(m, core.tx, tx.i)
         wiring.connect(m, core.acc_i, acc.i)
         wiring.connect(m, acc.o, core.acc_o)
+        if self.loads:
+            wiring.connect(m, core.wbytes, acc.hbytes)
+            m.d.comb += [acc.hstart.eq(core.wstart), core.wstatus.eq(acc.status)]
         m.d.comb += [
             rx.rx.eq(self.rx),
             self.tx.eq(tx.tx),

@@ -13,7 +13,10 @@ Request (host -> board)::
 
     0xA5 | command | length (2 bytes) | payload (length bytes) | crc8
 
-- ``command``: ``0x01`` classify, ``0x02`` classify and return the output vector, ``0x03`` ping.
+- ``command``: ``0x01`` classify, ``0x02`` classify and return the output vector, ``0x03`` ping,
+  ``0x04`` load weights (boards whose weights sit in SPRAM: the payload is the whole weight
+  image, :mod:`bitfab.hw.weight_image`, checked like the boot loader checks it; send it with
+  no other request outstanding).
 - classify / vector: ``length`` must equal the image size in bytes, ``words x ceil(W_in / 8)``:
   the accelerator's input words for one image (``bitfab.hw.compiler.tensor_words``, lanes
   packed as :mod:`bitfab.hw.packing` lays them out), each word little-endian in
@@ -24,6 +27,7 @@ Reply (board -> host), one per request, in request order::
     ok, classify:   0x5A | 0x00 | class | crc8
     ok, vector:     0x5A | 0x00 | class | vector (out words x ceil(W_out / 8) bytes) | crc8
     ok, ping:       0x5A | 0x00 | image bytes (2) | vector bytes (2) | flags | crc8
+    ok, load:       0x5A | 0x00 | loader status (LOADER_STATUS: 1 = loaded) | crc8
     error:          0x5A | code | crc8
 
 ``class`` is the accelerator's output when it ends in LabelSelect (``flags`` bit 0,
@@ -50,7 +54,19 @@ REPLY_MAGIC = 0x5A
 CMD_CLASSIFY = 0x01
 CMD_VECTOR = 0x02
 CMD_PING = 0x03
-COMMANDS = frozenset({CMD_CLASSIFY, CMD_VECTOR, CMD_PING})
+CMD_LOAD = 0x04
+COMMANDS = frozenset({CMD_CLASSIFY, CMD_VECTOR, CMD_PING, CMD_LOAD})
+#: weight-image loader status codes (the boot loader's, bitfab.hw.shell.flash_loader.Status;
+#: the body byte of an ok load reply; on the LEDs of a board whose flash image was refused)
+LOADER_BUSY, LOADER_OK, NO_IMAGE, OTHER_DESIGN, WRONG_LENGTH, BAD_CRC = range(6)
+LOADER_STATUS = {
+    LOADER_BUSY: "loading",
+    LOADER_OK: "weights loaded",
+    NO_IMAGE: "no weight image (wrong magic; erased flash or other data)",
+    OTHER_DESIGN: "the weight image is for another architecture (design id differs)",
+    WRONG_LENGTH: "the weight image has another word count than this design",
+    BAD_CRC: "the weight image is corrupted or short (CRC-32 mismatch)",
+}
 #: ``class`` byte of a reply when the accelerator's output is a vector, not a class index
 NO_CLASS = 0xFF
 #: ping reply ``flags`` bit: the accelerator outputs a class index (ends in LabelSelect)
@@ -141,6 +157,8 @@ def parse_request(frame: bytes, image_bytes: int | None = None) -> tuple[int, by
     command, length = frame[1], int.from_bytes(frame[2:4], "little")
     if command == CMD_PING:
         want = 0
+    elif command == CMD_LOAD:
+        want = length
     else:
         want = length if image_bytes is None else image_bytes
     if length != want or len(frame) != REQUEST_OVERHEAD + length:
