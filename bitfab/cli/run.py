@@ -39,6 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=DATASETS,
         help="test images (default fashion-mnist)",
     )
+    p.add_argument(
+        "--load-weights",
+        action="store_true",
+        help="first send the accelerator's weights.bin over the link (boards with SPRAM "
+        "weights: new weights for the same architecture, no new bitstream)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar, no class list")
     p.set_defaults(func=run)
 
@@ -68,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             inputs=args.inputs,
             random=args.random,
             seed=args.input_seed,
+            load_weights=args.load_weights,
         )
     if not args.quiet:
         if "classes" in rep:

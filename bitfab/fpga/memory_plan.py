@@ -9,7 +9,8 @@ Yosys maps it, :func:`bitfab.fpga.fit.bram_blocks`), ``lutram`` (ECP5 distribute
 
 :func:`plan_weight_stores` decides which MVAU weight memories move to SPRAM: none while the
 design's block RAMs fit the device (no loader, no weight image needed); otherwise the weight
-memories that free the most block RAMs first, each as a grid of 16-bit x 16k-word SPRAMs
+memories that free the most block RAMs first (net of their threshold tables, which become
+loadable RAMs), each as a grid of 16-bit x 16k-word SPRAMs
 (:func:`bitfab.hw.spram.spram_blocks`), while SPRAMs remain, until the block RAMs fit.
 The fit (:func:`bitfab.fpga.fit.fit_plan`) compiles each candidate folding with this plan, so
 the block-RAM and SPRAM counts it checks are the planner's.
@@ -18,7 +19,7 @@ the block-RAM and SPRAM counts it checks are the planner's.
 from __future__ import annotations
 
 from bitfab.boards import Target
-from bitfab.fpga.fit import host_link_memories
+from bitfab.fpga.fit import bram_blocks, host_link_memories
 from bitfab.hw.spram import spram_blocks
 
 
@@ -80,7 +81,14 @@ def plan_weight_stores(acc, target: Target) -> dict[str, str]:  # noqa: ANN001
     for spec, unit in zip(acc.graph.layers, acc.units, strict=True):
         if spec.op_type != "MVAU":
             continue
-        saved = sum(r["blocks"] for r in rows if r["unit"] == spec.name and r["role"] == "weights")
+        mine = [r for r in rows if r["unit"] == spec.name]
+        saved = sum(r["blocks"] for r in mine if r["role"] == "weights")
+        # its threshold tables become loadable RAMs (the image carries them too)
+        saved -= sum(
+            bram_blocks(target.family, r["width"], r["depth"], False) - r["blocks"]
+            for r in mine
+            if r["role"] == "thresholds"
+        )
         cost = spram_blocks(unit.weight_width, unit.SF * unit.NF)
         if saved > 0:
             cands.append((saved, -cost, spec.name, cost))

@@ -80,6 +80,7 @@ class BoardLink:
         except (serial.SerialException, OSError) as e:
             raise BitfabError(f"--port {port}: cannot open ({e}); check the device path") from None
         self.port = port
+        self.baud = baud
         self.timeout_s = timeout_s
         self.ser.reset_input_buffer()
 
@@ -125,6 +126,29 @@ class BoardLink:
         except ProtocolError:  # magic and length are right by construction: the checksum
             raise BitfabError(f"{self.port}: reply checksum mismatch; check the link") from None
         return body
+
+    def load_weights(self, image: bytes, timeout_s: float | None = None) -> None:
+        """Send a weight image (``bitfab.hw.weight_image``) with the load command and wait for
+        the board's verdict; raises BitfabError naming why the board refused it. Send it with
+        no other request outstanding."""
+        from bitfab.hw.shell.protocol import CMD_LOAD, LOADER_OK, LOADER_STATUS
+
+        old, old_w = self.ser.timeout, self.ser.write_timeout
+        # the board answers once the last byte is in and checked (10 bits a byte on the line)
+        wait = max(old or 0, timeout_s or 0, 12 * len(image) / max(self.baud, 1) + 2)
+        self.ser.timeout = self.ser.write_timeout = wait
+        try:
+            self.ser.write(request(CMD_LOAD, image))
+            body = self.read_reply(1)
+        except BoardReplyError as e:
+            raise BitfabError(
+                f"{self.port}: load refused ({e}); does this board keep its weights in SPRAM?"
+            ) from None
+        finally:
+            self.ser.timeout, self.ser.write_timeout = old, old_w
+        if body[0] != LOADER_OK:
+            why = LOADER_STATUS.get(body[0], f"status {body[0]}")
+            raise BitfabError(f"{self.port}: the board refused the weight image: {why}")
 
     def ping(self) -> BoardInfo:
         """Ask the board for its sizes."""
@@ -230,13 +254,17 @@ def run_images(
     inputs: str | os.PathLike[str] | None = None,
     random: int | None = None,
     seed: int = 0,
+    load_weights: bool = False,
 ) -> dict:
     """``bitfab run``: classify the first ``images`` test images on the board at ``port``, or
     run the inputs of the file ``inputs`` / ``random`` random inputs over the input grid
     (:func:`bitfab.sim.verify.verification_inputs`), whose outputs are compared with the golden
     model instead of labels. Returns ``classes`` (a class head) or ``outputs`` (a values head:
     the accelerator's integers), ``labels``/``correct``/``accuracy`` (test images only),
-    ``golden_matches`` (own inputs), ``images_per_s``, ``seconds``, ``inputs`` (the source)."""
+    ``golden_matches`` (own inputs), ``images_per_s``, ``seconds``, ``inputs`` (the source).
+    ``load_weights``: first send ``acc_dir``'s weight image over the link (a board whose
+    weights sit in SPRAM takes new weights of the same architecture without a new bitstream);
+    ``weights_loaded`` in the result."""
     from pathlib import Path
 
     from bitfab.dataflow.golden import GoldenModel
@@ -261,6 +289,21 @@ def run_images(
                 f"{' (class index out)' if info.class_index else ''}, {acc_dir} needs "
                 f"{len(payloads[0])}: program the board with this accelerator's bitstream"
             )
+        loaded = None
+        if load_weights:
+            from bitfab.hw.accelerator import WEIGHTS_FILE
+            from bitfab.sim.verify import weight_image_of
+
+            if not acc.loaded_units:
+                raise BitfabError(
+                    f"--load-weights: {acc_dir} keeps its weights in the bitstream (no SPRAM "
+                    "weights); a new model needs a new bitstream ('bitfab build')"
+                )
+            image = weight_image_of(Path(acc_dir), None)
+            t_load = time.perf_counter()
+            link.load_weights(image)
+            loaded = {"file": str(Path(acc_dir) / WEIGHTS_FILE), "bytes": len(image),
+                      "seconds": round(time.perf_counter() - t_load, 3)}  # fmt: skip
         t0 = time.perf_counter()
         replies = link.classify(
             payloads, vector_bytes=0 if class_index else vec_bytes, window=window,
@@ -295,4 +338,5 @@ def run_images(
         "window": window,
         # 1 when the board overran pipelined requests and the rest went one at a time
         "window_used": link.window_used,
+        "weights_loaded": loaded,
     }

@@ -6,10 +6,11 @@ Layout (bytes, little endian), :data:`HEADER_BYTES` of header, then the payload,
 offset bytes   content
 ====== ======= ===============================================================================
 0      4       magic ``b"BFW1"``
-4      4       design id: CRC-32 of the SPRAM layout (each loaded unit's name, word width and
-               depth, in load order), so an image for another architecture is refused
+4      4       design id (:func:`design_id`): CRC-32 of what the bitstream fixes, so an
+               image for another architecture (or other fixed-layer weights) is refused
 8      4       payload word count ``n``
-12     2n      the load words (16 bits each, :func:`bitfab.hw.accelerator.Accelerator.weight_load_words`)
+12     2n      the load words (16 bits each, :func:`bitfab.hw.accelerator.Accelerator.weight_load_words`:
+               per SPRAM MVAU its weights, then its threshold tables)
 12+2n  4       CRC-32 (ISO-HDLC, zlib's) of the payload bytes
 ====== ======= ===============================================================================
 
@@ -39,9 +40,34 @@ def layout(acc) -> list[tuple[str, int, int]]:  # noqa: ANN001 - Accelerator
 
 
 def design_id(acc) -> int:  # noqa: ANN001
-    """32-bit id of the SPRAM layout of ``acc`` (CRC-32 of its :func:`layout`)."""
-    text = ";".join(f"{n}:{w}x{d}" for n, w, d in layout(acc))
-    return zlib.crc32(text.encode())
+    """32-bit id of everything the bitstream fixes: every layer's type and attributes, the
+    parameters of the layers whose parameters are not loaded (their values), the shapes and
+    bit widths of the loaded ones (not their values), the array kinds and FIFO depths. Two
+    models share it exactly when one's weight image can run on the other's bitstream."""
+    import json
+
+    import numpy as np
+
+    crc = 0
+    for spec, unit in zip(acc.graph.layers, acc.units, strict=True):
+        loaded = unit in acc.loaded_units
+        desc = {
+            "name": spec.name,
+            "op": spec.op_type,
+            "attrs": {k: v for k, v in sorted(spec.attrs.items())},
+            "array": spec.array,
+            "store": spec.weight_store,
+            "inits": [list(np.shape(t)) for t in spec.inits],
+        }
+        if loaded:
+            desc["tbits"] = getattr(unit, "tbits", None)
+            desc["width"] = unit.weight_width
+        crc = zlib.crc32(json.dumps(desc, default=str, sort_keys=True).encode(), crc)
+        if not loaded:
+            for t in spec.inits:
+                crc = zlib.crc32(np.ascontiguousarray(np.asarray(t, dtype=np.int64)).tobytes(), crc)
+    crc = zlib.crc32(json.dumps(list(acc.fifo_depths)).encode(), crc)
+    return crc
 
 
 def header(acc) -> bytes:  # noqa: ANN001

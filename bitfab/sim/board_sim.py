@@ -173,6 +173,14 @@ def board_verilog(accelerator, divisor: int = SIM_DIVISOR, timeout: int = SIM_TI
     from bitfab.hw.emit import verilog_text
     from bitfab.hw.shell.host_link import HostLink
 
+    if getattr(accelerator, "loaded_units", None):
+        # SPRAM weights: the board boots from its (behavioural) flash, and takes load requests
+        from bitfab.hw.shell.flash_boot import FlashBoot
+        from bitfab.sim.cell_models import spram_model_verilog
+        from bitfab.sim.spi_flash import FLASH_MODEL
+
+        link = HostLink(FlashBoot(accelerator, flash_model=True), divisor=divisor, timeout=timeout)
+        return verilog_text(link, TOP) + spram_model_verilog() + FLASH_MODEL
     link = HostLink(accelerator, divisor=divisor, timeout=timeout)
     return verilog_text(link, TOP)
 
@@ -196,10 +204,13 @@ class BoardSim:
     """A running simulated board: ``port`` is its pty path. Use as a context manager (or call
     :meth:`stop`)."""
 
-    def __init__(self, build: BoardSimBuild, start_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, build: BoardSimBuild, start_timeout_s: float = 10.0, plusargs: list[str] | None = None
+    ) -> None:
+        """``plusargs``: simulator arguments (the flash image of a board with SPRAM weights)."""
         self.build = build
         self.proc = subprocess.Popen(
-            [str(build.exe)], stdout=subprocess.PIPE, stderr=None, text=True
+            [str(build.exe), *(plusargs or [])], stdout=subprocess.PIPE, stderr=None, text=True
         )
         ready, _, _ = select.select([self.proc.stdout], [], [], start_timeout_s)
         line = self.proc.stdout.readline().strip() if ready else ""
@@ -225,10 +236,26 @@ class BoardSim:
         self.stop()
 
 
-def simulated_board(acc_dir, *, divisor: int = SIM_DIVISOR, timeout: int = SIM_TIMEOUT) -> BoardSim:  # noqa: ANN001
+def simulated_board(  # noqa: ANN001
+    acc_dir, *, divisor: int = SIM_DIVISOR, timeout: int = SIM_TIMEOUT, flash_image=None
+) -> BoardSim:
     """Build (or reuse) and start the simulated board for the ``bitfab compile`` folder
-    ``acc_dir``."""
+    ``acc_dir`` (with SPRAM weights: booting from ``flash_image``, default its weights.bin)."""
     from bitfab.hw.accelerator import load_accelerator
 
     acc, _ = load_accelerator(acc_dir)
-    return BoardSim(build_board_sim(acc, divisor=divisor, timeout=timeout))
+    build = build_board_sim(acc, divisor=divisor, timeout=timeout)
+    if not acc.loaded_units:
+        return BoardSim(build)
+    # SPRAM weights: the flash holds the image (default: the accelerator's weights.bin); the
+    # board boots from it as a real board does
+    import tempfile
+
+    from bitfab.sim.boot import flash_plusargs
+    from bitfab.sim.verify import weight_image_of
+
+    image = weight_image_of(Path(acc_dir), flash_image)
+    folder = tempfile.TemporaryDirectory(prefix="bitfab-boardsim-flash-")
+    sim = BoardSim(build, plusargs=flash_plusargs(image, Path(folder.name)))
+    sim.flash_folder = folder  # lives as long as the simulated board
+    return sim

@@ -42,7 +42,8 @@ from bitfab.hw.layers.thresholding import (
     encode_output,
     finn_attr,
     n_vectors,
-    threshold_read_ports,
+    threshold_memories,
+    threshold_memory_images,
 )
 from bitfab.hw.spram import SPRAM_WIDTH, SPRAMStore, load_words
 from bitfab.hw.types import (
@@ -299,8 +300,62 @@ class MVAU(wiring.Component):
         return self.PE * self.SIMD * self.weight_bits
 
     def weight_load_words(self) -> list[int]:
-        """The 16-bit load words of the weight memory (SPRAM load order, :mod:`bitfab.hw.spram`)."""
-        return load_words(self.weight_memory_image(), self.weight_width)
+        """The 16-bit load words of this layer's parameters: the weight memory (SPRAM load
+        order, :mod:`bitfab.hw.spram`), then the threshold memories (PE by PE, word by word,
+        16-bit chunks LSB first; :meth:`threshold_load_words`)."""
+        return load_words(self.weight_memory_image(), self.weight_width) + (
+            self.threshold_load_words()
+        )
+
+    def threshold_load_words(self) -> list[int]:
+        """The threshold tables as load words (none with ``noActivation``)."""
+        if self.noActivation:
+            return []
+        width = self.numSteps * self.tbits
+        return [
+            w
+            for image in threshold_memory_images(self.thresholds, self.PE, self.tbits)
+            for w in load_words(image, width)
+        ]
+
+    def _threshold_loader(self, m: Module, writes, store, thr_loaded) -> None:  # noqa: ANN001
+        """Fill the threshold memories from ``wload`` once the weights are in: PE by PE, word
+        by word, ``ceil(numSteps * tbits / 16)`` load words each (LSB chunk first)."""
+        width = self.numSteps * self.tbits
+        chunks = -(-width // SPRAM_WIDTH)
+        depth = self.NF
+        tp = Signal(range(max(2, self.PE)))
+        ta = Signal(range(max(2, depth)))
+        tc = Signal(range(max(2, chunks)))
+        buf = Signal(chunks * SPRAM_WIDTH)
+        word = Cat(
+            *(Mux(tc == k, self.wload.payload, buf[16 * k : 16 * (k + 1)]) for k in range(chunks))
+        )
+        busy = store.loaded & ~thr_loaded
+        take = self.wload.valid & busy
+        m.d.comb += self.wload.ready.eq(Mux(store.loaded, busy, store.wload.ready))
+        for p, wp in enumerate(writes):
+            m.d.comb += [
+                wp.addr.eq(ta),
+                wp.data.eq(word[:width]),
+                wp.en.eq(take & (tc == chunks - 1) & (tp == p)),
+            ]
+        with m.If(self.reload):
+            m.d.sync += [tp.eq(0), ta.eq(0), tc.eq(0), thr_loaded.eq(0)]
+        with m.Elif(take):
+            m.d.sync += buf.eq(word)
+            with m.If(tc == chunks - 1):
+                m.d.sync += tc.eq(0)
+                with m.If(ta == depth - 1):
+                    m.d.sync += ta.eq(0)
+                    with m.If(tp == self.PE - 1):
+                        m.d.sync += thr_loaded.eq(1)
+                    with m.Else():
+                        m.d.sync += tp.eq(tp + 1)
+                with m.Else():
+                    m.d.sync += ta.eq(ta + 1)
+            with m.Else():
+                m.d.sync += tc.eq(tc + 1)
 
     # -- hardware -----------------------------------------------------------------------------
     def elaborate(self, platform):
@@ -319,10 +374,18 @@ class MVAU(wiring.Component):
         if self.weight_store == "spram":
             # one SPRAM-backed memory of whole words, loaded at run time; the array starts a
             # cycle after the last load word (the first read needs one cycle)
+            # the threshold tables follow the weights on the load stream (loadable memories)
             m.submodules.wmem = store = SPRAMStore(self.weight_width, wmem_n, self.spram_model)
-            wiring.connect(m, wiring.flipped(self.wload), store.wload)
-            m.d.comb += [self.loaded.eq(store.loaded), store.reload.eq(self.reload)]
-            m.d.sync += primed.eq(store.loaded & ~self.reload)
+            thr_loaded = Signal(init=int(bool(self.noActivation)))
+            m.d.comb += [
+                store.wload.payload.eq(self.wload.payload),
+                store.wload.valid.eq(self.wload.valid & ~store.loaded),
+                store.reload.eq(self.reload),
+                self.loaded.eq(store.loaded & thr_loaded),
+            ]
+            if self.noActivation:
+                m.d.comb += self.wload.ready.eq(store.wload.ready)
+            m.d.sync += primed.eq(self.loaded & ~self.reload)
             rd_data, rd_addr = [store.rdata], [store.raddr]
         else:
             # one weight memory per PE row (SIMD lanes each), all read at the same address
@@ -398,7 +461,10 @@ class MVAU(wiring.Component):
             with m.If(take):
                 m.d.sync += onf.eq(onf_next)
             addr = Mux(take, onf_next, onf)
-            thr = threshold_read_ports(m, self.thresholds, self.PE, tb, addr, "tmem")
+            spram = self.weight_store == "spram"
+            thr, tw = threshold_memories(m, self.thresholds, self.PE, tb, addr, "tmem", spram)
+            if spram:
+                self._threshold_loader(m, tw, store, thr_loaded)
             for p, v in enumerate(accs):
                 ts = thr[p]
                 lanes.append(

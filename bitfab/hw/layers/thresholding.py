@@ -134,15 +134,28 @@ def threshold_memory_images(thr: np.ndarray, pe: int, tbits: int) -> list[list[i
 def threshold_read_ports(m: Module, thr: np.ndarray, pe: int, tbits: int, addr, name: str):
     """Add PE threshold memories (``lib.memory.Memory``, one per PE, synchronous read at
     ``addr``) to ``m``; return, per PE, the list of ``numSteps`` signed threshold values."""
+    return threshold_memories(m, thr, pe, tbits, addr, name)[0]
+
+
+def threshold_memories(
+    m: Module, thr: np.ndarray, pe: int, tbits: int, addr, name: str, loadable: bool = False
+):
+    """:func:`threshold_read_ports`, and with ``loadable`` memories without initial content
+    and one write port each (filled at run time, e.g. from a weight image); returns
+    ``(lanes per PE, write ports)`` (no write ports unless ``loadable``)."""
     steps = thr.shape[1]
-    out = []
+    out, writes = [], []
     for p, image in enumerate(threshold_memory_images(thr, pe, tbits)):
-        mem = Memory(shape=unsigned(steps * tbits), depth=len(image), init=image)
+        mem = Memory(
+            shape=unsigned(steps * tbits), depth=len(image), init=[] if loadable else image
+        )
         m.submodules[f"{name}{p}"] = mem
+        if loadable:
+            writes.append(mem.write_port())
         rd = mem.read_port()
         m.d.comb += rd.addr.eq(addr)
         out.append([lane(rd.data, s, tbits, "signed") for s in range(steps)])
-    return out
+    return out, writes
 
 
 # --------------------------------------------------------------------------------------------
