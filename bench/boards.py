@@ -37,7 +37,12 @@ from bitfab.kinds import ARRAY_KINDS as ARRAYS
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "boards.json"
 DOC = ROOT / "docs" / "boards.md"
-MODELS = {"tfc_w1a1": "runs/tfc_w1a1/model.onnx", "cnv_w2a2": "runs/cnv_w2a2/model.onnx"}
+MODELS = {
+    "tfc_w1a1": "runs/tfc_w1a1/model.onnx",
+    "cnv_w2a2": "runs/cnv_w2a2/model.onnx",
+    # bitfab train --model tfc --wbits 2 --abits 2 --epochs 10 --out runs/tfc_w2a2
+    "tfc_w2a2": "runs/tfc_w2a2/model.onnx",
+}
 BOARDS = ("icebreaker", "ulx3s-85f", "orangecrab-25f")
 #: design clock per board (MHz; boards not named: None = the oscillator). ULX3S-85F: 50 MHz
 #: through the PLL (its earlier runs were made so, when the ECP5 board top on the bare oscillator
@@ -77,6 +82,10 @@ def _entry(
             "model_test_accuracy": (rep["accuracy"].get("model") or {}).get("test_accuracy"),
             "folding": rep["fit"]["folding"],
             "bitstream_sha256": rep["bitstream"]["sha256"],
+            # SPRAM weights (memory planner): the weight image the board boots from flash
+            "weight_stores": rep["fit"].get("weight_stores") or {},
+            "weight_image": rep.get("weight_image"),
+            "spram_blocks": rep["resources"].get("SPRAM", {}).get("used"),
             "built_s": round(sum(s["built_seconds"] for s in rep["steps"].values()), 1),
             "step_s": {k: s["built_seconds"] for k, s in rep["steps"].items()},
             "cached": rep["cached"],

@@ -588,13 +588,15 @@ def assemble_report(cfg: BuildConfig, state: BuildState, versions: dict, seconds
         "fit": {
             "margin": cfg.margin,
             **{
-                k: fit[k]
+                k: fit.get(k)
                 for k in (
                     "lut_budget",
                     "accelerator_luts_estimate",
                     "soft_memory_estimate",
                     "memory_bits",
                     "bram_blocks_estimate",
+                    "spram_blocks_estimate",
+                    "weight_stores",
                     "dsp_blocks_estimate",
                     "usable_cells",
                     "cells_modelled",
