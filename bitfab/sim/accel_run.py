@@ -69,6 +69,10 @@ class ChunkRunner:
     """Free-running harness build of ``design`` for chunks of at most ``max_in_words`` input
     and ``max_out_words`` output words, on ``backend`` (``verilator``/``icarus``)."""
 
+    #: extra plusargs of every run (e.g. the flash image of a booted design); subclasses that
+    #: build their own simulator (gate level) inherit none
+    plusargs: tuple[str, ...] = ()
+
     def __init__(
         self,
         design: VerilogDesign,
@@ -86,8 +90,7 @@ class ChunkRunner:
             raise ValueError(f"engine must be 'native' or 'cocotb', got {engine!r}")
         self.design = design
         self.backend = backend
-        #: extra plusargs of every run (e.g. the flash image of a booted design)
-        self.plusargs = list(plusargs)
+        self.plusargs = tuple(plusargs)
         self.native = backend == "verilator" and engine == "native" and not waves
         ins = [s for s, sp in design.ports.streams.items() if sp.direction == "in"]
         outs = [s for s, sp in design.ports.streams.items() if sp.direction == "out"]

@@ -431,6 +431,12 @@ def gate_level_verify(
         )
     t_all = time.perf_counter()
     acc, acc_report = load_accelerator(d)
+    if acc.loaded_units:
+        raise BitfabError(
+            f"gate level: {d} keeps weights in SPRAM, loaded by the boot loader at run time; "
+            "the gate-level harness does not boot yet (verify it in RTL: 'bitfab verify', which "
+            "boots from the flash image)"
+        )
     imgs, source = verification_inputs(d / "dataflow.onnx", images, dataset, inputs, random, seed)
     n = len(imgs)
 
