@@ -104,4 +104,17 @@ def run(args: argparse.Namespace) -> int:
             f"{b['images_per_s']} images/s; bitstream {b['bitstream']['path']} "
             f"(sha256 {b['bitstream']['sha256'][:16]}...)"
         )
+        import shlex
+
+        if b.get("program"):
+            print("flash it: " + " ".join(shlex.quote(a) for a in b["program"]))
+        w = b.get("weight_image")
+        if w:
+            print(
+                f"weights in SPRAM ({', '.join(b['fit'].get('weight_stores') or {})}, "
+                f"{w['bytes']} bytes, loaded from flash at power-up): "
+                + " ".join(shlex.quote(a) for a in w["program"])
+                + " (or: bitfab program BUILD_DIR; new weights for this architecture: "
+                "bitfab run --load-weights, no new bitstream)"
+            )
     return 0

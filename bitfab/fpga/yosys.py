@@ -71,6 +71,8 @@ def yosys_script(
             lines.append(f"read_verilog {src}")
     if blackbox:
         lines.append(f"blackbox {blackbox}")
+    if family == "ice40":  # the primitives a design may instantiate (SB_SPRAM256KA weights)
+        lines.append("read_verilog -lib -specify +/ice40/cells_sim.v")
     lines.append(f"hierarchy -check -top {top}")
     if family == "ice40":
         lines.append(f"synth_ice40 -top {top}" + (" -dsp" if dsp else ""))

@@ -135,7 +135,7 @@ class BoardLink:
 
         old, old_w = self.ser.timeout, self.ser.write_timeout
         # the board answers once the last byte is in and checked (10 bits a byte on the line)
-        wait = max(old or 0, timeout_s or 0, 12 * len(image) / max(self.baud, 1) + 2)
+        wait = max(old or 0, timeout_s or 0) + 12 * len(image) / max(self.baud, 1)
         self.ser.timeout = self.ser.write_timeout = wait
         try:
             self.ser.write(request(CMD_LOAD, image))

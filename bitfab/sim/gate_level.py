@@ -431,12 +431,19 @@ def gate_level_verify(
         )
     t_all = time.perf_counter()
     acc, acc_report = load_accelerator(d)
-    if acc.loaded_units:
-        raise BitfabError(
-            f"gate level: {d} keeps weights in SPRAM, loaded by the boot loader at run time; "
-            "the gate-level harness does not boot yet (verify it in RTL: 'bitfab verify', which "
-            "boots from the flash image)"
-        )
+    boot = None
+    plusargs: list[str] = []
+    if acc.loaded_units:  # SPRAM weights: the netlist boots from the simulated flash
+        import tempfile
+
+        from bitfab.sim.boot import BOOT_TOP, flash_plusargs
+        from bitfab.sim.spi_flash import FLASH_MODEL
+        from bitfab.sim.verify import weight_image_of
+
+        if family != "ice40":
+            raise BitfabError(f"gate level: SPRAM weights exist on ice40 only, not {family}")
+        flash_dir = tempfile.TemporaryDirectory(prefix="bitfab-gate-flash-")
+        plusargs = flash_plusargs(weight_image_of(d, None), Path(flash_dir.name))
     imgs, source = verification_inputs(d / "dataflow.onnx", images, dataset, inputs, random, seed)
     n = len(imgs)
 
@@ -470,7 +477,24 @@ def gate_level_verify(
     big = max(e - s for s, e in spans)
 
     # 3. build the netlist simulation (and the RTL one)
-    gate_design = accel_design(models + "\n" + net_text, acc, TOP)
+    if acc.loaded_units:
+        from bitfab.hw.emit import verilog_text
+        from bitfab.hw.shell.flash_boot import FlashBoot
+        from bitfab.sim.verilog import PortMap, VerilogDesign, port_map
+
+        boot = FlashBoot(acc, instance=True, flash_model=True, host_load=False)
+        top_v = verilog_text(boot, BOOT_TOP) + FLASH_MODEL
+        pm = port_map(boot)
+        bports = PortMap(streams=pm.streams, plain=pm.plain)
+
+        def design_of(text: str):  # noqa: ANN202 - the accelerator text inside the boot top
+            return VerilogDesign(text + "\n" + top_v, BOOT_TOP, bports)
+    else:
+
+        def design_of(text: str):  # noqa: ANN202
+            return accel_design(text, acc, TOP)
+
+    gate_design = design_of(models + "\n" + net_text)
     cache = str(cache_dir) if cache_dir is not None else None
     t0 = time.perf_counter()
     runner: ChunkRunner | None = None
@@ -478,6 +502,7 @@ def gate_level_verify(
     if simulator in ("auto", "verilator"):
         try:
             runner = _NetlistRunner(gate_design, big * ipi, big * opi, native_args(cxx_opt), cache)
+            runner.plusargs = tuple(plusargs)
             sim_used = "verilator"
         except RuntimeError as exc:
             if simulator == "verilator":
@@ -495,16 +520,23 @@ def gate_level_verify(
     if runner is None:
         # Icarus 11 rejects the models' default port values (``input I0 = 1'b0``); Yosys's
         # netlist connects every cell input, so they can go
-        ivl = accel_design(ICARUS_DEFINES + models + "\n" + net_text, acc, TOP)
-        runner = ChunkRunner(ivl, big * ipi, big * opi, "icarus", cache_dir=cache)
+        ivl = design_of(ICARUS_DEFINES + models + "\n" + net_text)
+        runner = ChunkRunner(
+            ivl, big * ipi, big * opi, "icarus", cache_dir=cache, plusargs=plusargs
+        )
         sim_used = "icarus"
     gate_build_s = time.perf_counter() - t0
     rtl_runner = None
     rtl_build_s = 0.0
     if rtl:
         t0 = time.perf_counter()
-        rtl_design = accel_design((d / "accelerator.v").read_text(), acc, TOP)
-        rtl_runner = ChunkRunner(rtl_design, big * ipi, big * opi, "verilator", cache_dir=cache)
+        from bitfab.sim.cell_models import models_for
+
+        rtl_text = (d / "accelerator.v").read_text()
+        rtl_design = design_of(rtl_text + models_for(rtl_text) if boot else rtl_text)
+        rtl_runner = ChunkRunner(
+            rtl_design, big * ipi, big * opi, "verilator", cache_dir=cache, plusargs=plusargs
+        )
         rtl_build_s = time.perf_counter() - t0
 
     # 4. run the chunks
@@ -520,6 +552,8 @@ def gate_level_verify(
         ins = gold.in_words[s * ipi : e * ipi]
         outs = gold.out_words[s * opi : e * opi]
         budget = (e - s + 4) * 4 * est.ii + 4 * est.latency + 10**5
+        if boot is not None:
+            budget += 2 * boot.loader.boot_cycles()
         name = f"images {s}-{e - 1}"
         r = runner.run_chunk(ins, outs, name=name, seed=k + 1, max_cycles=budget)
         gate_sim_s += r.tb_s
@@ -553,9 +587,13 @@ def gate_level_verify(
         "mismatching_words": bad_words if counted else None,
         "first_mismatch": first,
         "cycles_per_image": round(ii, 2),
-        "latency": gate_cycles[0],
+        "latency": gate_cycles[0] - (boot.loader.boot_cycles() if boot else 0),
+        # SPRAM weights: each run booted from the simulated flash first (not in the latency)
+        "boot_cycles": boot.loader.boot_cycles() if boot else None,
         "rtl_cycles_per_image": None if rtl_ii is None else round(rtl_ii, 2),
-        "rtl_latency": rtl_cycles[0] if rtl_cycles else None,
+        "rtl_latency": (rtl_cycles[0] - (boot.loader.boot_cycles() if boot else 0))
+        if rtl_cycles
+        else None,
         # every chunk took the same number of cycles at gate level as in the RTL
         "cycles_equal": (gate_cycles == rtl_cycles) if rtl_cycles else None,
         "simulator": sim_used,

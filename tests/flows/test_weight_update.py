@@ -72,9 +72,10 @@ def test_new_weights_over_the_host_link_give_the_new_models_classes(two_models, 
     assert want_a != want_b  # the two models differ on these images
     assert (a / "accelerator.v").read_text() == (b / "accelerator.v").read_text()
     with simulated_board(a) as board:
-        rep = run_images(board.port, a, n)
+        # generous reply timeouts: the simulated board is slow on a loaded machine
+        rep = run_images(board.port, a, n, timeout_s=60)
         assert rep["classes"] == want_a and rep["weights_loaded"] is None
-        rep = run_images(board.port, b, n, load_weights=True)  # B's weights, same bitstream
+        rep = run_images(board.port, b, n, load_weights=True, timeout_s=60)  # same bitstream
         assert rep["classes"] == want_b
         assert rep["weights_loaded"]["bytes"] == (b / "weights.bin").stat().st_size
         # a corrupt image is refused by name; a refused load leaves no usable weights, and
@@ -87,8 +88,8 @@ def test_new_weights_over_the_host_link_give_the_new_models_classes(two_models, 
         (tmp_path / "bad" / "weights.bin").write_bytes(bytes(bad))
         capsys.readouterr()
         code = main(["run", "--port", board.port, "--acc", str(tmp_path / "bad"),
-                     "--images", "4", "--load-weights", "--quiet"])  # fmt: skip
+                     "--images", "4", "--load-weights", "--quiet", "--timeout", "60"])  # fmt: skip
         assert code == 2
         assert "refused the weight image" in capsys.readouterr().err
-        rep = run_images(board.port, a, n, load_weights=True)
+        rep = run_images(board.port, a, n, load_weights=True, timeout_s=60)
         assert rep["classes"] == want_a

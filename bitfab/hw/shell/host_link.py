@@ -461,7 +461,8 @@ class HostLink(wiring.Component):
 
     Ports: ``rx`` (``In(1)``, serial line from the host), ``tx`` (``Out(1)``, to the host),
     ``last_class`` (``Out(8)``, class of the last good reply, for LEDs), ``busy``
-    (``Out(1)``), ``errors`` (``Out(8)``, error replies so far).
+    (``Out(1)``; also while the weights of a booting or loading accelerator come in),
+    ``errors`` (``Out(8)``, error replies so far).
     """
 
     def __init__(
@@ -522,15 +523,19 @@ class HostLink(wiring.Component):
         wiring.connect(m, core.tx, tx.i)
         wiring.connect(m, core.acc_i, acc.i)
         wiring.connect(m, acc.o, core.acc_o)
+        loading = Const(0)
         if self.loads:
             wiring.connect(m, core.wbytes, acc.hbytes)
             m.d.comb += [acc.hstart.eq(core.wstart), core.wstatus.eq(acc.status)]
+            # the boot loader (or a load) at work counts as busy: the simulated board's clock
+            # keeps running until the weights are in
+            loading = acc.status == LOADER_BUSY
         m.d.comb += [
             rx.rx.eq(self.rx),
             self.tx.eq(tx.tx),
             core.ferr.eq(rx.ferr),
             self.last_class.eq(core.last_class),
             self.errors.eq(core.errors),
-            self.busy.eq(core.busy | rx.busy | tx.busy),
+            self.busy.eq(core.busy | rx.busy | tx.busy | loading),
         ]
         return m
