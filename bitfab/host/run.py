@@ -66,6 +66,9 @@ class BoardInfo:
     image_bytes: int
     vector_bytes: int
     class_index: bool
+    #: the weight loader's status (protocol.LOADER_STATUS) on a board with SPRAM weights,
+    #: else None
+    loader: int | None = None
 
 
 class BoardLink:
@@ -152,8 +155,30 @@ class BoardLink:
 
     def ping(self) -> BoardInfo:
         """Ask the board for its sizes."""
+        from bitfab.hw.shell.protocol import FLAG_LOADABLE, LOADER_SHIFT
+
         self.ser.write(request(CMD_PING))
-        return BoardInfo(*parse_ping_body(self.read_reply(PING_BODY_BYTES)))
+        body = self.read_reply(PING_BODY_BYTES)
+        loader = (body[4] >> LOADER_SHIFT) & 7 if body[4] & FLAG_LOADABLE else None
+        return BoardInfo(*parse_ping_body(body), loader=loader)
+
+    def wait_weights(self, timeout_s: float) -> BoardInfo:
+        """Ping until the board's weight loader is done (a board with SPRAM weights boots from
+        flash); BitfabError naming why if it refused its image. Boards without: at once."""
+        from bitfab.hw.shell.protocol import LOADER_BUSY, LOADER_OK, LOADER_STATUS
+
+        t_end = time.perf_counter() + timeout_s
+        info = self.ping()
+        while info.loader == LOADER_BUSY and time.perf_counter() < t_end:
+            time.sleep(0.05)
+            info = self.ping()
+        if info.loader is not None and info.loader != LOADER_OK:
+            why = LOADER_STATUS.get(info.loader, f"status {info.loader}")
+            raise BitfabError(
+                f"{self.port}: the board has no usable weights: {why}; flash the build's "
+                "weights.bin (bitfab program BUILD) or send them with --load-weights"
+            )
+        return info
 
     def classify(
         self,
@@ -283,6 +308,8 @@ def run_images(
     vec_bytes = g.output_fmt.words * word_bytes(g.output_fmt.width)
     with BoardLink(port, baud, timeout_s) as link:
         info = link.ping()
+        if info.loader is not None and not load_weights:
+            info = link.wait_weights(timeout_s)  # booting from flash, or refused its image
         if info.image_bytes != len(payloads[0]) or info.class_index != class_index:
             raise BitfabError(
                 f"the board's accelerator takes {info.image_bytes}-byte images"

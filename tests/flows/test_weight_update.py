@@ -14,6 +14,7 @@ import pytest
 from qonnx.core.modelwrapper import ModelWrapper
 
 from bitfab.cli import main
+from bitfab.errors import BitfabError
 from bitfab.hw.accelerator import compile_accelerator
 from bitfab.hw.compiler import MEMORY_PLAN_META
 from tests.hw.test_compiler import tiny_dataflow
@@ -91,5 +92,8 @@ def test_new_weights_over_the_host_link_give_the_new_models_classes(two_models, 
                      "--images", "4", "--load-weights", "--quiet", "--timeout", "60"])  # fmt: skip
         assert code == 2
         assert "refused the weight image" in capsys.readouterr().err
+        # the board says so when asked (ping flags carry the loader status): no silent answers
+        with pytest.raises(BitfabError, match="no usable weights: .*CRC-32 mismatch"):
+            run_images(board.port, a, 4, timeout_s=60)
         rep = run_images(board.port, a, n, load_weights=True, timeout_s=60)
         assert rep["classes"] == want_a

@@ -43,8 +43,10 @@ from bitfab.hw.shell.protocol import (
     CMD_PING,
     CMD_VECTOR,
     CRC,
+    FLAG_LOADABLE,
     FRAMING,
     LOADER_BUSY,
+    LOADER_SHIFT,
     MAGIC,
     MAX_LENGTH,
     NO_CLASS,
@@ -408,7 +410,13 @@ class HostLinkCore(wiring.Component):
                 with m.Switch(cnt):
                     for k, v in enumerate(ping_bytes):
                         with m.Case(k):
-                            m.d.comb += self.tx.payload.eq(v)
+                            if k == len(ping_bytes) - 1 and self.load_bytes:
+                                # flags: loadable weights and the loader's status now
+                                m.d.comb += self.tx.payload.eq(
+                                    v | FLAG_LOADABLE | (self.wstatus << LOADER_SHIFT)
+                                )
+                            else:
+                                m.d.comb += self.tx.payload.eq(v)
                 m.d.comb += self.tx.valid.eq(1)
                 with m.If(sent):
                     m.d.sync += cnt.eq(cnt + 1)

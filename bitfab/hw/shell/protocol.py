@@ -27,6 +27,7 @@ Reply (board -> host), one per request, in request order::
     ok, classify:   0x5A | 0x00 | class | crc8
     ok, vector:     0x5A | 0x00 | class | vector (out words x ceil(W_out / 8) bytes) | crc8
     ok, ping:       0x5A | 0x00 | image bytes (2) | vector bytes (2) | flags | crc8
+                    (flags: bit 0 class index, bit 1 loadable weights, bits 2-4 loader status)
     ok, load:       0x5A | 0x00 | loader status (LOADER_STATUS: 1 = loaded) | crc8
     error:          0x5A | code | crc8
 
@@ -71,6 +72,10 @@ LOADER_STATUS = {
 NO_CLASS = 0xFF
 #: ping reply ``flags`` bit: the accelerator outputs a class index (ends in LabelSelect)
 FLAG_CLASS_INDEX = 0x01
+#: ping reply ``flags`` bit 1: the board keeps weights in SPRAM (it takes load requests); then
+#: bits 2-4 hold the weight loader's status (:data:`LOADER_STATUS`; 1 = weights loaded)
+FLAG_LOADABLE = 0x02
+LOADER_SHIFT = 2
 #: body bytes of an ok ping reply: image bytes (2), vector bytes (2), flags (1)
 PING_BODY_BYTES = 5
 #: bytes around a request's payload (magic, command, length 2, crc) and a reply's body
