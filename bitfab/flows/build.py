@@ -226,9 +226,22 @@ def step_bitstream(cfg: BuildConfig, state: BuildState, tmp: Path) -> dict:
     target = state.target
     acc, _ = load_accelerator(cfg.out / "compile")
     top = BoardTop(acc, target, clock_mhz=cfg.clock_mhz)
-    b = build_board_bitstream(
-        top, target, tmp, name="top", seed=cfg.seed, console=None, timing_allow_fail=True
-    )
+    try:
+        b = build_board_bitstream(
+            top, target, tmp, name="top", seed=cfg.seed, console=None, timing_allow_fail=True
+        )
+    except BitfabError as e:
+        text = str(e)
+        if "no BELs remaining" in text or "Failed to expand region" in text:
+            # the placer ran out of cells or block RAMs the fit's model said were there
+            fit = json.loads((cfg.out / "dataflow" / "fit.json").read_text())
+            raise BitfabError(
+                f"{text}; the fit modelled {fit.get('cells_modelled')} logic cells and "
+                f"{fit.get('bram_blocks_estimate')} block RAMs for {target.name}, the placed "
+                f"design needs more: rebuild with a smaller --margin (now {cfg.margin:g}) so "
+                "the fit takes a slower folding, or fewer bits"
+            ) from None
+        raise
     fmax = b.fmax_mhz
     weights = None
     if top.boot is not None:  # SPRAM weights: the image goes into flash beside the bitstream
