@@ -226,10 +226,11 @@ def compile_accelerator(
         if acc.loaded_units:
             from bitfab.hw import weight_image
 
-            (tmp / WEIGHTS_FILE).write_bytes(weight_image.image_bytes(acc))
+            data = weight_image.image_bytes(acc)
+            (tmp / WEIGHTS_FILE).write_bytes(data)
             report["weight_image"] = {
                 "file": WEIGHTS_FILE,
-                "bytes": weight_image.image_size(acc),
+                "bytes": len(data),
                 "design_id": f"{weight_image.design_id(acc):08x}",
                 "layout": [list(x) for x in weight_image.layout(acc)],
                 "flash_offset": weight_image.FLASH_OFFSET,

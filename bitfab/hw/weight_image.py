@@ -83,12 +83,6 @@ def image_bytes(acc) -> bytes:  # noqa: ANN001
     return header(acc) + payload + struct.pack("<I", zlib.crc32(payload))
 
 
-def image_size(acc) -> int:  # noqa: ANN001
-    """Bytes of the weight image of ``acc``."""
-    n = sum(len(u.weight_load_words()) for u in acc.loaded_units)
-    return HEADER_BYTES + 2 * n + CRC_BYTES
-
-
 def check_image(data: bytes, acc) -> str | None:  # noqa: ANN001
     """Why the boot loader of ``acc`` would refuse weight image ``data`` (the same checks, in
     the same order), or ``None`` if it would load it."""

@@ -24,14 +24,18 @@ BOOT_TOP = "bitfab_boot"
 
 
 def boot_design(
-    accelerator_v: str, acc, offset: int = FLASH_OFFSET
+    accelerator_v: str, acc, offset: int = FLASH_OFFSET, cell_models: str | None = None
 ) -> tuple[VerilogDesign, FlashBoot]:  # noqa: ANN001
-    """The simulated board of ``acc`` (its ``accelerator.v`` text): loader + flash model +
-    accelerator; ports ``i``, ``o`` (streams), ``status``, ``ready`` (plain outputs)."""
+    """The simulated board of ``acc`` (its ``accelerator.v`` text, or its gate-level netlist):
+    loader + flash model + accelerator; ports ``i``, ``o`` (streams), ``status``, ``ready``
+    (plain outputs). ``cell_models``: the primitive models to add (default: those
+    ``accelerator_v`` needs, :func:`bitfab.sim.cell_models.models_for`; a netlist brings its
+    family's whole cell library instead)."""
     boot = FlashBoot(acc, offset, instance=True, flash_model=True, host_load=False)
     top_v = verilog_text(boot, BOOT_TOP)
     ports = port_map(boot)
-    text = accelerator_v + models_for(accelerator_v) + FLASH_MODEL + top_v
+    models = models_for(accelerator_v) if cell_models is None else cell_models
+    text = models + accelerator_v + FLASH_MODEL + top_v
     return VerilogDesign(text, BOOT_TOP, PortMap(streams=ports.streams, plain=ports.plain)), boot
 
 

@@ -436,8 +436,7 @@ def gate_level_verify(
     if acc.loaded_units:  # SPRAM weights: the netlist boots from the simulated flash
         import tempfile
 
-        from bitfab.sim.boot import BOOT_TOP, flash_plusargs
-        from bitfab.sim.spi_flash import FLASH_MODEL
+        from bitfab.sim.boot import boot_design, flash_plusargs
         from bitfab.sim.verify import weight_image_of
 
         if family != "ice40":
@@ -478,21 +477,15 @@ def gate_level_verify(
 
     # 3. build the netlist simulation (and the RTL one)
     if acc.loaded_units:
-        from bitfab.hw.emit import verilog_text
-        from bitfab.hw.shell.flash_boot import FlashBoot
-        from bitfab.sim.verilog import PortMap, VerilogDesign, port_map
 
-        boot = FlashBoot(acc, instance=True, flash_model=True, host_load=False)
-        top_v = verilog_text(boot, BOOT_TOP) + FLASH_MODEL
-        pm = port_map(boot)
-        bports = PortMap(streams=pm.streams, plain=pm.plain)
-
-        def design_of(text: str):  # noqa: ANN202 - the accelerator text inside the boot top
-            return VerilogDesign(text + "\n" + top_v, BOOT_TOP, bports)
+        def design_of(text: str, cell_models: str = ""):  # noqa: ANN202 - inside the boot top
+            nonlocal boot
+            design, boot = boot_design(text, acc, cell_models=cell_models)
+            return design
     else:
 
-        def design_of(text: str):  # noqa: ANN202
-            return accel_design(text, acc, TOP)
+        def design_of(text: str, cell_models: str = ""):  # noqa: ANN202
+            return accel_design(cell_models + text, acc, TOP)
 
     gate_design = design_of(models + "\n" + net_text)
     cache = str(cache_dir) if cache_dir is not None else None
@@ -533,7 +526,7 @@ def gate_level_verify(
         from bitfab.sim.cell_models import models_for
 
         rtl_text = (d / "accelerator.v").read_text()
-        rtl_design = design_of(rtl_text + models_for(rtl_text) if boot else rtl_text)
+        rtl_design = design_of(rtl_text, models_for(rtl_text))
         rtl_runner = ChunkRunner(
             rtl_design, big * ipi, big * opi, "verilator", cache_dir=cache, plusargs=plusargs
         )
